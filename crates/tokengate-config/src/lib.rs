@@ -1,0 +1,472 @@
+//! tokengate's configuration: the TOML file of SPEC §4, with
+//! `TOKENGATE_<SECTION>_<KEY>` environment variables overriding single
+//! values, validated before anything starts.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Errors reading or validating configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Io {
+        /// The config file.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// TOML syntax or schema error.
+    #[error("invalid config: {0}")]
+    Syntax(String),
+    /// An environment override that does not fit.
+    #[error("environment variable {var}: {reason}")]
+    Env {
+        /// The variable name.
+        var: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A value out of range or inconsistent with another.
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The one listener for gRPC, gRPC-Web and REST.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The directory file (users and domains).
+    pub directory: PathBuf,
+    /// Signing keys.
+    #[serde(default)]
+    pub keys: KeysConfig,
+    /// Token lifetimes.
+    #[serde(default)]
+    pub token: TokenConfig,
+    /// Refresh-token state.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// Browser origins.
+    #[serde(default)]
+    pub cors: CorsConfig,
+    /// Request limits.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// Connection handling.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// `[keys]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// Folder of per-domain key material.
+    pub dir: PathBuf,
+    /// Create keys for domains that have none.
+    pub generate_missing: bool,
+    /// Algorithm for new keys: RS256, ES256 or EdDSA.
+    pub algorithm: String,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("keys"),
+            generate_missing: true,
+            algorithm: "RS256".to_owned(),
+        }
+    }
+}
+
+/// `[token]` (seconds).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    /// Access-token lifetime when the request says 0.
+    pub access_timeout: u64,
+    /// Largest access-token lifetime a request may ask for.
+    pub max_access_timeout: u64,
+    /// Refresh-token lifetime.
+    pub refresh_timeout: u64,
+    /// Refreshes a family may make (the maximum `refresh_count`).
+    pub refresh_ttl: u32,
+    /// A family's whole life, however often it is refreshed.
+    pub absolute_timeout: u64,
+    /// Window in which a duplicate refresh gets the winner's answer; 0 = any
+    /// reuse revokes the family.
+    pub reuse_grace: u64,
+    /// The `iss` claim.
+    pub issuer: String,
+    /// Concurrent password checks (0 = number of CPUs).
+    pub password_workers: usize,
+    /// Password checks that may wait for a worker before issue answers
+    /// RESOURCE_EXHAUSTED.
+    pub password_queue: usize,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            access_timeout: 1200,
+            max_access_timeout: 86400,
+            refresh_timeout: 1800,
+            refresh_ttl: 18,
+            absolute_timeout: 86400,
+            reuse_grace: 0,
+            issuer: "tokengate".to_owned(),
+            password_workers: 0,
+            password_queue: 64,
+        }
+    }
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `redis://`, `rediss://` or `redis+cluster://`; absent = in-memory.
+    pub redis_url: Option<String>,
+    /// Cluster seed nodes (alternative to a `redis+cluster://` URL).
+    pub cluster_nodes: Vec<String>,
+    /// Prefix of every key.
+    pub key_prefix: String,
+    /// Bound on every store call.
+    pub timeout_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            cluster_nodes: Vec::new(),
+            key_prefix: "tokengate:".to_owned(),
+            timeout_ms: 500,
+        }
+    }
+}
+
+/// `[cors]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsConfig {
+    /// Exact origins allowed to call from a browser.
+    pub allowed_origins: Vec<String>,
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest request body (REST) or message (gRPC).
+    pub max_body_bytes: usize,
+    /// Failed logins per window per (domain, user).
+    pub login_failures_per_user: u32,
+    /// Failed logins per window per client IP.
+    pub login_failures_per_ip: u32,
+    /// The failure-counting window, seconds.
+    pub login_failure_window: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            login_failures_per_user: 10,
+            login_failures_per_ip: 100,
+            login_failure_window: 300,
+        }
+    }
+}
+
+/// `[server]`: connection handling.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Deadline for calls that send no `grpc-timeout`, ms.
+    pub default_timeout_ms: u64,
+    /// Time a client has to send its request headers, ms.
+    pub header_read_timeout_ms: u64,
+    /// A connection with no request in flight for this long is closed, ms.
+    pub idle_timeout_ms: u64,
+    /// HTTP/2 PING interval, ms (0 = off).
+    pub http2_keepalive_interval_ms: u64,
+    /// HTTP/2 PING answer timeout, ms.
+    pub http2_keepalive_timeout_ms: u64,
+    /// Concurrent HTTP/2 streams per connection.
+    pub http2_max_concurrent_streams: u32,
+    /// Connections are asked to go away after this long, ms (0 = never).
+    pub max_connection_age_ms: u64,
+    /// How long SIGTERM waits for in-flight calls, ms.
+    pub drain_timeout_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            default_timeout_ms: 10_000,
+            header_read_timeout_ms: 5_000,
+            idle_timeout_ms: 120_000,
+            http2_keepalive_interval_ms: 30_000,
+            http2_keepalive_timeout_ms: 10_000,
+            http2_max_concurrent_streams: 256,
+            max_connection_age_ms: 0,
+            drain_timeout_ms: 20_000,
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` (readable) or `json`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `tokengate=debug`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "text".to_owned(),
+            level: "info".to_owned(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 50051))
+}
+
+/// The sections an environment variable may name.
+const SECTIONS: &[&str] = &["keys", "token", "store", "cors", "limits", "server", "log"];
+
+impl Config {
+    /// Reads `path`, applies `TOKENGATE_*` overrides from `env`, resolves
+    /// relative paths against the file's folder and validates.
+    pub fn load(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        Self::from_toml(&text, base, env)
+    }
+
+    /// Parses config text (see [`Config::load`]).
+    pub fn from_toml(
+        text: &str,
+        base: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| ConfigError::Syntax(e.message().to_owned()))?;
+        apply_env(&mut table, env)?;
+        let mut config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Syntax(e.message().to_owned()))?;
+        config.directory = base.join(&config.directory);
+        config.keys.dir = base.join(&config.keys.dir);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks ranges and consistency.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let t = &self.token;
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if !matches!(self.keys.algorithm.as_str(), "RS256" | "ES256" | "EdDSA") {
+            return bad(format!(
+                "keys.algorithm {:?}: expected RS256, ES256 or EdDSA",
+                self.keys.algorithm
+            ));
+        }
+        if t.access_timeout == 0 || t.access_timeout > t.max_access_timeout {
+            return bad(
+                "token.access_timeout must be between 1 and token.max_access_timeout".into(),
+            );
+        }
+        if t.max_access_timeout > i32::MAX as u64 {
+            return bad(
+                "token.max_access_timeout is larger than an int32 timeout can ask for".into(),
+            );
+        }
+        if t.refresh_timeout == 0 || t.absolute_timeout == 0 {
+            return bad("token.refresh_timeout and token.absolute_timeout must be positive".into());
+        }
+        if t.refresh_ttl == 0 || t.refresh_ttl > i32::MAX as u32 {
+            return bad("token.refresh_ttl must be at least 1".into());
+        }
+        if t.password_queue == 0 {
+            return bad("token.password_queue must be at least 1".into());
+        }
+        if self.limits.max_body_bytes < 64 {
+            return bad("limits.max_body_bytes must be at least 64".into());
+        }
+        if self.store.timeout_ms == 0 {
+            return bad("store.timeout_ms must be positive".into());
+        }
+        if let Some(url) = &self.store.redis_url {
+            let ok = [
+                "redis://",
+                "rediss://",
+                "redis+cluster://",
+                "rediss+cluster://",
+                "redis+unix://",
+                "unix://",
+            ]
+            .iter()
+            .any(|p| url.starts_with(p));
+            if !ok {
+                return bad(
+                    "store.redis_url must start with redis://, rediss:// or redis+cluster://"
+                        .into(),
+                );
+            }
+        }
+        for origin in &self.cors.allowed_origins {
+            if origin == "*"
+                || !(origin.starts_with("http://") || origin.starts_with("https://"))
+                || origin.ends_with('/')
+            {
+                return bad(format!(
+                    "cors.allowed_origins entry {origin:?}: give exact origins like \"https://app.example.com\""
+                ));
+            }
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return bad("log.format must be \"text\" or \"json\"".into());
+        }
+        Ok(())
+    }
+}
+
+/// Applies `TOKENGATE_<KEY>` (top level) and `TOKENGATE_<SECTION>_<KEY>`.
+/// Values parse as TOML (numbers, booleans, arrays) and fall back to strings.
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    for (var, raw) in env {
+        let Some(name) = var.strip_prefix("TOKENGATE_") else {
+            continue;
+        };
+        if name == "CONFIG" {
+            continue;
+        }
+        let name = name.to_ascii_lowercase();
+        let value = parse_env_value(&raw);
+        let section = SECTIONS.iter().find(|s| {
+            name.strip_prefix(**s)
+                .is_some_and(|rest| rest.starts_with('_'))
+        });
+        match section {
+            Some(section) => {
+                let key = name[section.len() + 1..].to_owned();
+                let entry = table
+                    .entry(section.to_string())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                let Some(sub) = entry.as_table_mut() else {
+                    return Err(ConfigError::Env {
+                        var,
+                        reason: format!("[{section}] is not a table in the config file"),
+                    });
+                };
+                sub.insert(key, value);
+            }
+            None => {
+                table.insert(name, value);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    #[derive(Deserialize)]
+    struct Probe {
+        v: toml::Value,
+    }
+    match toml::from_str::<Probe>(&format!("v = {raw}")) {
+        Ok(p) => p.v,
+        Err(_) => toml::Value::String(raw.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+listen = "127.0.0.1:6000"
+directory = "users.toml"
+[keys]
+dir = "keys"
+algorithm = "EdDSA"
+[token]
+reuse_grace = 5
+[cors]
+allowed_origins = ["http://localhost:3000"]
+"#;
+
+    #[test]
+    fn file_env_and_relative_paths() {
+        let env = vec![
+            (
+                "TOKENGATE_STORE_REDIS_URL".to_owned(),
+                "redis://127.0.0.1:7000/0".to_owned(),
+            ),
+            ("TOKENGATE_TOKEN_ACCESS_TIMEOUT".to_owned(), "60".to_owned()),
+            ("TOKENGATE_LISTEN".to_owned(), "127.0.0.1:7001".to_owned()),
+            ("TOKENGATE_CONFIG".to_owned(), "ignored".to_owned()),
+            ("OTHER".to_owned(), "x".to_owned()),
+        ];
+        let c = Config::from_toml(SAMPLE, Path::new("/etc/tg"), env).expect("config");
+        assert_eq!(c.listen.port(), 7001);
+        assert_eq!(c.directory, Path::new("/etc/tg/users.toml"));
+        assert_eq!(c.keys.dir, Path::new("/etc/tg/keys"));
+        assert_eq!(c.token.access_timeout, 60);
+        assert_eq!(c.token.reuse_grace, 5);
+        assert_eq!(
+            c.store.redis_url.as_deref(),
+            Some("redis://127.0.0.1:7000/0")
+        );
+        assert_eq!(c.store.key_prefix, "tokengate:");
+        assert_eq!(c.limits.max_body_bytes, 65536);
+    }
+
+    #[test]
+    fn clear_errors() {
+        let unknown = Config::from_toml("directory = \"u\"\nbogus = 1\n", Path::new("."), vec![])
+            .expect_err("unknown");
+        assert!(unknown.to_string().contains("bogus"), "{unknown}");
+        let algo = Config::from_toml(
+            "directory = \"u\"\n[keys]\nalgorithm = \"HS256\"\n",
+            Path::new("."),
+            vec![],
+        )
+        .expect_err("algorithm");
+        assert!(algo.to_string().contains("keys.algorithm"), "{algo}");
+        let env = vec![("TOKENGATE_TOKEN_REFRESH_TTL".to_owned(), "many".to_owned())];
+        assert!(Config::from_toml("directory = \"u\"\n", Path::new("."), env).is_err());
+        let star = Config::from_toml(
+            "directory = \"u\"\n[cors]\nallowed_origins = [\"*\"]\n",
+            Path::new("."),
+            vec![],
+        );
+        assert!(star.is_err());
+    }
+}

@@ -1,0 +1,205 @@
+//! Typed errors with SpaceONE's codes and exact texts.
+
+/// The status class of an error, as gRPC names them. Transports map it to
+/// a gRPC code or an HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatusCode {
+    /// Bad input (gRPC 3, HTTP 400).
+    InvalidArgument,
+    /// Not logged in / bad credentials (gRPC 16, HTTP 401).
+    Unauthenticated,
+    /// Not allowed (gRPC 7, HTTP 403).
+    PermissionDenied,
+    /// Too many attempts or too busy (gRPC 8, HTTP 429).
+    ResourceExhausted,
+    /// A dependency is down; retry (gRPC 14, HTTP 503).
+    Unavailable,
+    /// A bug or broken deployment (gRPC 13, HTTP 500).
+    Internal,
+}
+
+/// Every error tokengate answers. `Display` is the wire message:
+/// `"<ERROR_CODE>: <text>"`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// A required request field is missing.
+    #[error("ERROR_REQUIRED_PARAMETER: Required parameter. (key = {key})")]
+    RequiredParameter {
+        /// The field.
+        key: &'static str,
+    },
+    /// A request field has a value out of range.
+    #[error("ERROR_INVALID_PARAMETER: Parameter is invalid. (key = {key}, reason = {reason})")]
+    InvalidParameter {
+        /// The field.
+        key: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// An unknown domain (or, at refresh, a principal that is gone).
+    #[error("ERROR_NOT_FOUND: Value not found. ({key} = {value})")]
+    NotFound {
+        /// `domain_id` or `user_id`.
+        key: &'static str,
+        /// The value looked up.
+        value: String,
+    },
+    /// The domain is disabled.
+    #[error("ERROR_DOMAIN_STATE: Domain is disabled (domain_id = {domain_id})")]
+    DomainState {
+        /// The domain.
+        domain_id: String,
+    },
+    /// Unknown user or wrong password (indistinguishable by design).
+    #[error(
+        "ERROR_AUTHENTICATION_FAILURE: A user \"{user_id}\" is not exist or password is not correct."
+    )]
+    AuthenticationFailure {
+        /// The user id as given.
+        user_id: String,
+    },
+    /// The credentials carry no password.
+    #[error("ERROR_INVALID_CREDENTIALS: Invalid credentials provided.")]
+    InvalidCredentials,
+    /// API users log in with API keys, not passwords.
+    #[error(
+        "ERROR_NOT_ALLOWED_ISSUE_TOKEN_API_USER: API_USER are not allowed to issue tokens. (user_id = {user_id})"
+    )]
+    ApiUserNotAllowed {
+        /// The user id.
+        user_id: String,
+    },
+    /// The user is disabled or pending.
+    #[error("ERROR_USER_STATUS_CHECK_FAILURE: A user \"{user_id}\" status is not ENABLED.")]
+    UserStatus {
+        /// The user id.
+        user_id: String,
+    },
+    /// `refresh_count` above the configured maximum.
+    #[error(
+        "ERROR_MAX_REFRESH_COUNT: The maximum refresh count has been exceeded. (max_refresh_count = {max})"
+    )]
+    MaxRefreshCount {
+        /// The configured maximum.
+        max: u32,
+    },
+    /// The refresh token has no refreshes left.
+    #[error("ERROR_REFRESH_COUNT: The refresh count is exhausted.")]
+    RefreshCountExhausted,
+    /// No, spent, revoked or otherwise unusable refresh token.
+    #[error("ERROR_INVALID_REFRESH_TOKEN: Refresh token is invalid or expired.")]
+    InvalidRefreshToken,
+    /// The refresh token is not a JWT.
+    #[error("ERROR_AUTHENTICATE_FAILURE: Authenticate failure. (message = Cannot decode token.)")]
+    CannotDecodeToken,
+    /// The refresh token names no domain.
+    #[error(
+        "ERROR_AUTHENTICATE_FAILURE: Authenticate failure. (message = Empty domain_id provided.)"
+    )]
+    EmptyDomainId,
+    /// Signature, algorithm, key or expiry check failed.
+    #[error(
+        "ERROR_AUTHENTICATE_FAILURE: Authenticate failure. (message = Token validation failed.)"
+    )]
+    TokenValidationFailed,
+    /// Too many failed logins; retry after the delay.
+    #[error("ERROR_LOGIN_LOCKED: Too many failed logins. Try again in {retry_after_secs} seconds.")]
+    LoginLocked {
+        /// Seconds until the window passes.
+        retry_after_secs: u64,
+    },
+    /// All password workers are busy and the queue is full.
+    #[error("ERROR_TOO_MANY_REQUESTS: The server is busy. Try again later.")]
+    Busy,
+    /// The refresh-token store is unreachable.
+    #[error("ERROR_UNAVAILABLE: The token store is unavailable. Try again later.")]
+    StoreUnavailable,
+    /// A deployment problem (e.g. a domain without signing keys).
+    #[error("ERROR_INTERNAL_API: Internal error. ({detail})")]
+    Internal {
+        /// A short, secret-free description.
+        detail: &'static str,
+    },
+}
+
+impl TokenError {
+    /// The SpaceONE error code, e.g. `ERROR_NOT_FOUND`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TokenError::RequiredParameter { .. } => "ERROR_REQUIRED_PARAMETER",
+            TokenError::InvalidParameter { .. } => "ERROR_INVALID_PARAMETER",
+            TokenError::NotFound { .. } => "ERROR_NOT_FOUND",
+            TokenError::DomainState { .. } => "ERROR_DOMAIN_STATE",
+            TokenError::AuthenticationFailure { .. } => "ERROR_AUTHENTICATION_FAILURE",
+            TokenError::InvalidCredentials => "ERROR_INVALID_CREDENTIALS",
+            TokenError::ApiUserNotAllowed { .. } => "ERROR_NOT_ALLOWED_ISSUE_TOKEN_API_USER",
+            TokenError::UserStatus { .. } => "ERROR_USER_STATUS_CHECK_FAILURE",
+            TokenError::MaxRefreshCount { .. } => "ERROR_MAX_REFRESH_COUNT",
+            TokenError::RefreshCountExhausted => "ERROR_REFRESH_COUNT",
+            TokenError::InvalidRefreshToken => "ERROR_INVALID_REFRESH_TOKEN",
+            TokenError::CannotDecodeToken
+            | TokenError::EmptyDomainId
+            | TokenError::TokenValidationFailed => "ERROR_AUTHENTICATE_FAILURE",
+            TokenError::LoginLocked { .. } => "ERROR_LOGIN_LOCKED",
+            TokenError::Busy => "ERROR_TOO_MANY_REQUESTS",
+            TokenError::StoreUnavailable => "ERROR_UNAVAILABLE",
+            TokenError::Internal { .. } => "ERROR_INTERNAL_API",
+        }
+    }
+
+    /// The status class.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            TokenError::RequiredParameter { .. }
+            | TokenError::InvalidParameter { .. }
+            | TokenError::NotFound { .. } => StatusCode::InvalidArgument,
+            TokenError::ApiUserNotAllowed { .. } => StatusCode::PermissionDenied,
+            TokenError::LoginLocked { .. } | TokenError::Busy => StatusCode::ResourceExhausted,
+            TokenError::StoreUnavailable => StatusCode::Unavailable,
+            TokenError::Internal { .. } => StatusCode::Internal,
+            _ => StatusCode::Unauthenticated,
+        }
+    }
+
+    /// Seconds after which a retry may succeed, for 429/503 answers.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            TokenError::LoginLocked { retry_after_secs } => Some(*retry_after_secs),
+            TokenError::Busy | TokenError::StoreUnavailable => Some(1),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_spaceone_texts() {
+        let cases = [
+            (
+                TokenError::RequiredParameter { key: "domain_id" },
+                "ERROR_REQUIRED_PARAMETER: Required parameter. (key = domain_id)",
+            ),
+            (
+                TokenError::DomainState {
+                    domain_id: "d".into(),
+                },
+                "ERROR_DOMAIN_STATE: Domain is disabled (domain_id = d)",
+            ),
+            (
+                TokenError::MaxRefreshCount { max: 18 },
+                "ERROR_MAX_REFRESH_COUNT: The maximum refresh count has been exceeded. (max_refresh_count = 18)",
+            ),
+            (
+                TokenError::TokenValidationFailed,
+                "ERROR_AUTHENTICATE_FAILURE: Authenticate failure. (message = Token validation failed.)",
+            ),
+        ];
+        for (err, text) in cases {
+            assert_eq!(err.to_string(), text);
+            assert!(text.starts_with(err.code()));
+        }
+    }
+}

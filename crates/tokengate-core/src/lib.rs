@@ -1,0 +1,20 @@
+//! The heart of tokengate: SpaceONE identity v1 `Token.issue`,
+//! `Token.refresh` and `Domain.get_public_key`, made safe.
+//!
+//! This crate knows nothing of gRPC or HTTP. Plain Rust requests go in;
+//! [`TokenPair`]s or a typed [`TokenError`] come out, and each error knows
+//! its SpaceONE code, exact text and [`StatusCode`]. Transports only
+//! translate.
+
+mod claims;
+mod error;
+mod grace;
+mod password_pool;
+mod service;
+mod shared;
+
+pub use claims::{AccessClaims, RefreshClaims, TokenCategory};
+pub use error::{StatusCode, TokenError};
+pub use password_pool::{PasswordPool, PoolBusy};
+pub use service::{Credentials, IssueRequest, PublicKey, TokenPair, TokenService, TokenSettings};
+pub use shared::Shared;

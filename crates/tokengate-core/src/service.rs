@@ -1,0 +1,626 @@
+//! `issue`, `refresh` and `public_key`: SPEC §2, rule by rule.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tokengate_directory::{
+    Directory, DomainState, Principal, PrincipalKind, PrincipalState, UserType,
+};
+use tokengate_keys::{DomainKeys, KeyRing, decode_unverified_claims};
+use tokengate_store::{FamilyRecord, FamilyRef, RefreshStore, RotateRequest, Rotation, StoreError};
+
+use crate::claims::UnverifiedRouting;
+use crate::grace;
+use crate::{AccessClaims, PasswordPool, RefreshClaims, Shared, TokenCategory, TokenError};
+
+/// Token lifetimes and limits (seconds), from `[token]`.
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    /// Access-token lifetime when the request says 0.
+    pub access_timeout: u64,
+    /// Largest access-token lifetime a request may ask for.
+    pub max_access_timeout: u64,
+    /// Refresh-token lifetime.
+    pub refresh_timeout: u64,
+    /// Maximum refreshes per family (and the default).
+    pub refresh_ttl: u32,
+    /// A family's whole life.
+    pub absolute_timeout: u64,
+    /// Duplicate-refresh grace window (0 = any reuse revokes).
+    pub reuse_grace: u64,
+    /// The `iss` claim.
+    pub issuer: String,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            access_timeout: 1200,
+            max_access_timeout: 86400,
+            refresh_timeout: 1800,
+            refresh_ttl: 18,
+            absolute_timeout: 86400,
+            reuse_grace: 0,
+            issuer: "tokengate".to_owned(),
+        }
+    }
+}
+
+/// What the client sent as `credentials`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// No `credentials` field at all.
+    Missing,
+    /// A `credentials` object without a usable `password` string.
+    NoPassword,
+    /// The password.
+    Password(String),
+}
+
+/// A login request (IssueTokenRequest, transport-free).
+#[derive(Debug, Clone)]
+pub struct IssueRequest {
+    /// `user_id` (or the owner id when `user_type` is DOMAIN_OWNER).
+    pub user_id: String,
+    /// The credentials.
+    pub credentials: Credentials,
+    /// "", USER, LOCAL or DOMAIN_OWNER.
+    pub user_type: String,
+    /// The domain.
+    pub domain_id: String,
+    /// Access-token lifetime, seconds (0 = default).
+    pub timeout: i32,
+    /// Refreshes allowed (0 = maximum).
+    pub refresh_count: i32,
+}
+
+/// The answer to issue and refresh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenPair {
+    /// The access token.
+    pub access_token: String,
+    /// The refresh token.
+    pub refresh_token: String,
+}
+
+/// The answer to `get_public_key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    /// The domain.
+    pub domain_id: String,
+    /// The JSON text of the public JWK that signs the domain's access tokens.
+    pub public_key: String,
+}
+
+/// The core service. Cheap to share (`Arc`); reloads swap its directory and
+/// keys without blocking calls.
+pub struct TokenService {
+    directory: Shared<Directory>,
+    keys: Shared<KeyRing>,
+    store: Arc<dyn RefreshStore>,
+    passwords: PasswordPool,
+    settings: TokenSettings,
+}
+
+impl std::fmt::Debug for TokenService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenService")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn store_error(err: StoreError) -> TokenError {
+    tracing::warn!(error = %err, "refresh store call failed; answering UNAVAILABLE");
+    TokenError::StoreUnavailable
+}
+
+/// Which principal a token's `user_type` names.
+fn principal_kind(user_type: &str) -> Option<PrincipalKind> {
+    match user_type {
+        "" | "USER" | "LOCAL" => Some(PrincipalKind::User),
+        "DOMAIN_OWNER" => Some(PrincipalKind::DomainOwner),
+        _ => None,
+    }
+}
+
+fn user_type_claim(kind: PrincipalKind) -> &'static str {
+    match kind {
+        PrincipalKind::User => "USER",
+        PrincipalKind::DomainOwner => "DOMAIN_OWNER",
+    }
+}
+
+/// Everything needed to mint one token pair.
+struct Mint<'a> {
+    keys: &'a DomainKeys,
+    domain_id: &'a str,
+    principal: &'a Principal,
+    now_secs: u64,
+    access_lifetime: u64,
+    refresh_ttl: u32,
+    family_id: String,
+    family_end_secs: u64,
+}
+
+impl TokenService {
+    /// Builds the service.
+    pub fn new(
+        directory: Directory,
+        keys: KeyRing,
+        store: Arc<dyn RefreshStore>,
+        passwords: PasswordPool,
+        settings: TokenSettings,
+    ) -> Self {
+        Self {
+            directory: Shared::new(directory),
+            keys: Shared::new(keys),
+            store,
+            passwords,
+            settings,
+        }
+    }
+
+    /// Swaps in a reloaded directory.
+    pub fn replace_directory(&self, directory: Directory) {
+        self.directory.store(directory);
+    }
+
+    /// Swaps in a reloaded key ring.
+    pub fn replace_keys(&self, keys: KeyRing) {
+        self.keys.store(keys);
+    }
+
+    /// The current directory.
+    pub fn directory(&self) -> Arc<Directory> {
+        self.directory.load()
+    }
+
+    /// The current key ring.
+    pub fn keys(&self) -> Arc<KeyRing> {
+        self.keys.load()
+    }
+
+    /// The refresh store.
+    pub fn store(&self) -> &Arc<dyn RefreshStore> {
+        &self.store
+    }
+
+    /// The password pool (for metrics).
+    pub fn password_pool(&self) -> &PasswordPool {
+        &self.passwords
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &TokenSettings {
+        &self.settings
+    }
+
+    /// Ready to serve: every domain has keys and the store answers.
+    pub async fn readiness(&self) -> Result<(), String> {
+        let directory = self.directory.load();
+        let keys = self.keys.load();
+        if let Some(missing) = directory
+            .domain_ids()
+            .find(|d| !keys.domain(d).is_some_and(DomainKeys::is_complete))
+        {
+            return Err(format!("domain {missing:?} has no signing keys"));
+        }
+        self.store.ping().await.map_err(|e| e.to_string())
+    }
+
+    /// The JWKS document (every domain's access-token public keys).
+    pub fn jwks(&self) -> serde_json::Value {
+        self.keys.load().jwks()
+    }
+
+    /// `Domain.get_public_key`: the JWK of the key that now signs the
+    /// domain's access tokens (also for a disabled domain, as SpaceONE).
+    pub fn public_key(&self, domain_id: &str) -> Result<PublicKey, TokenError> {
+        if domain_id.is_empty() {
+            return Err(TokenError::RequiredParameter { key: "domain_id" });
+        }
+        if self.directory.load().domain(domain_id).is_none() {
+            return Err(TokenError::NotFound {
+                key: "domain_id",
+                value: domain_id.to_owned(),
+            });
+        }
+        let keys = self.keys.load();
+        let key = keys
+            .domain(domain_id)
+            .and_then(|d| d.access.signing_key())
+            .ok_or(TokenError::Internal {
+                detail: "domain has no signing key",
+            })?;
+        Ok(PublicKey {
+            domain_id: domain_id.to_owned(),
+            public_key: key.public_jwk().to_string(),
+        })
+    }
+
+    /// `Token.issue`: SPEC §2 issue rules 1–6.
+    pub async fn issue(&self, req: IssueRequest) -> Result<TokenPair, TokenError> {
+        // Rule 1: required parameters, in SpaceONE's order.
+        if req.credentials == Credentials::Missing {
+            return Err(TokenError::RequiredParameter { key: "credentials" });
+        }
+        if req.domain_id.is_empty() {
+            return Err(TokenError::RequiredParameter { key: "domain_id" });
+        }
+        if req.user_id.is_empty() {
+            return Err(TokenError::RequiredParameter { key: "user_id" });
+        }
+        let kind = principal_kind(&req.user_type).ok_or_else(|| TokenError::InvalidParameter {
+            key: "user_type",
+            reason: "must be USER, LOCAL or DOMAIN_OWNER".to_owned(),
+        })?;
+        // Rule 5: lifetimes.
+        let access_lifetime = match req.timeout {
+            0 => self.settings.access_timeout,
+            t if t < 0 => {
+                return Err(TokenError::InvalidParameter {
+                    key: "timeout",
+                    reason: "must not be negative".to_owned(),
+                });
+            }
+            t if t as u64 > self.settings.max_access_timeout => {
+                return Err(TokenError::InvalidParameter {
+                    key: "timeout",
+                    reason: format!("must not exceed {}", self.settings.max_access_timeout),
+                });
+            }
+            t => t as u64,
+        };
+        let refresh_ttl = match req.refresh_count {
+            0 => self.settings.refresh_ttl,
+            c if c < 0 => {
+                return Err(TokenError::InvalidParameter {
+                    key: "refresh_count",
+                    reason: "must not be negative".to_owned(),
+                });
+            }
+            c if c as u32 > self.settings.refresh_ttl => {
+                return Err(TokenError::MaxRefreshCount {
+                    max: self.settings.refresh_ttl,
+                });
+            }
+            c => c as u32,
+        };
+        // Rule 2: the domain.
+        let directory = self.directory.load();
+        let domain = directory
+            .domain(&req.domain_id)
+            .ok_or_else(|| TokenError::NotFound {
+                key: "domain_id",
+                value: req.domain_id.clone(),
+            })?;
+        if domain.state == DomainState::Disabled {
+            return Err(TokenError::DomainState {
+                domain_id: req.domain_id.clone(),
+            });
+        }
+        // Rule 5: no password is the same answer for every user id.
+        let Credentials::Password(password) = req.credentials else {
+            return Err(TokenError::InvalidCredentials);
+        };
+        // Rule 3: the password first; an unknown user verifies a dummy hash
+        // of the same cost, so timing does not tell users apart.
+        let principal = domain.principal(kind, &req.user_id);
+        let hash = principal
+            .map(|p| p.password_hash.clone())
+            .unwrap_or_else(|| directory.dummy_hash().clone());
+        let password_ok = self
+            .passwords
+            .verify(hash, password)
+            .await
+            .map_err(|_| TokenError::Busy)?;
+        let principal = match principal {
+            Some(p) if password_ok => p,
+            _ => {
+                tracing::info!(domain_id = %req.domain_id, user_id = %req.user_id, "login failed");
+                return Err(TokenError::AuthenticationFailure {
+                    user_id: req.user_id.clone(),
+                });
+            }
+        };
+        // Rule 4: what a correct password may still not do.
+        if principal.user_type == UserType::ApiUser {
+            return Err(TokenError::ApiUserNotAllowed {
+                user_id: req.user_id.clone(),
+            });
+        }
+        if principal.state != PrincipalState::Enabled {
+            return Err(TokenError::UserStatus {
+                user_id: req.user_id.clone(),
+            });
+        }
+        // Rule 6: a new family.
+        let keys = self.keys.load();
+        let domain_keys = keys.domain(&req.domain_id).ok_or(TokenError::Internal {
+            detail: "domain has no signing keys",
+        })?;
+        let now = now_ms();
+        let now_secs = now / 1000;
+        let family_end_secs = now_secs + self.settings.absolute_timeout;
+        let mint = Mint {
+            keys: domain_keys,
+            domain_id: &req.domain_id,
+            principal,
+            now_secs,
+            access_lifetime,
+            refresh_ttl,
+            family_id: grace::new_id(),
+            family_end_secs,
+        };
+        let (pair, refresh) = self.mint(&mint)?;
+        let family = FamilyRecord {
+            family: FamilyRef {
+                family_id: refresh.fam.clone(),
+                domain_id: req.domain_id.clone(),
+                principal_id: principal.id.clone(),
+            },
+            issued_at_ms: now,
+            expires_at_ms: family_end_secs * 1000,
+            password_fingerprint: principal.password_hash.fingerprint(),
+        };
+        // The token is handed out only once its key is recorded.
+        self.store
+            .start_family(&family, &grace::key_id(&refresh.key), refresh.exp * 1000)
+            .await
+            .map_err(store_error)?;
+        tracing::info!(domain_id = %req.domain_id, user_id = %principal.id, "token issued");
+        Ok(pair)
+    }
+
+    /// `Token.refresh`: SPEC §2 refresh rules 1–4. `token` is the refresh
+    /// token from metadata or headers, `None` when absent.
+    pub async fn refresh(&self, token: Option<&str>) -> Result<TokenPair, TokenError> {
+        // Rule 1: decode, pick the domain, verify.
+        let token = token.ok_or(TokenError::InvalidRefreshToken)?;
+        let routing: UnverifiedRouting =
+            decode_unverified_claims(token).map_err(|_| TokenError::CannotDecodeToken)?;
+        let domain_id = match routing.did {
+            Some(serde_json::Value::String(d)) if !d.is_empty() => d,
+            _ => return Err(TokenError::EmptyDomainId),
+        };
+        let directory = self.directory.load();
+        let domain = directory
+            .domain(&domain_id)
+            .ok_or_else(|| TokenError::NotFound {
+                key: "domain_id",
+                value: domain_id.clone(),
+            })?;
+        let keys = self.keys.load();
+        let domain_keys = keys
+            .domain(&domain_id)
+            .ok_or(TokenError::TokenValidationFailed)?;
+        // Access tokens fail here: no refresh key verifies them.
+        let verified: serde_json::Value = domain_keys
+            .refresh
+            .verify(token)
+            .map_err(|_| TokenError::TokenValidationFailed)?;
+        let now = now_ms();
+        let now_secs = now / 1000;
+        if verified
+            .get("exp")
+            .and_then(serde_json::Value::as_u64)
+            .is_none_or(|exp| exp <= now_secs)
+        {
+            return Err(TokenError::TokenValidationFailed);
+        }
+        if verified.get("cat").and_then(serde_json::Value::as_str) != Some("REFRESH_TOKEN") {
+            return Err(TokenError::InvalidRefreshToken);
+        }
+        let claims: RefreshClaims =
+            serde_json::from_value(verified).map_err(|_| TokenError::InvalidRefreshToken)?;
+        if claims.did != domain_id {
+            return Err(TokenError::TokenValidationFailed);
+        }
+        let family = FamilyRef {
+            family_id: claims.fam.clone(),
+            domain_id: domain_id.clone(),
+            principal_id: claims.aud.clone(),
+        };
+        // Rule 3: refreshes left, and the principal as it is now.
+        if claims.ttl == 0 {
+            return Err(TokenError::RefreshCountExhausted);
+        }
+        if domain.state == DomainState::Disabled {
+            return Err(TokenError::DomainState { domain_id });
+        }
+        let kind = principal_kind(&claims.user_type).ok_or(TokenError::InvalidRefreshToken)?;
+        let Some(principal) = domain.principal(kind, &claims.aud) else {
+            self.revoke(&family, "principal no longer exists").await?;
+            return Err(TokenError::NotFound {
+                key: "user_id",
+                value: claims.aud.clone(),
+            });
+        };
+        if principal.state != PrincipalState::Enabled || principal.user_type == UserType::ApiUser {
+            self.revoke(&family, "principal no longer enabled").await?;
+            return Err(TokenError::UserStatus {
+                user_id: claims.aud.clone(),
+            });
+        }
+        // Rule 4: mint the successor, then spend the presented key
+        // atomically; the pair is returned only if this call won.
+        let mint = Mint {
+            keys: domain_keys,
+            domain_id: &domain_id,
+            principal,
+            now_secs,
+            access_lifetime: self.settings.access_timeout,
+            refresh_ttl: claims.ttl - 1,
+            family_id: claims.fam.clone(),
+            family_end_secs: claims.fex,
+        };
+        if now_secs >= claims.fex {
+            return Err(TokenError::InvalidRefreshToken);
+        }
+        let (pair, successor) = self.mint(&mint)?;
+        let grace_ms = self.settings.reuse_grace * 1000;
+        let answer = if grace_ms > 0 {
+            let plain = serde_json::to_vec(&pair).map_err(|_| TokenError::Internal {
+                detail: "cannot encode answer",
+            })?;
+            grace::seal(&claims.key, &plain).ok_or(TokenError::Internal {
+                detail: "cannot seal answer",
+            })?
+        } else {
+            Vec::new()
+        };
+        let request = RotateRequest {
+            family: family.clone(),
+            presented: grace::key_id(&claims.key),
+            presented_expires_at_ms: claims.exp * 1000,
+            successor: grace::key_id(&successor.key),
+            successor_expires_at_ms: successor.exp * 1000,
+            password_fingerprint: principal.password_hash.fingerprint(),
+            now_ms: now,
+            grace_ms,
+            answer,
+        };
+        match self.store.rotate(&request).await.map_err(store_error)? {
+            Rotation::Rotated => {
+                tracing::info!(domain_id = %domain_id, user_id = %claims.aud, "token refreshed");
+                Ok(pair)
+            }
+            Rotation::Duplicate(sealed) => {
+                let plain =
+                    grace::open(&claims.key, &sealed).ok_or(TokenError::InvalidRefreshToken)?;
+                serde_json::from_slice(&plain).map_err(|_| TokenError::InvalidRefreshToken)
+            }
+            Rotation::ReuseDetected => {
+                tracing::warn!(
+                    audit = "reuse_detected",
+                    domain_id = %domain_id,
+                    user_id = %claims.aud,
+                    "refresh token reused: family revoked"
+                );
+                Err(TokenError::InvalidRefreshToken)
+            }
+            Rotation::PasswordChanged => {
+                tracing::warn!(
+                    audit = "family_revoked",
+                    reason = "password_changed",
+                    domain_id = %domain_id,
+                    user_id = %claims.aud,
+                    "password changed since issue: family revoked"
+                );
+                Err(TokenError::InvalidRefreshToken)
+            }
+            Rotation::Invalid => Err(TokenError::InvalidRefreshToken),
+        }
+    }
+
+    async fn revoke(&self, family: &FamilyRef, reason: &'static str) -> Result<(), TokenError> {
+        tracing::warn!(
+            audit = "family_revoked",
+            reason,
+            domain_id = %family.domain_id,
+            user_id = %family.principal_id,
+            "refresh family revoked"
+        );
+        self.store.revoke_family(family).await.map_err(store_error)
+    }
+
+    /// Ends every refresh family of a principal (`tokengate revoke --user`).
+    pub async fn revoke_principal(
+        &self,
+        domain_id: &str,
+        principal_id: &str,
+    ) -> Result<(), TokenError> {
+        self.store
+            .revoke_principal(
+                domain_id,
+                principal_id,
+                now_ms(),
+                self.settings.absolute_timeout * 1000,
+            )
+            .await
+            .map_err(store_error)
+    }
+
+    /// Ends the family of a refresh token (`tokengate revoke --token`). The
+    /// token must verify (it may be expired or spent).
+    pub async fn revoke_token(&self, token: &str) -> Result<FamilyRef, TokenError> {
+        let routing: UnverifiedRouting =
+            decode_unverified_claims(token).map_err(|_| TokenError::CannotDecodeToken)?;
+        let domain_id = match routing.did {
+            Some(serde_json::Value::String(d)) if !d.is_empty() => d,
+            _ => return Err(TokenError::EmptyDomainId),
+        };
+        let keys = self.keys.load();
+        let claims: RefreshClaims = keys
+            .domain(&domain_id)
+            .ok_or(TokenError::TokenValidationFailed)?
+            .refresh
+            .verify(token)
+            .map_err(|_| TokenError::TokenValidationFailed)?;
+        let family = FamilyRef {
+            family_id: claims.fam,
+            domain_id,
+            principal_id: claims.aud,
+        };
+        self.store
+            .revoke_family(&family)
+            .await
+            .map_err(store_error)?;
+        Ok(family)
+    }
+
+    fn mint(&self, m: &Mint<'_>) -> Result<(TokenPair, RefreshClaims), TokenError> {
+        let user_type = user_type_claim(m.principal.kind).to_owned();
+        let must_update_password = m
+            .principal
+            .required_actions
+            .iter()
+            .any(|a| a == "UPDATE_PASSWORD");
+        let access = AccessClaims {
+            cat: TokenCategory::Access,
+            user_type: user_type.clone(),
+            did: m.domain_id.to_owned(),
+            aud: m.principal.id.clone(),
+            iat: m.now_secs,
+            exp: (m.now_secs + m.access_lifetime).min(m.family_end_secs),
+            iss: self.settings.issuer.clone(),
+            jti: grace::new_id(),
+            permissions: must_update_password.then(|| {
+                vec![
+                    "identity.User.get".to_owned(),
+                    "identity.User.update".to_owned(),
+                ]
+            }),
+        };
+        let refresh = RefreshClaims {
+            cat: TokenCategory::Refresh,
+            user_type,
+            did: m.domain_id.to_owned(),
+            aud: m.principal.id.clone(),
+            iat: m.now_secs,
+            exp: (m.now_secs + self.settings.refresh_timeout).min(m.family_end_secs),
+            iss: self.settings.issuer.clone(),
+            key: grace::new_refresh_key(),
+            ttl: m.refresh_ttl,
+            fam: m.family_id.clone(),
+            fex: m.family_end_secs,
+        };
+        let signing_failed = |_| TokenError::Internal {
+            detail: "signing failed",
+        };
+        let pair = TokenPair {
+            access_token: m.keys.access.sign(&access).map_err(signing_failed)?,
+            refresh_token: m.keys.refresh.sign(&refresh).map_err(signing_failed)?,
+        };
+        Ok((pair, refresh))
+    }
+}

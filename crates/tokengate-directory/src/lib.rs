@@ -1,0 +1,16 @@
+//! The user directory tokengate authenticates against: domains, their users
+//! and owners, read from a TOML file, with password hashes verified in
+//! constant time per algorithm (bcrypt `$2a/$2b/$2y`, argon2id PHC).
+//!
+//! The crate only parses and answers questions; reloading on change is the
+//! caller's job (keep the old [`Directory`] when a new file fails to load).
+
+mod directory;
+mod file;
+mod password;
+
+pub use directory::{
+    Directory, DirectoryError, Domain, DomainState, Principal, PrincipalKind, PrincipalState,
+    UserType,
+};
+pub use password::{HashProfile, PasswordError, PasswordHash, hash_argon2id, hash_bcrypt};

@@ -1,0 +1,186 @@
+//! Compact JWS (JWT) encoding and verification over [`SigningKey`]s.
+//!
+//! Verification is pinned: the header's `kid` selects the key and the
+//! header's `alg` must equal that key's algorithm, so `none`, HS256 signed
+//! with a public key, or a kid borrowed from another key set all fail.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{KeyError, KeySet, SigningKey};
+
+/// Why a token did not verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum JwtError {
+    /// Not three base64url parts with JSON header and claims.
+    #[error("token is not a well-formed JWT")]
+    Malformed,
+    /// The header names no key, or a key this key set does not hold.
+    #[error("token names an unknown key")]
+    UnknownKey,
+    /// The header's `alg` is not the algorithm of the key it names.
+    #[error("token algorithm does not match its key")]
+    AlgorithmMismatch,
+    /// The signature does not verify.
+    #[error("token signature is invalid")]
+    BadSignature,
+}
+
+#[derive(serde::Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+}
+
+struct Parts<'a> {
+    header: &'a str,
+    claims: &'a str,
+    signature: &'a str,
+    signing_input: &'a str,
+}
+
+fn split(token: &str) -> Result<Parts<'_>, JwtError> {
+    let mut it = token.splitn(4, '.');
+    let (Some(header), Some(claims), Some(signature), None) =
+        (it.next(), it.next(), it.next(), it.next())
+    else {
+        return Err(JwtError::Malformed);
+    };
+    if header.is_empty() || claims.is_empty() {
+        return Err(JwtError::Malformed);
+    }
+    Ok(Parts {
+        header,
+        claims,
+        signature,
+        signing_input: &token[..header.len() + 1 + claims.len()],
+    })
+}
+
+fn decode_json<T: DeserializeOwned>(part: &str) -> Result<T, JwtError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| JwtError::Malformed)?;
+    serde_json::from_slice(&bytes).map_err(|_| JwtError::Malformed)
+}
+
+/// Reads a token's claims **without verifying it**: only for choosing which
+/// domain's keys to verify it with. The header must parse too.
+pub fn decode_unverified_claims<T: DeserializeOwned>(token: &str) -> Result<T, JwtError> {
+    let parts = split(token)?;
+    let _: Header = decode_json(parts.header)?;
+    decode_json(parts.claims)
+}
+
+/// Signs `claims` with `key`.
+pub(crate) fn encode<C: Serialize>(key: &SigningKey, claims: &C) -> Result<String, KeyError> {
+    let claims = serde_json::to_vec(claims).map_err(|_| KeyError::Crypto)?;
+    let header = key.encoded_header();
+    let claims_len = base64::encoded_len(claims.len(), false).unwrap_or(0);
+    let mut token = String::with_capacity(header.len() + claims_len + 2 + 342);
+    token.push_str(header);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(&claims, &mut token);
+    let signature = key.sign(token.as_bytes())?;
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+    Ok(token)
+}
+
+/// Verifies `token` against the keys of `set` and returns its claims.
+pub(crate) fn verify<T: DeserializeOwned>(set: &KeySet, token: &str) -> Result<T, JwtError> {
+    let parts = split(token)?;
+    let header: Header = decode_json(parts.header)?;
+    let kid = header.kid.as_deref().ok_or(JwtError::UnknownKey)?;
+    let key = set.find(kid).ok_or(JwtError::UnknownKey)?;
+    if header.alg != key.algorithm().as_str() {
+        return Err(JwtError::AlgorithmMismatch);
+    }
+    let signature = URL_SAFE_NO_PAD
+        .decode(parts.signature)
+        .map_err(|_| JwtError::BadSignature)?;
+    if !key.verify(parts.signing_input.as_bytes(), &signature) {
+        return Err(JwtError::BadSignature);
+    }
+    decode_json(parts.claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::Algorithm;
+
+    fn set(alg: Algorithm, kid: &str) -> KeySet {
+        let der = SigningKey::generate_pkcs8(alg).expect("generate");
+        KeySet::new(vec![Arc::new(
+            SigningKey::from_pkcs8(kid, &der).expect("parse"),
+        )])
+    }
+
+    #[test]
+    fn round_trip_and_tamper() {
+        for alg in [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA] {
+            let keys = set(alg, "k1");
+            let token = keys.sign(&serde_json::json!({"sub": "a"})).expect("sign");
+            let claims: serde_json::Value = keys.verify(&token).expect("verify");
+            assert_eq!(claims["sub"], "a");
+
+            // Change one claim, keep the signature.
+            let mut parts: Vec<&str> = token.split('.').collect();
+            let forged = URL_SAFE_NO_PAD.encode(br#"{"sub":"b"}"#);
+            parts[1] = &forged;
+            assert_eq!(
+                keys.verify::<serde_json::Value>(&parts.join("."))
+                    .unwrap_err(),
+                JwtError::BadSignature
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_alg_none_and_foreign_kid() {
+        let keys = set(Algorithm::EdDSA, "k1");
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT","kid":"k1"}"#);
+        let claims = URL_SAFE_NO_PAD.encode(br#"{"sub":"a"}"#);
+        let none = format!("{header}.{claims}.");
+        assert_eq!(
+            keys.verify::<serde_json::Value>(&none).unwrap_err(),
+            JwtError::AlgorithmMismatch
+        );
+
+        let other = set(Algorithm::EdDSA, "k2");
+        let token = other.sign(&serde_json::json!({"sub": "a"})).expect("sign");
+        assert_eq!(
+            keys.verify::<serde_json::Value>(&token).unwrap_err(),
+            JwtError::UnknownKey
+        );
+
+        // Same kid, different key material: the signature fails.
+        let impostor = set(Algorithm::EdDSA, "k1");
+        let token = impostor
+            .sign(&serde_json::json!({"sub": "a"}))
+            .expect("sign");
+        assert_eq!(
+            keys.verify::<serde_json::Value>(&token).unwrap_err(),
+            JwtError::BadSignature
+        );
+    }
+
+    #[test]
+    fn malformed_inputs() {
+        let keys = set(Algorithm::EdDSA, "k1");
+        for bad in ["", "abc", "a.b", "a.b.c.d", "!!.!!.!!", ".."] {
+            assert_eq!(
+                keys.verify::<serde_json::Value>(bad).unwrap_err(),
+                JwtError::Malformed,
+                "{bad}"
+            );
+        }
+        assert!(decode_unverified_claims::<serde_json::Value>("x.y.z").is_err());
+    }
+}

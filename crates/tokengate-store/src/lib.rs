@@ -1,0 +1,59 @@
+//! Refresh-token state behind one trait: families, one-time refresh keys,
+//! reuse detection with a grace window, and revocation.
+//!
+//! Implementations must make [`RefreshStore::rotate`] atomic: among any
+//! number of concurrent rotations of one key, exactly one sees
+//! [`Rotation::Rotated`].
+
+mod memory;
+mod model;
+
+pub use memory::MemoryStore;
+pub use model::{FamilyRecord, KeyId, RotateRequest, Rotation};
+
+/// A store failure. Callers fail closed: the request is answered
+/// UNAVAILABLE and no token is handed out.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend could not be reached or answered an error.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The backend did not answer within the configured timeout.
+    #[error("store call timed out")]
+    Timeout,
+}
+
+/// Where refresh-token state lives.
+#[async_trait::async_trait]
+pub trait RefreshStore: Send + Sync + 'static {
+    /// Records a new family and its first refresh key.
+    async fn start_family(
+        &self,
+        family: &FamilyRecord,
+        first_key: &KeyId,
+        key_expires_at_ms: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Atomically spends `request.presented` and records its successor.
+    async fn rotate(&self, request: &RotateRequest) -> Result<Rotation, StoreError>;
+
+    /// Ends one family: its keys stop refreshing.
+    async fn revoke_family(&self, family: &FamilyRef) -> Result<(), StoreError>;
+
+    /// Ends every family of a principal issued before now.
+    async fn revoke_principal(
+        &self,
+        domain_id: &str,
+        principal_id: &str,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Checks the backend answers (readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// A short description for start-up logs (never credentials).
+    fn describe(&self) -> String;
+}
+
+pub use model::FamilyRef;

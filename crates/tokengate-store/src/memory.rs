@@ -1,0 +1,200 @@
+//! The in-memory store: one process only (a dev instance or tests).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::{FamilyRecord, FamilyRef, KeyId, RefreshStore, RotateRequest, Rotation, StoreError};
+
+#[derive(Debug)]
+struct Family {
+    record: FamilyRecord,
+    revoked: bool,
+}
+
+#[derive(Debug)]
+enum KeyState {
+    Live,
+    Spent {
+        answer: Vec<u8>,
+        grace_until_ms: u64,
+    },
+}
+
+#[derive(Debug)]
+struct KeyEntry {
+    family_id: String,
+    state: KeyState,
+    expires_at_ms: u64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    families: HashMap<String, Family>,
+    keys: HashMap<KeyId, KeyEntry>,
+    /// (domain, principal) → revoked-before (ms) and when the marker expires.
+    principal_revocations: HashMap<(String, String), (u64, u64)>,
+    writes_since_sweep: u32,
+}
+
+impl State {
+    /// Drops expired records now and then so memory stays bounded.
+    fn maybe_sweep(&mut self, now_ms: u64) {
+        self.writes_since_sweep += 1;
+        if self.writes_since_sweep < 4096 {
+            return;
+        }
+        self.writes_since_sweep = 0;
+        self.keys.retain(|_, k| k.expires_at_ms > now_ms);
+        self.families.retain(|_, f| f.record.expires_at_ms > now_ms);
+        self.principal_revocations
+            .retain(|_, (_, until)| *until > now_ms);
+    }
+
+    fn family_alive(&self, family: &FamilyRef, now_ms: u64) -> Option<&Family> {
+        let f = self.families.get(&family.family_id)?;
+        let revoked_before = self
+            .principal_revocations
+            .get(&(family.domain_id.clone(), family.principal_id.clone()))
+            .filter(|(_, until)| *until > now_ms)
+            .map(|(before, _)| *before);
+        let alive = !f.revoked
+            && f.record.expires_at_ms > now_ms
+            && f.record.family == *family
+            && revoked_before.is_none_or(|before| f.record.issued_at_ms > before);
+        alive.then_some(f)
+    }
+}
+
+/// Refresh state in this process's memory. Atomicity comes from one mutex;
+/// no await happens while it is held.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-applied change
+        // (every change is a few map operations), so poisoning is ignored.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait::async_trait]
+impl RefreshStore for MemoryStore {
+    async fn start_family(
+        &self,
+        family: &FamilyRecord,
+        first_key: &KeyId,
+        key_expires_at_ms: u64,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        state.maybe_sweep(family.issued_at_ms);
+        state.families.insert(
+            family.family.family_id.clone(),
+            Family {
+                record: family.clone(),
+                revoked: false,
+            },
+        );
+        state.keys.insert(
+            first_key.clone(),
+            KeyEntry {
+                family_id: family.family.family_id.clone(),
+                state: KeyState::Live,
+                expires_at_ms: key_expires_at_ms,
+            },
+        );
+        Ok(())
+    }
+
+    async fn rotate(&self, req: &RotateRequest) -> Result<Rotation, StoreError> {
+        let mut state = self.lock();
+        state.maybe_sweep(req.now_ms);
+        let Some(family) = state.family_alive(&req.family, req.now_ms) else {
+            return Ok(Rotation::Invalid);
+        };
+        let password_changed = family.record.password_fingerprint != req.password_fingerprint;
+        let key = state
+            .keys
+            .get(&req.presented)
+            .filter(|k| k.family_id == req.family.family_id && k.expires_at_ms > req.now_ms);
+        let outcome = match key.map(|k| &k.state) {
+            None => return Ok(Rotation::Invalid),
+            Some(KeyState::Spent {
+                answer,
+                grace_until_ms,
+                ..
+            }) => {
+                if req.now_ms < *grace_until_ms && !answer.is_empty() {
+                    return Ok(Rotation::Duplicate(answer.clone()));
+                }
+                Rotation::ReuseDetected
+            }
+            Some(KeyState::Live) if password_changed => Rotation::PasswordChanged,
+            Some(KeyState::Live) => Rotation::Rotated,
+        };
+        match outcome {
+            Rotation::Rotated => {
+                if let Some(k) = state.keys.get_mut(&req.presented) {
+                    k.state = KeyState::Spent {
+                        answer: req.answer.clone(),
+                        grace_until_ms: req.now_ms + req.grace_ms,
+                    };
+                }
+                state.keys.insert(
+                    req.successor.clone(),
+                    KeyEntry {
+                        family_id: req.family.family_id.clone(),
+                        state: KeyState::Live,
+                        expires_at_ms: req.successor_expires_at_ms,
+                    },
+                );
+            }
+            _ => {
+                if let Some(f) = state.families.get_mut(&req.family.family_id) {
+                    f.revoked = true;
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn revoke_family(&self, family: &FamilyRef) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if let Some(f) = state.families.get_mut(&family.family_id) {
+            if f.record.family == *family {
+                f.revoked = true;
+            }
+        }
+        Ok(())
+    }
+
+    async fn revoke_principal(
+        &self,
+        domain_id: &str,
+        principal_id: &str,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        state.principal_revocations.insert(
+            (domain_id.to_owned(), principal_id.to_owned()),
+            (now_ms, now_ms + ttl_ms),
+        );
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        "in-memory (single instance only; state is lost on restart)".to_owned()
+    }
+}

@@ -1,0 +1,226 @@
+//! Assembles a running tokengate from configuration: directory, keys,
+//! store, core service, reloaders and the listener.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokengate_config::Config;
+use tokengate_core::{PasswordPool, TokenService, TokenSettings};
+use tokengate_directory::Directory;
+use tokengate_keys::{Algorithm, KeyDir};
+use tokengate_store::{MemoryStore, RefreshStore};
+use tokio::net::TcpListener;
+
+use crate::reload;
+use crate::server::{self, ConnectionSettings, Lifecycle};
+use crate::stack::{self, StackSettings};
+use crate::transport::http_endpoints::EndpointState;
+
+/// The directory to serve: a file (reloaded on change) or a fixed one (dev mode).
+pub enum DirectorySource {
+    /// Load and watch this file.
+    File(PathBuf),
+    /// Serve this directory as is.
+    Fixed(Box<Directory>),
+}
+
+/// Parsed algorithm from config (validated already).
+pub fn algorithm(config: &Config) -> anyhow::Result<Algorithm> {
+    config
+        .keys
+        .algorithm
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The token settings of a config.
+pub fn token_settings(config: &Config) -> TokenSettings {
+    TokenSettings {
+        access_timeout: config.token.access_timeout,
+        max_access_timeout: config.token.max_access_timeout,
+        refresh_timeout: config.token.refresh_timeout,
+        refresh_ttl: config.token.refresh_ttl,
+        absolute_timeout: config.token.absolute_timeout,
+        reuse_grace: config.token.reuse_grace,
+        issuer: config.token.issuer.clone(),
+    }
+}
+
+/// The refresh store a config names.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn RefreshStore>> {
+    if config.store.redis_url.is_some() || !config.store.cluster_nodes.is_empty() {
+        bail!(
+            "store.redis_url is set, but this build has no Redis store yet; remove it to use the in-memory store"
+        );
+    }
+    Ok(Arc::new(MemoryStore::new()))
+}
+
+/// Loads the directory and keys (creating missing keys when configured)
+/// and builds the core service.
+pub async fn build_core(
+    config: &Config,
+    directory: Directory,
+) -> anyhow::Result<Arc<TokenService>> {
+    let key_dir = KeyDir::new(&config.keys.dir);
+    if config.keys.generate_missing {
+        let created = key_dir
+            .generate_missing(directory.domain_ids(), algorithm(config)?)
+            .context("generating missing keys")?;
+        for (domain, purpose, kid) in created {
+            tracing::info!(audit = "key_generated", domain_id = %domain, purpose = purpose.as_str(), %kid, "generated signing key");
+        }
+    }
+    let keys = key_dir.load().context("loading keys")?;
+    for domain in directory.domain_ids() {
+        if !keys.domain(domain).is_some_and(|d| d.is_complete()) {
+            tracing::warn!(domain_id = %domain, "domain has no access or refresh key: its logins will fail until keys exist");
+        }
+    }
+    let store = open_store(config).await?;
+    tracing::info!(store = %store.describe(), "refresh store");
+    Ok(Arc::new(TokenService::new(
+        directory,
+        keys,
+        store,
+        PasswordPool::new(config.token.password_workers, config.token.password_queue),
+        token_settings(config),
+    )))
+}
+
+/// The process-wide Prometheus recorder (installed once).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may exist (tests embedding us); then ours only renders.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Runs the server until SIGTERM/SIGINT, then drains and returns.
+pub async fn run(
+    config: Config,
+    directory: DirectorySource,
+    on_listening: impl FnOnce(std::net::SocketAddr),
+) -> anyhow::Result<()> {
+    let loaded = match &directory {
+        DirectorySource::File(path) => Directory::load(path)
+            .with_context(|| format!("loading directory {}", path.display()))?,
+        DirectorySource::Fixed(d) => (**d).clone(),
+    };
+    tracing::info!(
+        domains = loaded.domain_count(),
+        principals = loaded.principal_count(),
+        "directory loaded"
+    );
+    let core = build_core(&config, loaded).await?;
+    let lifecycle = Lifecycle::new();
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<crate::proto::identity_v1::token_server::TokenServer<crate::transport::grpc::GrpcAdapter>>()
+        .await;
+    health_reporter
+        .set_serving::<crate::proto::identity_v1::domain_server::DomainServer<crate::transport::grpc::GrpcAdapter>>()
+        .await;
+
+    let endpoints = EndpointState {
+        core: Arc::clone(&core),
+        metrics: metrics_handle(),
+        lifecycle: lifecycle.clone(),
+    };
+    let service = stack::build(
+        Arc::clone(&core),
+        endpoints,
+        health_service,
+        &StackSettings {
+            allowed_origins: config.cors.allowed_origins.clone(),
+            max_body_bytes: config.limits.max_body_bytes,
+            default_timeout: Duration::from_millis(config.server.default_timeout_ms),
+        },
+    )?;
+
+    let reload_paths = reload::Watched {
+        directory: match &directory {
+            DirectorySource::File(path) => Some(path.clone()),
+            DirectorySource::Fixed(_) => None,
+        },
+        keys: config.keys.dir.clone(),
+        generate_missing: config
+            .keys
+            .generate_missing
+            .then(|| algorithm(&config))
+            .transpose()?,
+    };
+    tokio::spawn(reload::watch(Arc::clone(&core), reload_paths));
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let local = listener.local_addr()?;
+    tracing::info!(listen = %local, "serving gRPC, gRPC-Web and REST on one port");
+    on_listening(local);
+
+    let s = &config.server;
+    let settings = ConnectionSettings {
+        header_read_timeout: Duration::from_millis(s.header_read_timeout_ms),
+        idle_timeout: Duration::from_millis(s.idle_timeout_ms),
+        http2_keepalive_interval: (s.http2_keepalive_interval_ms > 0)
+            .then(|| Duration::from_millis(s.http2_keepalive_interval_ms)),
+        http2_keepalive_timeout: Duration::from_millis(s.http2_keepalive_timeout_ms),
+        http2_max_concurrent_streams: s.http2_max_concurrent_streams,
+        max_connection_age: (s.max_connection_age_ms > 0)
+            .then(|| Duration::from_millis(s.max_connection_age_ms)),
+        drain_timeout: Duration::from_millis(s.drain_timeout_ms),
+    };
+    let reporter = health_reporter.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested: health NOT_SERVING, draining");
+        reporter
+            .set_not_serving::<crate::proto::identity_v1::token_server::TokenServer<
+                crate::transport::grpc::GrpcAdapter,
+            >>()
+            .await;
+        reporter
+            .set_not_serving::<crate::proto::identity_v1::domain_server::DomainServer<
+                crate::transport::grpc::GrpcAdapter,
+            >>()
+            .await;
+    };
+    server::serve(listener, service, settings, lifecycle, shutdown).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

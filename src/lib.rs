@@ -1,0 +1,16 @@
+//! tokengate: SpaceONE identity v1 Token API over native gRPC, gRPC-Web and
+//! REST on one port.
+//!
+//! The crates under `crates/` hold the parts with one job each (core token
+//! logic, keys, directory, store, config); this crate holds the transports
+//! around them and the binary's wiring.
+
+pub mod app;
+pub mod cli;
+pub mod devmode;
+pub mod layers;
+pub mod proto;
+pub mod reload;
+pub mod server;
+pub mod stack;
+pub mod transport;

@@ -1,0 +1,118 @@
+//! One client connection: serve it until it ends, or ask it to go away
+//! gracefully when it idles, reaches its maximum age, or the server drains.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpStream;
+use tower::ServiceExt as _;
+
+use super::{ConnectionSettings, Lifecycle};
+use crate::stack::AppService;
+
+/// The client's address, for handlers that need it (rate limits).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// Calls in flight and the time of the last activity on one connection.
+struct Activity {
+    in_flight: AtomicUsize,
+    last_ms: AtomicU64,
+    started: Instant,
+}
+
+impl Activity {
+    fn touch(&self) {
+        self.last_ms
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn idle_for(&self) -> Option<Duration> {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return None;
+        }
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        Some(self.started.elapsed().saturating_sub(last))
+    }
+}
+
+pub(super) async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    service: AppService,
+    settings: ConnectionSettings,
+    lifecycle: Lifecycle,
+) {
+    let activity = Arc::new(Activity {
+        in_flight: AtomicUsize::new(0),
+        last_ms: AtomicU64::new(0),
+        started: Instant::now(),
+    });
+    let per_call = Arc::clone(&activity);
+    let hyper_service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        let service = service.clone();
+        let activity = Arc::clone(&per_call);
+        activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        activity.touch();
+        request.extensions_mut().insert(PeerAddr(peer));
+        async move {
+            let response = service.oneshot(request.map(Body::new)).await;
+            activity.in_flight.fetch_sub(1, Ordering::Relaxed);
+            activity.touch();
+            response
+        }
+    });
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(settings.http2_keepalive_interval)
+        .keep_alive_timeout(settings.http2_keepalive_timeout)
+        .max_concurrent_streams(settings.http2_max_concurrent_streams)
+        .max_pending_accept_reset_streams(Some(64));
+    let connection = builder.serve_connection(TokioIo::new(stream), hyper_service);
+    tokio::pin!(connection);
+
+    let mut draining = lifecycle.subscribe();
+    let check_every =
+        (settings.idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    let mut ticker = tokio::time::interval(check_every);
+    let mut asked_to_close = false;
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            _ = draining.changed(), if !asked_to_close => {
+                connection.as_mut().graceful_shutdown();
+                asked_to_close = true;
+            }
+            _ = ticker.tick(), if !asked_to_close => {
+                let idle = activity.idle_for().is_some_and(|idle| idle >= settings.idle_timeout);
+                let too_old = settings
+                    .max_connection_age
+                    .is_some_and(|age| activity.started.elapsed() >= age);
+                if idle || too_old || *draining.borrow() {
+                    tracing::debug!(%peer, idle, too_old, "closing connection");
+                    connection.as_mut().graceful_shutdown();
+                    asked_to_close = true;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! The one listener: HTTP/1.1 and h2c on the same port (hyper-util's auto
+//! builder), with connection hygiene tonic's server lacks — header read
+//! timeout, idle timeout, maximum connection age — and a graceful drain.
+
+mod connection;
+
+pub use connection::PeerAddr;
+mod lifecycle;
+
+pub use lifecycle::Lifecycle;
+
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+
+use crate::stack::AppService;
+
+/// Connection settings, from `[server]`.
+#[derive(Debug, Clone)]
+pub struct ConnectionSettings {
+    /// Time allowed for a request's headers (HTTP/1.1).
+    pub header_read_timeout: Duration,
+    /// Close connections with no call in flight for this long.
+    pub idle_timeout: Duration,
+    /// HTTP/2 PING interval (None = off).
+    pub http2_keepalive_interval: Option<Duration>,
+    /// HTTP/2 PING answer timeout.
+    pub http2_keepalive_timeout: Duration,
+    /// Concurrent streams per HTTP/2 connection.
+    pub http2_max_concurrent_streams: u32,
+    /// Ask connections to go away after this long (None = never).
+    pub max_connection_age: Option<Duration>,
+    /// How long a drain waits for in-flight calls.
+    pub drain_timeout: Duration,
+}
+
+/// Serves `service` on `listener` until `shutdown` resolves, then drains:
+/// stops accepting (new connections are refused), asks every connection to
+/// finish its in-flight calls, and waits up to the drain timeout.
+pub async fn serve(
+    listener: TcpListener,
+    service: AppService,
+    settings: ConnectionSettings,
+    lifecycle: Lifecycle,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let tracker = TaskTracker::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    tracker.spawn(connection::serve_connection(
+                        stream,
+                        peer,
+                        service.clone(),
+                        settings.clone(),
+                        lifecycle.clone(),
+                    ));
+                }
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    lifecycle.start_draining();
+    tracker.close();
+    tracing::info!(connections = tracker.len(), "draining in-flight calls");
+    if tokio::time::timeout(settings.drain_timeout, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            connections = tracker.len(),
+            "drain timeout passed; closing remaining connections"
+        );
+    }
+}

@@ -1,0 +1,153 @@
+//! The whole request path in one place: the middleware every protocol
+//! shares (outermost first), then the protocol dispatch.
+//!
+//! ```text
+//! catch panic → request id → access log + metrics → CORS → deadline
+//!   → body limit → dispatch ─┬─ gRPC       → message limit → tonic services
+//!                            ├─ gRPC-Web   → tonic-web → message limit → tonic services
+//!                            └─ REST/HTTP  → routes from google.api.http + endpoints
+//! ```
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use futures::future::BoxFuture;
+use http::{Request, Response};
+use tokengate_core::TokenService;
+use tonic::service::Routes;
+use tonic_web::GrpcWebLayer;
+use tower::util::BoxCloneSyncService;
+use tower::{Layer as _, Service, ServiceBuilder, ServiceExt as _};
+use tower_http::ServiceBuilderExt as _;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::layers::access_log::AccessLogLayer;
+use crate::layers::body_limit::BodyLimitLayer;
+use crate::layers::cors::cors_layer;
+use crate::layers::deadline::DeadlineLayer;
+use crate::layers::grpc_message_limit::{GrpcMessageLimit, GrpcMessageLimitLayer};
+use crate::proto::FILE_DESCRIPTOR_SET;
+use crate::proto::identity_v1::domain_server::DomainServer;
+use crate::proto::identity_v1::token_server::TokenServer;
+use crate::transport::grpc::GrpcAdapter;
+use crate::transport::http_endpoints::{self, EndpointState};
+use crate::transport::protocol::Protocol;
+use crate::transport::rest;
+
+/// The service a connection serves.
+pub type AppService = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
+
+/// What the stack needs.
+pub struct StackSettings {
+    /// Exact browser origins.
+    pub allowed_origins: Vec<String>,
+    /// Largest body / message.
+    pub max_body_bytes: usize,
+    /// Deadline for calls without `grpc-timeout`.
+    pub default_timeout: Duration,
+}
+
+/// Builds the service for every connection.
+pub fn build(
+    core: Arc<TokenService>,
+    endpoints: EndpointState,
+    health: tonic_health::pb::health_server::HealthServer<
+        impl tonic_health::pb::health_server::Health,
+    >,
+    settings: &StackSettings,
+) -> Result<AppService, tonic_reflection::server::Error> {
+    let adapter = GrpcAdapter::new(core);
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let grpc_routes = Routes::new(TokenServer::new(adapter.clone()))
+        .add_service(DomainServer::new(adapter.clone()))
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .prepare();
+    let grpc = GrpcMessageLimitLayer::new(settings.max_body_bytes).layer(grpc_routes);
+    let grpc_web = GrpcWebLayer::new().layer(grpc.clone());
+
+    let mut known_paths: Vec<String> = rest::rest_routes::<GrpcAdapter>()
+        .iter()
+        .flat_map(|r| [r.binding.path.to_owned(), r.binding.grpc_method.to_owned()])
+        .collect();
+    known_paths.extend(http_endpoints::PATHS.iter().map(|p| p.to_string()));
+    let rest = rest::router(Arc::new(adapter), settings.max_body_bytes)
+        .merge(http_endpoints::router(endpoints));
+
+    let dispatch = Dispatch {
+        grpc,
+        grpc_web,
+        rest,
+    };
+    let service = ServiceBuilder::new()
+        .map_response_body(Body::new)
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a request handler panicked");
+            Protocol::Rest.status_response(
+                tonic::Status::internal("ERROR_INTERNAL_API: Internal error."),
+                None,
+            )
+        }))
+        .set_x_request_id(tower_http::request_id::MakeRequestUuid)
+        .propagate_x_request_id()
+        .layer(AccessLogLayer::new(known_paths))
+        .layer(cors_layer(&settings.allowed_origins))
+        .layer(DeadlineLayer::new(settings.default_timeout))
+        .layer(BodyLimitLayer::new(settings.max_body_bytes))
+        .service(dispatch);
+    Ok(BoxCloneSyncService::new(service))
+}
+
+/// Sends each request to the service of its protocol.
+#[derive(Clone)]
+struct Dispatch<W> {
+    grpc: GrpcMessageLimit<Routes>,
+    grpc_web: W,
+    rest: axum::Router,
+}
+
+impl<W> Service<Request<Body>> for Dispatch<W>
+where
+    W: Service<Request<Body>, Response = Response<tonic::body::Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    W::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Each call drives a clone to readiness (`oneshot`).
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        match Protocol::of(&request) {
+            Protocol::Grpc => {
+                let grpc = self.grpc.clone();
+                Box::pin(async move { Ok(grpc.oneshot(request).await?.map(Body::new)) })
+            }
+            Protocol::GrpcWeb | Protocol::GrpcWebText => {
+                let web = self.grpc_web.clone();
+                Box::pin(async move { Ok(web.oneshot(request).await?.map(Body::new)) })
+            }
+            Protocol::Rest => {
+                let rest = self.rest.clone();
+                Box::pin(async move { rest.oneshot(request).await })
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Which of the three protocols a request speaks, and how to answer it with
+//! a status before it reaches a service (limits, deadlines).
+
+use axum::body::Body;
+use http::{HeaderValue, Request, Response, header};
+use tonic::Status;
+
+use crate::transport::status::{rest_error, rest_error_with_http};
+
+/// The protocol of a request, from its content type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// `application/grpc[+proto]`.
+    Grpc,
+    /// `application/grpc-web[+proto]`.
+    GrpcWeb,
+    /// `application/grpc-web-text[+proto]` (base64).
+    GrpcWebText,
+    /// Everything else: REST/JSON and plain HTTP endpoints.
+    Rest,
+}
+
+impl Protocol {
+    /// Classifies a request.
+    pub fn of<B>(request: &Request<B>) -> Self {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if content_type.starts_with("application/grpc-web-text") {
+            Protocol::GrpcWebText
+        } else if content_type.starts_with("application/grpc-web") {
+            Protocol::GrpcWeb
+        } else if content_type.starts_with("application/grpc") {
+            Protocol::Grpc
+        } else {
+            Protocol::Rest
+        }
+    }
+
+    /// A short label for logs and metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::GrpcWeb | Protocol::GrpcWebText => "grpc-web",
+            Protocol::Rest => "rest",
+        }
+    }
+
+    /// Whether the request is gRPC or gRPC-Web.
+    pub fn is_grpc(self) -> bool {
+        !matches!(self, Protocol::Rest)
+    }
+
+    /// Answers `status` in this protocol's shape: a trailers-only gRPC
+    /// response, or the REST JSON error (with `http` overriding the mapped
+    /// HTTP status when given).
+    pub fn status_response(self, status: Status, http: Option<http::StatusCode>) -> Response<Body> {
+        let content_type = match self {
+            Protocol::Rest => {
+                return match http {
+                    Some(code) => rest_error_with_http(&status, code),
+                    None => rest_error(&status),
+                };
+            }
+            Protocol::Grpc => "application/grpc",
+            Protocol::GrpcWeb => "application/grpc-web+proto",
+            Protocol::GrpcWebText => "application/grpc-web-text+proto",
+        };
+        let mut response = status.into_http::<Body>();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        response
+    }
+}

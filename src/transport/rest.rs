@@ -1,0 +1,195 @@
+//! REST/JSON transcoding. Routes come from the `google.api.http`
+//! annotations (see `build.rs`): each generated handler decodes the JSON
+//! body into the method's input message (proto3 JSON: proto and JSON field
+//! names accepted, unknown fields ignored), calls the generated tonic
+//! service trait, and renders the output with proto field names.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::routing::{MethodFilter, MethodRouter};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tonic::metadata::MetadataMap;
+use tonic::{Code, Status};
+
+use crate::transport::grpc::GrpcAdapter;
+use crate::transport::status::{rest_error, rest_error_with_http, status_with_reason, too_large};
+
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/rest_routes.rs"));
+}
+
+pub use generated::rest_routes;
+
+/// One annotated route.
+#[derive(Debug, Clone, Copy)]
+pub struct RestBinding {
+    /// GET, POST, ...
+    pub http_method: &'static str,
+    /// The path template.
+    pub path: &'static str,
+    /// `*` (the whole message is the body) or empty.
+    pub body: &'static str,
+    /// The gRPC method path, e.g. `/spaceone.api.identity.v1.Token/issue`.
+    pub grpc_method: &'static str,
+}
+
+/// What a generated handler returns: the JSON body, or a status.
+pub type RestFuture = Pin<Box<dyn Future<Output = Result<Bytes, Status>> + Send>>;
+
+/// A route and the generated function that serves it.
+pub struct RestRoute<S> {
+    /// Where it is served.
+    pub binding: RestBinding,
+    /// Decode, call the service trait, encode.
+    pub handler: fn(Arc<S>, RestCall) -> RestFuture,
+}
+
+/// One REST request as the generated handlers see it.
+#[derive(Debug)]
+pub struct RestCall {
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl RestCall {
+    /// Decodes the body (any content type; empty means `{}`) into `T` and
+    /// wraps it in a tonic request whose metadata holds the HTTP headers.
+    pub fn decode<T: DeserializeOwned>(self) -> Result<tonic::Request<T>, Status> {
+        let body: &[u8] = if self.body.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &self.body
+        };
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let message: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let key = if path == "." || path.is_empty() { "body".to_owned() } else { path };
+            let reason = e.inner().to_string();
+            status_with_reason(
+                Code::InvalidArgument,
+                "ERROR_INVALID_PARAMETER",
+                format!("ERROR_INVALID_PARAMETER: Parameter is invalid. (key = {key}, reason = {reason})"),
+            )
+        })?;
+        de.end().map_err(|e| {
+            status_with_reason(
+                Code::InvalidArgument,
+                "ERROR_INVALID_PARAMETER",
+                format!(
+                    "ERROR_INVALID_PARAMETER: Parameter is invalid. (key = body, reason = {e})"
+                ),
+            )
+        })?;
+        let mut request = tonic::Request::new(message);
+        *request.metadata_mut() = MetadataMap::from_headers(self.headers);
+        Ok(request)
+    }
+
+    /// Renders a response message as proto3 JSON with proto field names.
+    pub fn encode<T: Serialize>(response: tonic::Response<T>) -> Result<Bytes, Status> {
+        serde_json::to_vec(response.get_ref())
+            .map(Bytes::from)
+            .map_err(|_| {
+                Status::internal("ERROR_INTERNAL_API: Internal error. (cannot encode response)")
+            })
+    }
+}
+
+/// The REST router: every annotated route, plus JSON 404 and 405 answers in
+/// the google.rpc.Status shape.
+pub fn router(service: Arc<GrpcAdapter>, max_body_bytes: usize) -> axum::Router {
+    let mut by_path: BTreeMap<&'static str, (MethodRouter, Vec<&'static str>)> = BTreeMap::new();
+    for route in rest_routes::<GrpcAdapter>() {
+        let binding = route.binding;
+        let handler = route.handler;
+        let service = Arc::clone(&service);
+        let filter = Method::from_bytes(binding.http_method.as_bytes())
+            .ok()
+            .and_then(|m| MethodFilter::try_from(m).ok())
+            .unwrap_or(MethodFilter::POST);
+        let method_router = axum::routing::on(filter, move |request: Request<Body>| {
+            serve(Arc::clone(&service), handler, request, max_body_bytes)
+        });
+        let entry = by_path
+            .entry(binding.path)
+            .or_insert_with(|| (MethodRouter::new(), Vec::new()));
+        entry.0 = std::mem::take(&mut entry.0).merge(method_router);
+        entry.1.push(binding.http_method);
+    }
+    let mut router = axum::Router::new();
+    for (path, (method_router, methods)) in by_path {
+        let allow = methods.join(", ");
+        router = router.route(
+            path,
+            method_router
+                .fallback(move |request: Request<Body>| method_not_allowed(request, allow.clone())),
+        );
+    }
+    router.fallback(not_found)
+}
+
+async fn serve(
+    service: Arc<GrpcAdapter>,
+    handler: fn(Arc<GrpcAdapter>, RestCall) -> RestFuture,
+    request: Request<Body>,
+    max_body_bytes: usize,
+) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, max_body_bytes).await {
+        Ok(body) => body,
+        Err(_) => {
+            return rest_error_with_http(&too_large(max_body_bytes), StatusCode::PAYLOAD_TOO_LARGE);
+        }
+    };
+    let call = RestCall {
+        headers: parts.headers,
+        body,
+    };
+    match handler(service, call).await {
+        Ok(json) => {
+            let mut response = Response::new(Body::from(json));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Err(status) => rest_error(&status),
+    }
+}
+
+async fn not_found(request: Request<Body>) -> Response<Body> {
+    let status = status_with_reason(
+        Code::NotFound,
+        "ERROR_NOT_FOUND",
+        format!(
+            "ERROR_NOT_FOUND: Value not found. (path = {})",
+            request.uri().path()
+        ),
+    );
+    rest_error(&status)
+}
+
+async fn method_not_allowed(request: Request<Body>, allow: String) -> Response<Body> {
+    let status = status_with_reason(
+        Code::Unimplemented,
+        "ERROR_METHOD_NOT_ALLOWED",
+        format!(
+            "ERROR_METHOD_NOT_ALLOWED: Method not allowed. (method = {}, path = {})",
+            request.method(),
+            request.uri().path()
+        ),
+    );
+    let mut response = rest_error_with_http(&status, StatusCode::METHOD_NOT_ALLOWED);
+    if let Ok(value) = HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(http::header::ALLOW, value);
+    }
+    response
+}
