@@ -17,7 +17,16 @@ const INVALID_ARGUMENT: i32 = 3;
 const PERMISSION_DENIED: i32 = 7;
 const UNAUTHENTICATED: i32 = 16;
 
-fn issue_row(name: &'static str, domain: &str, user: &str, password: Option<&str>, user_type: &str, timeout: i32, refresh_count: i32, expect: Result<(), (i32, &str)>) -> Row {
+fn issue_row(
+    name: &'static str,
+    domain: &str,
+    user: &str,
+    password: Option<&str>,
+    user_type: &str,
+    timeout: i32,
+    refresh_count: i32,
+    expect: Result<(), (i32, &str)>,
+) -> Row {
     let (req, json) = issue_request(domain, user, password, user_type, timeout, refresh_count);
     Row {
         name,
@@ -30,52 +39,319 @@ fn issue_rows() -> Vec<Row> {
     let ok = Ok(());
     let pw = Some(PASSWORD);
     vec![
-        issue_row("issue ok", "domain-a", "alice@example.com", pw, "", 0, 0, ok),
-        issue_row("issue ok USER", "domain-a", "alice@example.com", pw, "USER", 60, 3, Ok(())),
-        issue_row("issue ok LOCAL", "domain-a", "alice@example.com", pw, "LOCAL", 0, 0, Ok(())),
-        issue_row("issue ok owner", "domain-a", "root", pw, "DOMAIN_OWNER", 0, 0, Ok(())),
-        issue_row("missing credentials", "domain-a", "alice@example.com", None, "", 0, 0,
-            Err((INVALID_ARGUMENT, "ERROR_REQUIRED_PARAMETER: Required parameter. (key = credentials)"))),
-        issue_row("missing everything: credentials first", "", "", None, "", 0, 0,
-            Err((INVALID_ARGUMENT, "ERROR_REQUIRED_PARAMETER: Required parameter. (key = credentials)"))),
-        issue_row("missing domain", "", "alice@example.com", pw, "", 0, 0,
-            Err((INVALID_ARGUMENT, "ERROR_REQUIRED_PARAMETER: Required parameter. (key = domain_id)"))),
-        issue_row("missing user", "domain-a", "", pw, "", 0, 0,
-            Err((INVALID_ARGUMENT, "ERROR_REQUIRED_PARAMETER: Required parameter. (key = user_id)"))),
-        issue_row("bad user_type", "domain-a", "alice@example.com", pw, "ROBOT", 0, 0,
-            Err((INVALID_ARGUMENT, "ERROR_INVALID_PARAMETER: Parameter is invalid. (key = user_type, reason = must be USER, LOCAL or DOMAIN_OWNER)"))),
-        issue_row("negative timeout", "domain-a", "alice@example.com", pw, "", -1, 0,
-            Err((INVALID_ARGUMENT, "ERROR_INVALID_PARAMETER: Parameter is invalid. (key = timeout, reason = must not be negative)"))),
-        issue_row("timeout above max", "domain-a", "alice@example.com", pw, "", 86401, 0,
-            Err((INVALID_ARGUMENT, "ERROR_INVALID_PARAMETER: Parameter is invalid. (key = timeout, reason = must not exceed 86400)"))),
-        issue_row("negative refresh_count", "domain-a", "alice@example.com", pw, "", 0, -2,
-            Err((INVALID_ARGUMENT, "ERROR_INVALID_PARAMETER: Parameter is invalid. (key = refresh_count, reason = must not be negative)"))),
-        issue_row("refresh_count above max", "domain-a", "alice@example.com", pw, "", 0, 19,
-            Err((UNAUTHENTICATED, "ERROR_MAX_REFRESH_COUNT: The maximum refresh count has been exceeded. (max_refresh_count = 18)"))),
-        issue_row("unknown domain", "domain-x", "alice@example.com", pw, "", 0, 0,
-            Err((INVALID_ARGUMENT, "ERROR_NOT_FOUND: Value not found. (domain_id = domain-x)"))),
-        issue_row("disabled domain", "domain-off", "carol@example.com", pw, "", 0, 0,
-            Err((UNAUTHENTICATED, "ERROR_DOMAIN_STATE: Domain is disabled (domain_id = domain-off)"))),
-        issue_row("no password, known user", "domain-a", "alice@example.com", Some("<none>"), "", 0, 0,
-            Err((UNAUTHENTICATED, "ERROR_INVALID_CREDENTIALS: Invalid credentials provided."))),
-        issue_row("no password, unknown user", "domain-a", "nobody", Some("<none>"), "", 0, 0,
-            Err((UNAUTHENTICATED, "ERROR_INVALID_CREDENTIALS: Invalid credentials provided."))),
-        issue_row("wrong password", "domain-a", "alice@example.com", Some("wrong"), "", 0, 0,
-            Err((UNAUTHENTICATED, "ERROR_AUTHENTICATION_FAILURE: A user \"alice@example.com\" is not exist or password is not correct."))),
-        issue_row("empty password", "domain-a", "alice@example.com", Some(""), "", 0, 0,
-            Err((UNAUTHENTICATED, "ERROR_AUTHENTICATION_FAILURE: A user \"alice@example.com\" is not exist or password is not correct."))),
-        issue_row("unknown user", "domain-a", "nobody", pw, "", 0, 0,
-            Err((UNAUTHENTICATED, "ERROR_AUTHENTICATION_FAILURE: A user \"nobody\" is not exist or password is not correct."))),
-        issue_row("unknown owner", "domain-a", "alice@example.com", pw, "DOMAIN_OWNER", 0, 0,
-            Err((UNAUTHENTICATED, "ERROR_AUTHENTICATION_FAILURE: A user \"alice@example.com\" is not exist or password is not correct."))),
-        issue_row("api user", "domain-a", "robot", pw, "", 0, 0,
-            Err((PERMISSION_DENIED, "ERROR_NOT_ALLOWED_ISSUE_TOKEN_API_USER: API_USER are not allowed to issue tokens. (user_id = robot)"))),
-        issue_row("api user, wrong password", "domain-a", "robot", Some("x"), "", 0, 0,
-            Err((UNAUTHENTICATED, "ERROR_AUTHENTICATION_FAILURE: A user \"robot\" is not exist or password is not correct."))),
-        issue_row("disabled user", "domain-a", "bob@example.com", pw, "", 0, 0,
-            Err((UNAUTHENTICATED, "ERROR_USER_STATUS_CHECK_FAILURE: A user \"bob@example.com\" status is not ENABLED."))),
-        issue_row("disabled user, wrong password", "domain-a", "bob@example.com", Some("x"), "", 0, 0,
-            Err((UNAUTHENTICATED, "ERROR_AUTHENTICATION_FAILURE: A user \"bob@example.com\" is not exist or password is not correct."))),
+        issue_row(
+            "issue ok",
+            "domain-a",
+            "alice@example.com",
+            pw,
+            "",
+            0,
+            0,
+            ok,
+        ),
+        issue_row(
+            "issue ok USER",
+            "domain-a",
+            "alice@example.com",
+            pw,
+            "USER",
+            60,
+            3,
+            Ok(()),
+        ),
+        issue_row(
+            "issue ok LOCAL",
+            "domain-a",
+            "alice@example.com",
+            pw,
+            "LOCAL",
+            0,
+            0,
+            Ok(()),
+        ),
+        issue_row(
+            "issue ok owner",
+            "domain-a",
+            "root",
+            pw,
+            "DOMAIN_OWNER",
+            0,
+            0,
+            Ok(()),
+        ),
+        issue_row(
+            "missing credentials",
+            "domain-a",
+            "alice@example.com",
+            None,
+            "",
+            0,
+            0,
+            Err((
+                INVALID_ARGUMENT,
+                "ERROR_REQUIRED_PARAMETER: Required parameter. (key = credentials)",
+            )),
+        ),
+        issue_row(
+            "missing everything: credentials first",
+            "",
+            "",
+            None,
+            "",
+            0,
+            0,
+            Err((
+                INVALID_ARGUMENT,
+                "ERROR_REQUIRED_PARAMETER: Required parameter. (key = credentials)",
+            )),
+        ),
+        issue_row(
+            "missing domain",
+            "",
+            "alice@example.com",
+            pw,
+            "",
+            0,
+            0,
+            Err((
+                INVALID_ARGUMENT,
+                "ERROR_REQUIRED_PARAMETER: Required parameter. (key = domain_id)",
+            )),
+        ),
+        issue_row(
+            "missing user",
+            "domain-a",
+            "",
+            pw,
+            "",
+            0,
+            0,
+            Err((
+                INVALID_ARGUMENT,
+                "ERROR_REQUIRED_PARAMETER: Required parameter. (key = user_id)",
+            )),
+        ),
+        issue_row(
+            "bad user_type",
+            "domain-a",
+            "alice@example.com",
+            pw,
+            "ROBOT",
+            0,
+            0,
+            Err((
+                INVALID_ARGUMENT,
+                "ERROR_INVALID_PARAMETER: Parameter is invalid. (key = user_type, reason = must be USER, LOCAL or DOMAIN_OWNER)",
+            )),
+        ),
+        issue_row(
+            "negative timeout",
+            "domain-a",
+            "alice@example.com",
+            pw,
+            "",
+            -1,
+            0,
+            Err((
+                INVALID_ARGUMENT,
+                "ERROR_INVALID_PARAMETER: Parameter is invalid. (key = timeout, reason = must not be negative)",
+            )),
+        ),
+        issue_row(
+            "timeout above max",
+            "domain-a",
+            "alice@example.com",
+            pw,
+            "",
+            86401,
+            0,
+            Err((
+                INVALID_ARGUMENT,
+                "ERROR_INVALID_PARAMETER: Parameter is invalid. (key = timeout, reason = must not exceed 86400)",
+            )),
+        ),
+        issue_row(
+            "negative refresh_count",
+            "domain-a",
+            "alice@example.com",
+            pw,
+            "",
+            0,
+            -2,
+            Err((
+                INVALID_ARGUMENT,
+                "ERROR_INVALID_PARAMETER: Parameter is invalid. (key = refresh_count, reason = must not be negative)",
+            )),
+        ),
+        issue_row(
+            "refresh_count above max",
+            "domain-a",
+            "alice@example.com",
+            pw,
+            "",
+            0,
+            19,
+            Err((
+                UNAUTHENTICATED,
+                "ERROR_MAX_REFRESH_COUNT: The maximum refresh count has been exceeded. (max_refresh_count = 18)",
+            )),
+        ),
+        issue_row(
+            "unknown domain",
+            "domain-x",
+            "alice@example.com",
+            pw,
+            "",
+            0,
+            0,
+            Err((
+                INVALID_ARGUMENT,
+                "ERROR_NOT_FOUND: Value not found. (domain_id = domain-x)",
+            )),
+        ),
+        issue_row(
+            "disabled domain",
+            "domain-off",
+            "carol@example.com",
+            pw,
+            "",
+            0,
+            0,
+            Err((
+                UNAUTHENTICATED,
+                "ERROR_DOMAIN_STATE: Domain is disabled (domain_id = domain-off)",
+            )),
+        ),
+        issue_row(
+            "no password, known user",
+            "domain-a",
+            "alice@example.com",
+            Some("<none>"),
+            "",
+            0,
+            0,
+            Err((
+                UNAUTHENTICATED,
+                "ERROR_INVALID_CREDENTIALS: Invalid credentials provided.",
+            )),
+        ),
+        issue_row(
+            "no password, unknown user",
+            "domain-a",
+            "nobody",
+            Some("<none>"),
+            "",
+            0,
+            0,
+            Err((
+                UNAUTHENTICATED,
+                "ERROR_INVALID_CREDENTIALS: Invalid credentials provided.",
+            )),
+        ),
+        issue_row(
+            "wrong password",
+            "domain-a",
+            "alice@example.com",
+            Some("wrong"),
+            "",
+            0,
+            0,
+            Err((
+                UNAUTHENTICATED,
+                "ERROR_AUTHENTICATION_FAILURE: A user \"alice@example.com\" is not exist or password is not correct.",
+            )),
+        ),
+        issue_row(
+            "empty password",
+            "domain-a",
+            "alice@example.com",
+            Some(""),
+            "",
+            0,
+            0,
+            Err((
+                UNAUTHENTICATED,
+                "ERROR_AUTHENTICATION_FAILURE: A user \"alice@example.com\" is not exist or password is not correct.",
+            )),
+        ),
+        issue_row(
+            "unknown user",
+            "domain-a",
+            "nobody",
+            pw,
+            "",
+            0,
+            0,
+            Err((
+                UNAUTHENTICATED,
+                "ERROR_AUTHENTICATION_FAILURE: A user \"nobody\" is not exist or password is not correct.",
+            )),
+        ),
+        issue_row(
+            "unknown owner",
+            "domain-a",
+            "alice@example.com",
+            pw,
+            "DOMAIN_OWNER",
+            0,
+            0,
+            Err((
+                UNAUTHENTICATED,
+                "ERROR_AUTHENTICATION_FAILURE: A user \"alice@example.com\" is not exist or password is not correct.",
+            )),
+        ),
+        issue_row(
+            "api user",
+            "domain-a",
+            "robot",
+            pw,
+            "",
+            0,
+            0,
+            Err((
+                PERMISSION_DENIED,
+                "ERROR_NOT_ALLOWED_ISSUE_TOKEN_API_USER: API_USER are not allowed to issue tokens. (user_id = robot)",
+            )),
+        ),
+        issue_row(
+            "api user, wrong password",
+            "domain-a",
+            "robot",
+            Some("x"),
+            "",
+            0,
+            0,
+            Err((
+                UNAUTHENTICATED,
+                "ERROR_AUTHENTICATION_FAILURE: A user \"robot\" is not exist or password is not correct.",
+            )),
+        ),
+        issue_row(
+            "disabled user",
+            "domain-a",
+            "bob@example.com",
+            pw,
+            "",
+            0,
+            0,
+            Err((
+                UNAUTHENTICATED,
+                "ERROR_USER_STATUS_CHECK_FAILURE: A user \"bob@example.com\" status is not ENABLED.",
+            )),
+        ),
+        issue_row(
+            "disabled user, wrong password",
+            "domain-a",
+            "bob@example.com",
+            Some("x"),
+            "",
+            0,
+            0,
+            Err((
+                UNAUTHENTICATED,
+                "ERROR_AUTHENTICATION_FAILURE: A user \"bob@example.com\" is not exist or password is not correct.",
+            )),
+        ),
     ]
 }
 
@@ -85,9 +361,19 @@ async fn assert_row(clients: &Clients, row: &Row) {
         match &row.expect {
             Ok(()) => assert!(outcome.ok(), "{} over {proto:?}: {outcome:?}", row.name),
             Err((code, message)) => {
-                assert_eq!((outcome.code, outcome.message.as_str()), (*code, message.as_str()), "{} over {proto:?}", row.name);
+                assert_eq!(
+                    (outcome.code, outcome.message.as_str()),
+                    (*code, message.as_str()),
+                    "{} over {proto:?}",
+                    row.name
+                );
                 let reason = message.split(':').next().unwrap_or_default();
-                assert_eq!(outcome.reason.as_deref(), Some(reason), "{} over {proto:?}: ErrorInfo reason", row.name);
+                assert_eq!(
+                    outcome.reason.as_deref(),
+                    Some(reason),
+                    "{} over {proto:?}: ErrorInfo reason",
+                    row.name
+                );
             }
         }
     }
@@ -114,8 +400,13 @@ async fn refresh_matrix() {
     let server = TestServer::start();
     let clients = Clients::new(&server).await;
     let (req, json) = issue_request("domain-a", "alice@example.com", Some(PASSWORD), "", 0, 0);
-    let access = clients.call(Proto::Grpc, &issue_call(&req, json)).await.decode::<TokenInfo>().access_token;
-    let decode = "ERROR_AUTHENTICATE_FAILURE: Authenticate failure. (message = Cannot decode token.)";
+    let access = clients
+        .call(Proto::Grpc, &issue_call(&req, json))
+        .await
+        .decode::<TokenInfo>()
+        .access_token;
+    let decode =
+        "ERROR_AUTHENTICATE_FAILURE: Authenticate failure. (message = Cannot decode token.)";
     let invalid = "ERROR_INVALID_REFRESH_TOKEN: Refresh token is invalid or expired.";
     let rows = vec![
         ("absent", vec![], (UNAUTHENTICATED, invalid.to_owned())),
@@ -125,7 +416,11 @@ async fn refresh_matrix() {
             (UNAUTHENTICATED, "ERROR_AUTHENTICATE_FAILURE: Authenticate failure. (message = Token validation failed.)".to_owned())),
     ];
     for (name, headers, (code, message)) in rows {
-        let row = Row { name, call: refresh_call(headers), expect: Err((code, message)) };
+        let row = Row {
+            name,
+            call: refresh_call(headers),
+            expect: Err((code, message)),
+        };
         assert_row(&clients, &row).await;
     }
     // Success and one-time use, on every protocol: each refreshes a fresh
@@ -133,18 +428,33 @@ async fn refresh_matrix() {
     for proto in ALL_PROTOCOLS {
         for header in ["token", "authorization"] {
             let token = fresh_refresh_token(&clients).await;
-            let value = if header == "token" { token.clone() } else { format!("Bearer {token}") };
-            let first = clients.call(proto, &refresh_call(vec![(header, value.clone())])).await;
+            let value = if header == "token" {
+                token.clone()
+            } else {
+                format!("Bearer {token}")
+            };
+            let first = clients
+                .call(proto, &refresh_call(vec![(header, value.clone())]))
+                .await;
             assert!(first.ok(), "refresh over {proto:?} via {header}: {first:?}");
             let pair = first.decode::<TokenInfo>();
             assert!(!pair.access_token.is_empty() && pair.refresh_token != token);
-            let replay = clients.call(proto, &refresh_call(vec![(header, value)])).await;
-            assert_eq!((replay.code, replay.message.as_str()), (UNAUTHENTICATED, invalid), "replay over {proto:?}");
+            let replay = clients
+                .call(proto, &refresh_call(vec![(header, value)]))
+                .await;
+            assert_eq!(
+                (replay.code, replay.message.as_str()),
+                (UNAUTHENTICATED, invalid),
+                "replay over {proto:?}"
+            );
             // Reuse detection revoked the family: the successor fails too.
             let successor = clients
                 .call(proto, &refresh_call(vec![("token", pair.refresh_token)]))
                 .await;
-            assert_eq!(successor.code, UNAUTHENTICATED, "successor after replay over {proto:?}");
+            assert_eq!(
+                successor.code, UNAUTHENTICATED,
+                "successor after replay over {proto:?}"
+            );
         }
     }
 }
@@ -154,10 +464,32 @@ async fn get_public_key_matrix() {
     let server = TestServer::start();
     let clients = Clients::new(&server).await;
     let rows = vec![
-        Row { name: "empty domain", call: public_key_call(""), expect: Err((INVALID_ARGUMENT, "ERROR_REQUIRED_PARAMETER: Required parameter. (key = domain_id)".to_owned())) },
-        Row { name: "unknown domain", call: public_key_call("nope"), expect: Err((INVALID_ARGUMENT, "ERROR_NOT_FOUND: Value not found. (domain_id = nope)".to_owned())) },
-        Row { name: "ok", call: public_key_call("domain-a"), expect: Ok(()) },
-        Row { name: "disabled domain still answers", call: public_key_call("domain-off"), expect: Ok(()) },
+        Row {
+            name: "empty domain",
+            call: public_key_call(""),
+            expect: Err((
+                INVALID_ARGUMENT,
+                "ERROR_REQUIRED_PARAMETER: Required parameter. (key = domain_id)".to_owned(),
+            )),
+        },
+        Row {
+            name: "unknown domain",
+            call: public_key_call("nope"),
+            expect: Err((
+                INVALID_ARGUMENT,
+                "ERROR_NOT_FOUND: Value not found. (domain_id = nope)".to_owned(),
+            )),
+        },
+        Row {
+            name: "ok",
+            call: public_key_call("domain-a"),
+            expect: Ok(()),
+        },
+        Row {
+            name: "disabled domain still answers",
+            call: public_key_call("domain-off"),
+            expect: Ok(()),
+        },
     ];
     for row in &rows {
         assert_row(&clients, row).await;
@@ -165,11 +497,24 @@ async fn get_public_key_matrix() {
     // Identical answers on every protocol, and the key is in the JWKS.
     let mut answers = Vec::new();
     for proto in ALL_PROTOCOLS {
-        answers.push(clients.call(proto, &public_key_call("domain-a")).await.decode::<AuthenticationResponse>());
+        answers.push(
+            clients
+                .call(proto, &public_key_call("domain-a"))
+                .await
+                .decode::<AuthenticationResponse>(),
+        );
     }
     assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
     let jwk: serde_json::Value = serde_json::from_str(&answers[0].public_key).expect("JWK JSON");
-    let jwks: serde_json::Value = clients.h1.get(server.url("/.well-known/jwks.json")).send().await.expect("jwks").json().await.expect("json");
+    let jwks: serde_json::Value = clients
+        .h1
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
     assert!(jwks["keys"].as_array().expect("keys").contains(&jwk));
     assert!(jwk["kid"].is_string() && jwk.get("d").is_none());
 }

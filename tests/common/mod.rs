@@ -101,7 +101,11 @@ impl TestServer {
 
     pub fn start_with(options: ServerOptions) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("users.toml"), directory_toml(options.bcrypt_cost)).expect("write directory");
+        std::fs::write(
+            dir.path().join("users.toml"),
+            directory_toml(options.bcrypt_cost),
+        )
+        .expect("write directory");
         let port = free_port();
         let config = format!(
             "listen = \"127.0.0.1:{port}\"\ndirectory = \"users.toml\"\n[keys]\ndir = \"keys\"\nalgorithm = \"{}\"\n[cors]\nallowed_origins = [\"http://localhost:3000\"]\n[log]\nformat = \"json\"\nlevel = \"info\"\n{}",
@@ -258,7 +262,11 @@ fn percent_decode(s: &str) -> String {
 
 /// Decodes gRPC-Web text: base64 chunks, each possibly padded.
 fn decode_web_text(body: &[u8]) -> Vec<u8> {
-    let text: Vec<u8> = body.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let text: Vec<u8> = body
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
     let mut out = Vec::new();
     let mut start = 0;
     // Split after padding so each padded chunk decodes on its own.
@@ -291,10 +299,18 @@ fn frame(message: &[u8]) -> Vec<u8> {
 }
 
 /// Calls over gRPC-Web with reqwest, parsing data and trailer frames.
-pub async fn grpc_web(client: &reqwest::Client, base: &str, call: &Call<'_>, text: bool) -> Outcome {
+pub async fn grpc_web(
+    client: &reqwest::Client,
+    base: &str,
+    call: &Call<'_>,
+    text: bool,
+) -> Outcome {
     let framed = frame(&call.message);
     let (content_type, body) = if text {
-        ("application/grpc-web-text", STANDARD.encode(&framed).into_bytes())
+        (
+            "application/grpc-web-text",
+            STANDARD.encode(&framed).into_bytes(),
+        )
     } else {
         ("application/grpc-web+proto", framed)
     };
@@ -315,8 +331,15 @@ pub async fn grpc_web(client: &reqwest::Client, base: &str, call: &Call<'_>, tex
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/grpc-web-text"));
-    assert_eq!(answered_text, text, "answer in the mode asked for: {headers:?}");
-    let payload = if text { decode_web_text(&raw) } else { raw.to_vec() };
+    assert_eq!(
+        answered_text, text,
+        "answer in the mode asked for: {headers:?}"
+    );
+    let payload = if text {
+        decode_web_text(&raw)
+    } else {
+        raw.to_vec()
+    };
     let mut buf = Bytes::from(payload);
     let mut message = None;
     let mut trailers = String::new();
@@ -340,8 +363,16 @@ pub async fn grpc_web(client: &reqwest::Client, base: &str, call: &Call<'_>, tex
             fields.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
         }
     }
-    let get = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let code: i32 = get("grpc-status").expect("grpc-status present").parse().expect("numeric status");
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let code: i32 = get("grpc-status")
+        .expect("grpc-status present")
+        .parse()
+        .expect("numeric status");
     let reason = get("grpc-status-details-bin").and_then(|d| {
         let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
             .decode(d.trim_end_matches('='))
@@ -350,14 +381,20 @@ pub async fn grpc_web(client: &reqwest::Client, base: &str, call: &Call<'_>, tex
     });
     Outcome {
         code,
-        message: get("grpc-message").map(|m| percent_decode(&m)).unwrap_or_default(),
+        message: get("grpc-message")
+            .map(|m| percent_decode(&m))
+            .unwrap_or_default(),
         reason,
         body: if code == 0 { message } else { None },
     }
 }
 
 /// Calls over REST with reqwest; maps the JSON error back to an outcome.
-pub async fn rest(client: &reqwest::Client, base: &str, call: &Call<'_>) -> (reqwest::StatusCode, serde_json::Value) {
+pub async fn rest(
+    client: &reqwest::Client,
+    base: &str,
+    call: &Call<'_>,
+) -> (reqwest::StatusCode, serde_json::Value) {
     let mut request = client
         .post(format!("{base}{}", call.rest_path))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -396,7 +433,9 @@ pub async fn grpc(channel: tonic::transport::Channel, call: &Call<'_>) -> Outcom
     let mut request = tonic::Request::new(Bytes::from(call.message.clone()));
     for (k, v) in &call.headers {
         let key = tonic::metadata::MetadataKey::from_bytes(k.as_bytes()).expect("metadata key");
-        request.metadata_mut().insert(key, v.parse().expect("metadata value"));
+        request
+            .metadata_mut()
+            .insert(key, v.parse().expect("metadata value"));
     }
     let path: http::uri::PathAndQuery = call.grpc_path.parse().expect("path");
     let result = client.unary(request, path, RawCodec).await;
@@ -436,7 +475,11 @@ impl tonic::codec::Codec for RawCodec {
 impl tonic::codec::Encoder for RawCodec {
     type Item = Bytes;
     type Error = tonic::Status;
-    fn encode(&mut self, item: Bytes, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+    fn encode(
+        &mut self,
+        item: Bytes,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
         dst.put_slice(&item);
         Ok(())
     }
@@ -445,7 +488,10 @@ impl tonic::codec::Encoder for RawCodec {
 impl tonic::codec::Decoder for RawCodec {
     type Item = Bytes;
     type Error = tonic::Status;
-    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Bytes>, tonic::Status> {
         let len = src.remaining();
         Ok(Some(src.copy_to_bytes(len)))
     }
@@ -468,7 +514,10 @@ impl Clients {
             .await
             .expect("connect");
         Self {
-            h1: reqwest::Client::builder().http1_only().build().expect("h1 client"),
+            h1: reqwest::Client::builder()
+                .http1_only()
+                .build()
+                .expect("h1 client"),
             h2: reqwest::Client::builder()
                 .http2_prior_knowledge()
                 .build()
@@ -492,8 +541,14 @@ impl Clients {
                 if outcome.ok() {
                     outcome.body = Some(json_to_message(call.grpc_path, &json));
                 } else {
-                    let expected = tokengate::transport::status::http_status(tonic::Code::from_i32(outcome.code));
-                    assert_eq!(status.as_u16(), expected.as_u16(), "grpc-gateway HTTP mapping for {json}");
+                    let expected = tokengate::transport::status::http_status(
+                        tonic::Code::from_i32(outcome.code),
+                    );
+                    assert_eq!(
+                        status.as_u16(),
+                        expected.as_u16(),
+                        "grpc-gateway HTTP mapping for {json}"
+                    );
                 }
                 outcome
             }
@@ -505,7 +560,8 @@ impl Clients {
 /// success bodies compare across protocols.
 fn json_to_message(grpc_path: &str, json: &serde_json::Value) -> Bytes {
     if grpc_path.ends_with("/get_public_key") {
-        let m: AuthenticationResponse = serde_json::from_value(json.clone()).expect("AuthenticationResponse JSON");
+        let m: AuthenticationResponse =
+            serde_json::from_value(json.clone()).expect("AuthenticationResponse JSON");
         Bytes::from(m.encode_to_vec())
     } else {
         let m: TokenInfo = serde_json::from_value(json.clone()).expect("TokenInfo JSON");
@@ -551,12 +607,24 @@ pub fn public_key_call(domain_id: &str) -> Call<'static> {
 
 /// Builds an IssueTokenRequest and its JSON twin (JSON uses camelCase names
 /// half of the time to exercise both spellings).
-pub fn issue_request(domain: &str, user: &str, password: Option<&str>, user_type: &str, timeout: i32, refresh_count: i32) -> (IssueTokenRequest, serde_json::Value) {
+pub fn issue_request(
+    domain: &str,
+    user: &str,
+    password: Option<&str>,
+    user_type: &str,
+    timeout: i32,
+    refresh_count: i32,
+) -> (IssueTokenRequest, serde_json::Value) {
     use pbjson_types::{Struct, Value, value::Kind};
     let credentials = password.map(|p| {
         let mut s = Struct::default();
         if p != "<none>" {
-            s.fields.insert("password".to_owned(), Value { kind: Some(Kind::StringValue(p.to_owned())) });
+            s.fields.insert(
+                "password".to_owned(),
+                Value {
+                    kind: Some(Kind::StringValue(p.to_owned())),
+                },
+            );
         }
         s
     });
@@ -596,7 +664,10 @@ pub fn issue_request(domain: &str, user: &str, password: Option<&str>, user_type
 }
 
 /// Reads lines from a child's stdout until `pred` matches one.
-pub fn read_until(reader: &mut BufReader<std::process::ChildStdout>, pred: impl Fn(&str) -> bool) -> Vec<String> {
+pub fn read_until(
+    reader: &mut BufReader<std::process::ChildStdout>,
+    pred: impl Fn(&str) -> bool,
+) -> Vec<String> {
     let mut lines = Vec::new();
     let mut line = String::new();
     while reader.read_line(&mut line).unwrap_or(0) > 0 {

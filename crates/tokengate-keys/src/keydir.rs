@@ -189,7 +189,7 @@ fn sorted_key_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, KeyDirError> {
         .filter(|p| p.extension().is_some_and(|x| x == "pem"))
         .filter_map(|p| Some((p.file_stem()?.to_str()?.to_owned(), p)))
         .collect();
-    files.sort_by(|(a, _), (b, _)| kid_order(a).cmp(&kid_order(b)));
+    files.sort_by_key(|(kid, _)| kid_order(kid));
     Ok(files)
 }
 

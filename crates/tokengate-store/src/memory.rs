@@ -167,10 +167,12 @@ impl RefreshStore for MemoryStore {
 
     async fn revoke_family(&self, family: &FamilyRef) -> Result<(), StoreError> {
         let mut state = self.lock();
-        if let Some(f) = state.families.get_mut(&family.family_id) {
-            if f.record.family == *family {
-                f.revoked = true;
-            }
+        if let Some(f) = state
+            .families
+            .get_mut(&family.family_id)
+            .filter(|f| f.record.family == *family)
+        {
+            f.revoked = true;
         }
         Ok(())
     }

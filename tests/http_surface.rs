@@ -1,0 +1,426 @@
+//! Everything around the methods on the one port: limits, CORS, REST JSON
+//! details, 404/405, deadlines, slow clients, health, readiness, metrics and
+//! the OpenAPI document checked against real answers.
+
+mod common;
+
+use std::io::{Read as _, Write as _};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const RESOURCE_EXHAUSTED: i32 = 8;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_above_the_limit_are_refused_before_decoding() {
+    let server = TestServer::start_with(ServerOptions {
+        extra_config: "[limits]\nmax_body_bytes = 1024\n".to_owned(),
+        ..ServerOptions::default()
+    });
+    let clients = Clients::new(&server).await;
+    let big = "x".repeat(4096);
+    // REST with a Content-Length: 413 at once.
+    let (req, json) = issue_request("domain-a", &big, Some(PASSWORD), "", 0, 0);
+    let call = issue_call(&req, json);
+    let (status, body) = rest(&clients.h1, &clients.base, &call).await;
+    assert_eq!(status.as_u16(), 413);
+    assert_eq!(body["code"], RESOURCE_EXHAUSTED);
+    assert_eq!(body["details"][0]["reason"], "ERROR_REQUEST_TOO_LARGE");
+    // REST streamed without a length (chunked): still 413.
+    let chunks = futures::stream::iter(
+        (0..8).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b' '; 512]))),
+    );
+    let response = clients
+        .h1
+        .post(server.url("/identity/v1/token/issue"))
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status().as_u16(), 413);
+    // gRPC and gRPC-Web: RESOURCE_EXHAUSTED (tonic alone would say OUT_OF_RANGE).
+    for proto in [
+        Proto::Grpc,
+        Proto::WebBinaryH1,
+        Proto::WebBinaryH2,
+        Proto::WebTextH1,
+    ] {
+        let outcome = clients.call(proto, &call).await;
+        assert_eq!(outcome.code, RESOURCE_EXHAUSTED, "{proto:?}: {outcome:?}");
+        assert!(
+            outcome.message.starts_with("ERROR_REQUEST_TOO_LARGE"),
+            "{proto:?}: {outcome:?}"
+        );
+    }
+    // Under the limit still works.
+    let (req, json) = issue_request("domain-a", "alice@example.com", Some(PASSWORD), "", 0, 0);
+    assert!(
+        clients
+            .call(Proto::Grpc, &issue_call(&req, json))
+            .await
+            .ok()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_allows_exact_origins_only() {
+    let server = TestServer::start();
+    let client = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        client
+            .request(
+                reqwest::Method::OPTIONS,
+                server.url("/spaceone.api.identity.v1.Token/issue"),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "content-type,x-grpc-web,authorization",
+            )
+            .send()
+    };
+    let allowed = preflight("http://localhost:3000").await.expect("preflight");
+    assert!(allowed.status().is_success());
+    let h = allowed.headers();
+    assert_eq!(h["access-control-allow-origin"], "http://localhost:3000");
+    let allow_headers = h["access-control-allow-headers"]
+        .to_str()
+        .expect("ascii")
+        .to_ascii_lowercase();
+    for name in [
+        "content-type",
+        "x-grpc-web",
+        "x-user-agent",
+        "grpc-timeout",
+        "token",
+        "authorization",
+    ] {
+        assert!(allow_headers.contains(name), "{name} in {allow_headers}");
+    }
+    assert!(!allow_headers.contains('*'));
+    for origin in [
+        "http://127.0.0.1:3000",
+        "http://localhost:3001",
+        "https://localhost:3000",
+    ] {
+        let denied = preflight(origin).await.expect("preflight");
+        assert!(
+            denied
+                .headers()
+                .get("access-control-allow-origin")
+                .is_none(),
+            "{origin}"
+        );
+    }
+    // Real answers (REST errors included) expose the gRPC status headers.
+    let response = client
+        .post(server.url("/identity/v1/token/refresh"))
+        .header("origin", "http://localhost:3000")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status().as_u16(), 401);
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    let exposed = response.headers()["access-control-expose-headers"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    for name in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
+        assert!(exposed.contains(name), "{exposed}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_json_mapping() {
+    let server = TestServer::start();
+    let client = reqwest::Client::new();
+    let post = |path: &'static str, body: &'static str| {
+        client
+            .post(server.url(path))
+            .header("content-type", "text/plain")
+            .body(body.replace("PW", PASSWORD))
+            .send()
+    };
+    // camelCase input, unknown fields ignored, any content type, proto names out.
+    let ok = post(
+        "/identity/v1/token/issue",
+        r#"{"domainId":"domain-a","userId":"alice@example.com","credentials":{"password":"PW"},"refreshCount":2,"futureField":{"x":1}}"#,
+    )
+    .await
+    .expect("post");
+    assert_eq!(ok.status().as_u16(), 200);
+    assert_eq!(ok.headers()["content-type"], "application/json");
+    let json: serde_json::Value = ok.json().await.expect("json");
+    assert!(
+        json["access_token"].is_string() && json["refresh_token"].is_string(),
+        "{json}"
+    );
+    // A wrong type names the field.
+    let bad = post(
+        "/identity/v1/token/issue",
+        r#"{"domain_id":"domain-a","timeout":"soon"}"#,
+    )
+    .await
+    .expect("post");
+    assert_eq!(bad.status().as_u16(), 400);
+    let json: serde_json::Value = bad.json().await.expect("json");
+    assert!(
+        json["message"]
+            .as_str()
+            .expect("message")
+            .contains("key = timeout"),
+        "{json}"
+    );
+    // Malformed JSON is a 400 in the same shape.
+    let bad = post("/identity/v1/token/issue", r#"{"domain_id":"#)
+        .await
+        .expect("post");
+    assert_eq!(bad.status().as_u16(), 400);
+    let json: serde_json::Value = bad.json().await.expect("json");
+    assert_eq!(
+        json["details"][0]["reason"], "ERROR_INVALID_PARAMETER",
+        "{json}"
+    );
+    // Refresh accepts an empty body and `{}`.
+    for body in ["", "{}"] {
+        let r = post("/identity/v1/token/refresh", body)
+            .await
+            .expect("post");
+        assert_eq!(r.status().as_u16(), 401);
+        assert_eq!(
+            r.headers()["www-authenticate"],
+            "Bearer realm=\"tokengate\""
+        );
+    }
+    // Unknown route 404 and wrong method 405, same JSON shape.
+    let missing = client
+        .post(server.url("/identity/v1/nothing"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(missing.status().as_u16(), 404);
+    let json: serde_json::Value = missing.json().await.expect("json");
+    assert_eq!(json["code"], 5);
+    let wrong = client
+        .get(server.url("/identity/v1/token/issue"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(wrong.status().as_u16(), 405);
+    assert_eq!(wrong.headers()["allow"], "POST");
+    let json: serde_json::Value = wrong.json().await.expect("json");
+    assert!(
+        json["message"]
+            .as_str()
+            .expect("message")
+            .starts_with("ERROR_METHOD_NOT_ALLOWED")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_timeout_is_honoured() {
+    let server = TestServer::start_with(ServerOptions {
+        bcrypt_cost: 12,
+        ..ServerOptions::default()
+    });
+    let clients = Clients::new(&server).await;
+    let (req, json) = issue_request("domain-a", "alice@example.com", Some(PASSWORD), "", 0, 0);
+    let mut call = issue_call(&req, json);
+    call.headers.push(("grpc-timeout", "20m".to_owned()));
+    for proto in [Proto::WebBinaryH1, Proto::WebBinaryH2] {
+        let outcome = clients.call(proto, &call).await;
+        assert_eq!(
+            outcome.code, 4,
+            "DEADLINE_EXCEEDED over {proto:?}: {outcome:?}"
+        );
+    }
+    let mut request = tonic::Request::new(bytes::Bytes::from(call.message.clone()));
+    request.set_timeout(Duration::from_millis(20));
+    let mut client = tonic::client::Grpc::new(clients.channel.clone());
+    client.ready().await.expect("ready");
+    let status = client
+        .unary(
+            request,
+            "/spaceone.api.identity.v1.Token/issue"
+                .parse()
+                .expect("path"),
+            RawCodec,
+        )
+        .await
+        .expect_err("deadline");
+    assert!(
+        matches!(
+            status.code(),
+            tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+        ),
+        "{status:?}"
+    );
+}
+
+#[test]
+fn slow_header_senders_are_disconnected() {
+    let server = TestServer::start_with(ServerOptions {
+        extra_config: "[server]\nheader_read_timeout_ms = 500\nidle_timeout_ms = 1000\n".to_owned(),
+        ..ServerOptions::default()
+    });
+    // Slowloris: start a request and never finish its headers.
+    let mut slow = std::net::TcpStream::connect(server.addr).expect("connect");
+    slow.write_all(b"POST /identity/v1/token/issue HTTP/1.1\r\nHost: x\r\n")
+        .expect("write");
+    slow.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let started = Instant::now();
+    let mut buf = [0u8; 512];
+    let n = slow.read(&mut buf).unwrap_or(0);
+    let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(
+        n == 0 || answer.starts_with("HTTP/1.1 408"),
+        "closed or 408: {answer}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "closed by the header read timeout"
+    );
+    // Silent connection (HTTP/2 preface never sent, nothing at all): closed by the idle timeout.
+    let mut silent = std::net::TcpStream::connect(server.addr).expect("connect");
+    silent
+        .set_read_timeout(Some(Duration::from_secs(6)))
+        .expect("timeout");
+    let started = Instant::now();
+    let n = silent.read(&mut buf).unwrap_or(0);
+    assert!(n == 0 || String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "silent connection closed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_readiness_metrics_and_openapi() {
+    let server = TestServer::start();
+    let clients = Clients::new(&server).await;
+    // grpc.health.v1 over native gRPC.
+    let mut health = tonic_health::pb::health_client::HealthClient::new(clients.channel.clone());
+    for service in [
+        "",
+        "spaceone.api.identity.v1.Token",
+        "spaceone.api.identity.v1.Domain",
+    ] {
+        let answer = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.to_owned(),
+            })
+            .await
+            .expect("health")
+            .into_inner();
+        assert_eq!(
+            answer.status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32,
+            "{service}"
+        );
+    }
+    let get = |path: &'static str| clients.h1.get(server.url(path)).send();
+    assert_eq!(
+        get("/healthz").await.expect("healthz").status().as_u16(),
+        200
+    );
+    assert_eq!(get("/readyz").await.expect("readyz").status().as_u16(), 200);
+
+    // Make some traffic, then read the counters.
+    let (req, json) = issue_request("domain-a", "alice@example.com", Some("wrong"), "", 0, 0);
+    let call = issue_call(&req, json);
+    for proto in [Proto::Grpc, Proto::WebBinaryH1, Proto::Rest] {
+        clients.call(proto, &call).await;
+    }
+    let metrics = get("/metrics")
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for needle in [
+        r#"protocol="grpc",method="/spaceone.api.identity.v1.Token/issue",code="Unauthenticated""#,
+        r#"protocol="grpc-web",method="/spaceone.api.identity.v1.Token/issue",code="Unauthenticated""#,
+        r#"protocol="rest",method="/identity/v1/token/issue",code="401""#,
+    ] {
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("tokengate_requests_total") && l.contains(needle)),
+            "{needle} in\n{metrics}"
+        );
+    }
+
+    // The OpenAPI document matches the real answers.
+    let doc: serde_json::Value = get("/openapi.json")
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(doc["openapi"], "3.0.3");
+    let schemas = &doc["components"]["schemas"];
+    let props = |name: &str| -> Vec<String> {
+        schemas[name]["properties"]
+            .as_object()
+            .expect(name)
+            .keys()
+            .cloned()
+            .collect()
+    };
+    for (path, method_json, output) in [
+        (
+            "/identity/v1/token/issue",
+            serde_json::json!({"domain_id":"domain-a","user_id":"alice@example.com","credentials":{"password": PASSWORD}}),
+            "spaceone.api.identity.v1.TokenInfo",
+        ),
+        (
+            "/identity/v1/domain/get-public-key",
+            serde_json::json!({"domain_id":"domain-a"}),
+            "spaceone.api.core.v1.AuthenticationResponse",
+        ),
+    ] {
+        let op = &doc["paths"][path]["post"];
+        assert_eq!(
+            op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+            format!("#/components/schemas/{output}")
+        );
+        let answer: serde_json::Value = clients
+            .h1
+            .post(server.url(path))
+            .json(&method_json)
+            .send()
+            .await
+            .expect("post")
+            .json()
+            .await
+            .expect("json");
+        let mut got: Vec<String> = answer
+            .as_object()
+            .expect("object")
+            .keys()
+            .cloned()
+            .collect();
+        let mut want = props(output);
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "{path} answer fields match the schema");
+    }
+    assert!(doc["paths"]["/identity/v1/token/refresh"]["post"].is_object());
+    // Error answers match the google.rpc.Status schema.
+    let (status, error) = rest(&clients.h1, &clients.base, &call).await;
+    assert_eq!(status.as_u16(), 401);
+    let mut got: Vec<String> = error.as_object().expect("object").keys().cloned().collect();
+    let mut want = props("google.rpc.Status");
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    let info_fields = props("google.rpc.ErrorInfo");
+    for key in error["details"][0].as_object().expect("detail").keys() {
+        assert!(key == "@type" || info_fields.contains(key), "{key}");
+    }
+}

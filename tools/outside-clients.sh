@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Drives a running tokengate (dev mode) with real outside clients: buf curl
+# over native gRPC and gRPC-Web (methods found through reflection), and curl
+# for REST. Exits non-zero on the first wrong answer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUF=./node_modules/.bin/buf
+[ -x "$BUF" ] || { echo "buf missing: run 'npm ci' first" >&2; exit 1; }
+BIN=target/debug/tokengate
+[ -x "$BIN" ] || cargo build --locked --quiet
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+WORK=$(mktemp -d)
+"$BIN" serve --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" >"$WORK/out" 2>"$WORK/err" &
+PID=$!
+trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+for _ in $(seq 1 100); do
+  grep -q "password:" "$WORK/out" 2>/dev/null && break
+  sleep 0.1
+done
+PASSWORD=$(sed -nE 's/^  password: +([A-Za-z0-9]+).*/\1/p' "$WORK/out")
+[ -n "$PASSWORD" ] || { cat "$WORK/out" "$WORK/err"; echo "no password in the banner" >&2; exit 1; }
+BASE="http://127.0.0.1:$PORT"
+LOGIN="{\"domain_id\":\"domain-dev\",\"user_id\":\"admin@example.com\",\"credentials\":{\"password\":\"$PASSWORD\"}}"
+pass=0
+check() { # name, expected substring, command...
+  local name=$1 want=$2; shift 2
+  local got
+  got=$("$@" 2>&1 || true)
+  if grep -qF -- "$want" <<<"$got"; then
+    echo "ok   $name"; pass=$((pass + 1))
+  else
+    echo "FAIL $name: expected '$want' in:"; echo "$got"; exit 1
+  fi
+}
+
+check "buf grpc: reflection v1alpha lists Token" "spaceone.api.identity.v1.Token/issue" \
+  "$BUF" curl --protocol grpc --http2-prior-knowledge --reflect-protocol grpc-v1alpha --list-methods "$BASE"
+check "buf grpc: reflection v1 lists Domain" "spaceone.api.identity.v1.Domain/get_public_key" \
+  "$BUF" curl --protocol grpc --http2-prior-knowledge --reflect-protocol grpc-v1 --list-methods "$BASE"
+check "buf grpc: issue" '"accessToken"' \
+  "$BUF" curl --protocol grpc --http2-prior-knowledge -d "$LOGIN" "$BASE/spaceone.api.identity.v1.Token/issue"
+check "buf grpcweb (HTTP/1.1): issue" '"refreshToken"' \
+  "$BUF" curl --protocol grpcweb -d "$LOGIN" "$BASE/spaceone.api.identity.v1.Token/issue"
+check "buf grpcweb (HTTP/2): get_public_key" '"publicKey"' \
+  "$BUF" curl --protocol grpcweb --http2-prior-knowledge -d '{"domain_id":"domain-dev"}' "$BASE/spaceone.api.identity.v1.Domain/get_public_key"
+check "buf grpc: wrong password" "ERROR_AUTHENTICATION_FAILURE" \
+  "$BUF" curl --protocol grpc --http2-prior-knowledge -d '{"domain_id":"domain-dev","user_id":"admin@example.com","credentials":{"password":"nope"}}' "$BASE/spaceone.api.identity.v1.Token/issue"
+check "buf grpcweb: unknown domain" "ERROR_NOT_FOUND: Value not found. (domain_id = nope)" \
+  "$BUF" curl --protocol grpcweb -d '{"domain_id":"nope"}' "$BASE/spaceone.api.identity.v1.Domain/get_public_key"
+check "buf grpc: health" '"status": "SERVING"' \
+  "$BUF" curl --protocol grpc --http2-prior-knowledge -d '{}' "$BASE/grpc.health.v1.Health/Check"
+
+RT=$(curl -s -X POST "$BASE/identity/v1/token/issue" -d "$LOGIN" | sed -E 's/.*"refresh_token":"([^"]+)".*/\1/')
+check "curl REST: refresh with Bearer" '"access_token"' \
+  curl -s -X POST "$BASE/identity/v1/token/refresh" -H "Authorization: Bearer $RT"
+check "curl REST: replay refused" "ERROR_INVALID_REFRESH_TOKEN" \
+  curl -s -X POST "$BASE/identity/v1/token/refresh" -H "Authorization: Bearer $RT"
+check "curl REST: 401 has WWW-Authenticate" "www-authenticate: Bearer" \
+  curl -s -i -X POST "$BASE/identity/v1/token/refresh"
+check "curl: healthz" '"ok"' curl -s "$BASE/healthz"
+check "curl: readyz" '"ready"' curl -s "$BASE/readyz"
+check "curl: openapi" '"/identity/v1/token/issue"' curl -s "$BASE/openapi.json"
+check "curl: metrics" "tokengate_requests_total" curl -s "$BASE/metrics"
+
+echo "$pass passed, 0 failed"
