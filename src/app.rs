@@ -8,10 +8,10 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokengate_config::Config;
-use tokengate_core::{PasswordPool, TokenService, TokenSettings};
+use tokengate_core::{LoginLimits, PasswordPool, TokenService, TokenSettings};
 use tokengate_directory::Directory;
 use tokengate_keys::{Algorithm, KeyDir};
-use tokengate_store::{MemoryStore, RefreshStore};
+use tokengate_store::{MemoryStore, RedisStore, RedisStoreConfig, RefreshStore};
 use tokio::net::TcpListener;
 
 use crate::reload;
@@ -46,17 +46,33 @@ pub fn token_settings(config: &Config) -> TokenSettings {
         absolute_timeout: config.token.absolute_timeout,
         reuse_grace: config.token.reuse_grace,
         issuer: config.token.issuer.clone(),
+        login_limits: LoginLimits {
+            per_user: config.limits.login_failures_per_user,
+            per_ip: config.limits.login_failures_per_ip,
+            window_secs: config.limits.login_failure_window,
+        },
     }
 }
 
-/// The refresh store a config names.
+/// The refresh store a config names: Redis (standalone or cluster) when
+/// `store.redis_url` or `store.cluster_nodes` is set, else in-memory.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn RefreshStore>> {
-    if config.store.redis_url.is_some() || !config.store.cluster_nodes.is_empty() {
-        bail!(
-            "store.redis_url is set, but this build has no Redis store yet; remove it to use the in-memory store"
-        );
-    }
-    Ok(Arc::new(MemoryStore::new()))
+    let endpoint = match (&config.store.redis_url, config.store.cluster_nodes.as_slice()) {
+        (Some(_), [_, ..]) => bail!("set either store.redis_url or store.cluster_nodes, not both"),
+        (Some(url), []) => RedisStoreConfig::new(url.clone()),
+        (None, [_, ..]) => RedisStoreConfig::cluster(config.store.cluster_nodes.clone()),
+        (None, []) => {
+            tracing::warn!("no store.redis_url: in-memory refresh state, valid for ONE instance only");
+            return Ok(Arc::new(MemoryStore::new()));
+        }
+    };
+    let store = RedisStore::connect(
+        endpoint
+            .with_key_prefix(config.store.key_prefix.clone())
+            .with_timeout(Duration::from_millis(config.store.timeout_ms)),
+    )
+    .await?;
+    Ok(Arc::new(store))
 }
 
 /// Loads the directory and keys (creating missing keys when configured)

@@ -53,12 +53,10 @@ pub fn reload_directory(
 ) -> bool {
     match Directory::load(path) {
         Ok(directory) => {
-            if let Some(algorithm) = generate {
-                if let Err(e) =
-                    KeyDir::new(keys).generate_missing(directory.domain_ids(), algorithm)
-                {
-                    tracing::error!(error = %e, "cannot generate keys for new domains");
-                }
+            if let Some(algorithm) = generate
+                && let Err(e) = KeyDir::new(keys).generate_missing(directory.domain_ids(), algorithm)
+            {
+                tracing::error!(error = %e, "cannot generate keys for new domains");
             }
             tracing::info!(
                 domains = directory.domain_count(),

@@ -19,15 +19,9 @@ const UNAUTHENTICATED: i32 = 16;
 
 fn issue_row(
     name: &'static str,
-    domain: &str,
-    user: &str,
-    password: Option<&str>,
-    user_type: &str,
-    timeout: i32,
-    refresh_count: i32,
+    (req, json): (IssueTokenRequest, serde_json::Value),
     expect: Result<(), (i32, &str)>,
 ) -> Row {
-    let (req, json) = issue_request(domain, user, password, user_type, timeout, refresh_count);
     Row {
         name,
         call: issue_call(&req, json),
@@ -41,52 +35,27 @@ fn issue_rows() -> Vec<Row> {
     vec![
         issue_row(
             "issue ok",
-            "domain-a",
-            "alice@example.com",
-            pw,
-            "",
-            0,
-            0,
+            issue_request("domain-a", "alice@example.com", pw, "", 0, 0),
             ok,
         ),
         issue_row(
             "issue ok USER",
-            "domain-a",
-            "alice@example.com",
-            pw,
-            "USER",
-            60,
-            3,
+            issue_request("domain-a", "alice@example.com", pw, "USER", 60, 3),
             Ok(()),
         ),
         issue_row(
             "issue ok LOCAL",
-            "domain-a",
-            "alice@example.com",
-            pw,
-            "LOCAL",
-            0,
-            0,
+            issue_request("domain-a", "alice@example.com", pw, "LOCAL", 0, 0),
             Ok(()),
         ),
         issue_row(
             "issue ok owner",
-            "domain-a",
-            "root",
-            pw,
-            "DOMAIN_OWNER",
-            0,
-            0,
+            issue_request("domain-a", "root", pw, "DOMAIN_OWNER", 0, 0),
             Ok(()),
         ),
         issue_row(
             "missing credentials",
-            "domain-a",
-            "alice@example.com",
-            None,
-            "",
-            0,
-            0,
+            issue_request("domain-a", "alice@example.com", None, "", 0, 0),
             Err((
                 INVALID_ARGUMENT,
                 "ERROR_REQUIRED_PARAMETER: Required parameter. (key = credentials)",
@@ -94,12 +63,7 @@ fn issue_rows() -> Vec<Row> {
         ),
         issue_row(
             "missing everything: credentials first",
-            "",
-            "",
-            None,
-            "",
-            0,
-            0,
+            issue_request("", "", None, "", 0, 0),
             Err((
                 INVALID_ARGUMENT,
                 "ERROR_REQUIRED_PARAMETER: Required parameter. (key = credentials)",
@@ -107,12 +71,7 @@ fn issue_rows() -> Vec<Row> {
         ),
         issue_row(
             "missing domain",
-            "",
-            "alice@example.com",
-            pw,
-            "",
-            0,
-            0,
+            issue_request("", "alice@example.com", pw, "", 0, 0),
             Err((
                 INVALID_ARGUMENT,
                 "ERROR_REQUIRED_PARAMETER: Required parameter. (key = domain_id)",
@@ -120,12 +79,7 @@ fn issue_rows() -> Vec<Row> {
         ),
         issue_row(
             "missing user",
-            "domain-a",
-            "",
-            pw,
-            "",
-            0,
-            0,
+            issue_request("domain-a", "", pw, "", 0, 0),
             Err((
                 INVALID_ARGUMENT,
                 "ERROR_REQUIRED_PARAMETER: Required parameter. (key = user_id)",
@@ -133,12 +87,7 @@ fn issue_rows() -> Vec<Row> {
         ),
         issue_row(
             "bad user_type",
-            "domain-a",
-            "alice@example.com",
-            pw,
-            "ROBOT",
-            0,
-            0,
+            issue_request("domain-a", "alice@example.com", pw, "ROBOT", 0, 0),
             Err((
                 INVALID_ARGUMENT,
                 "ERROR_INVALID_PARAMETER: Parameter is invalid. (key = user_type, reason = must be USER, LOCAL or DOMAIN_OWNER)",
@@ -146,12 +95,7 @@ fn issue_rows() -> Vec<Row> {
         ),
         issue_row(
             "negative timeout",
-            "domain-a",
-            "alice@example.com",
-            pw,
-            "",
-            -1,
-            0,
+            issue_request("domain-a", "alice@example.com", pw, "", -1, 0),
             Err((
                 INVALID_ARGUMENT,
                 "ERROR_INVALID_PARAMETER: Parameter is invalid. (key = timeout, reason = must not be negative)",
@@ -159,12 +103,7 @@ fn issue_rows() -> Vec<Row> {
         ),
         issue_row(
             "timeout above max",
-            "domain-a",
-            "alice@example.com",
-            pw,
-            "",
-            86401,
-            0,
+            issue_request("domain-a", "alice@example.com", pw, "", 86401, 0),
             Err((
                 INVALID_ARGUMENT,
                 "ERROR_INVALID_PARAMETER: Parameter is invalid. (key = timeout, reason = must not exceed 86400)",
@@ -172,12 +111,7 @@ fn issue_rows() -> Vec<Row> {
         ),
         issue_row(
             "negative refresh_count",
-            "domain-a",
-            "alice@example.com",
-            pw,
-            "",
-            0,
-            -2,
+            issue_request("domain-a", "alice@example.com", pw, "", 0, -2),
             Err((
                 INVALID_ARGUMENT,
                 "ERROR_INVALID_PARAMETER: Parameter is invalid. (key = refresh_count, reason = must not be negative)",
@@ -185,12 +119,7 @@ fn issue_rows() -> Vec<Row> {
         ),
         issue_row(
             "refresh_count above max",
-            "domain-a",
-            "alice@example.com",
-            pw,
-            "",
-            0,
-            19,
+            issue_request("domain-a", "alice@example.com", pw, "", 0, 19),
             Err((
                 UNAUTHENTICATED,
                 "ERROR_MAX_REFRESH_COUNT: The maximum refresh count has been exceeded. (max_refresh_count = 18)",
@@ -198,12 +127,7 @@ fn issue_rows() -> Vec<Row> {
         ),
         issue_row(
             "unknown domain",
-            "domain-x",
-            "alice@example.com",
-            pw,
-            "",
-            0,
-            0,
+            issue_request("domain-x", "alice@example.com", pw, "", 0, 0),
             Err((
                 INVALID_ARGUMENT,
                 "ERROR_NOT_FOUND: Value not found. (domain_id = domain-x)",
@@ -211,12 +135,7 @@ fn issue_rows() -> Vec<Row> {
         ),
         issue_row(
             "disabled domain",
-            "domain-off",
-            "carol@example.com",
-            pw,
-            "",
-            0,
-            0,
+            issue_request("domain-off", "carol@example.com", pw, "", 0, 0),
             Err((
                 UNAUTHENTICATED,
                 "ERROR_DOMAIN_STATE: Domain is disabled (domain_id = domain-off)",
@@ -224,12 +143,7 @@ fn issue_rows() -> Vec<Row> {
         ),
         issue_row(
             "no password, known user",
-            "domain-a",
-            "alice@example.com",
-            Some("<none>"),
-            "",
-            0,
-            0,
+            issue_request("domain-a", "alice@example.com", Some("<none>"), "", 0, 0),
             Err((
                 UNAUTHENTICATED,
                 "ERROR_INVALID_CREDENTIALS: Invalid credentials provided.",
@@ -237,12 +151,7 @@ fn issue_rows() -> Vec<Row> {
         ),
         issue_row(
             "no password, unknown user",
-            "domain-a",
-            "nobody",
-            Some("<none>"),
-            "",
-            0,
-            0,
+            issue_request("domain-a", "nobody", Some("<none>"), "", 0, 0),
             Err((
                 UNAUTHENTICATED,
                 "ERROR_INVALID_CREDENTIALS: Invalid credentials provided.",
@@ -250,12 +159,7 @@ fn issue_rows() -> Vec<Row> {
         ),
         issue_row(
             "wrong password",
-            "domain-a",
-            "alice@example.com",
-            Some("wrong"),
-            "",
-            0,
-            0,
+            issue_request("domain-a", "alice@example.com", Some("wrong"), "", 0, 0),
             Err((
                 UNAUTHENTICATED,
                 "ERROR_AUTHENTICATION_FAILURE: A user \"alice@example.com\" is not exist or password is not correct.",
@@ -263,12 +167,7 @@ fn issue_rows() -> Vec<Row> {
         ),
         issue_row(
             "empty password",
-            "domain-a",
-            "alice@example.com",
-            Some(""),
-            "",
-            0,
-            0,
+            issue_request("domain-a", "alice@example.com", Some(""), "", 0, 0),
             Err((
                 UNAUTHENTICATED,
                 "ERROR_AUTHENTICATION_FAILURE: A user \"alice@example.com\" is not exist or password is not correct.",
@@ -276,12 +175,7 @@ fn issue_rows() -> Vec<Row> {
         ),
         issue_row(
             "unknown user",
-            "domain-a",
-            "nobody",
-            pw,
-            "",
-            0,
-            0,
+            issue_request("domain-a", "nobody", pw, "", 0, 0),
             Err((
                 UNAUTHENTICATED,
                 "ERROR_AUTHENTICATION_FAILURE: A user \"nobody\" is not exist or password is not correct.",
@@ -289,12 +183,7 @@ fn issue_rows() -> Vec<Row> {
         ),
         issue_row(
             "unknown owner",
-            "domain-a",
-            "alice@example.com",
-            pw,
-            "DOMAIN_OWNER",
-            0,
-            0,
+            issue_request("domain-a", "alice@example.com", pw, "DOMAIN_OWNER", 0, 0),
             Err((
                 UNAUTHENTICATED,
                 "ERROR_AUTHENTICATION_FAILURE: A user \"alice@example.com\" is not exist or password is not correct.",
@@ -302,12 +191,7 @@ fn issue_rows() -> Vec<Row> {
         ),
         issue_row(
             "api user",
-            "domain-a",
-            "robot",
-            pw,
-            "",
-            0,
-            0,
+            issue_request("domain-a", "robot", pw, "", 0, 0),
             Err((
                 PERMISSION_DENIED,
                 "ERROR_NOT_ALLOWED_ISSUE_TOKEN_API_USER: API_USER are not allowed to issue tokens. (user_id = robot)",
@@ -315,12 +199,7 @@ fn issue_rows() -> Vec<Row> {
         ),
         issue_row(
             "api user, wrong password",
-            "domain-a",
-            "robot",
-            Some("x"),
-            "",
-            0,
-            0,
+            issue_request("domain-a", "robot", Some("x"), "", 0, 0),
             Err((
                 UNAUTHENTICATED,
                 "ERROR_AUTHENTICATION_FAILURE: A user \"robot\" is not exist or password is not correct.",
@@ -328,12 +207,7 @@ fn issue_rows() -> Vec<Row> {
         ),
         issue_row(
             "disabled user",
-            "domain-a",
-            "bob@example.com",
-            pw,
-            "",
-            0,
-            0,
+            issue_request("domain-a", "bob@example.com", pw, "", 0, 0),
             Err((
                 UNAUTHENTICATED,
                 "ERROR_USER_STATUS_CHECK_FAILURE: A user \"bob@example.com\" status is not ENABLED.",
@@ -341,12 +215,7 @@ fn issue_rows() -> Vec<Row> {
         ),
         issue_row(
             "disabled user, wrong password",
-            "domain-a",
-            "bob@example.com",
-            Some("x"),
-            "",
-            0,
-            0,
+            issue_request("domain-a", "bob@example.com", Some("x"), "", 0, 0),
             Err((
                 UNAUTHENTICATED,
                 "ERROR_AUTHENTICATION_FAILURE: A user \"bob@example.com\" is not exist or password is not correct.",

@@ -12,6 +12,7 @@ use crate::proto::core_v1::{AuthenticationRequest, AuthenticationResponse};
 use crate::proto::identity_v1::domain_server::Domain;
 use crate::proto::identity_v1::token_server::Token;
 use crate::proto::identity_v1::{IssueTokenRequest, TokenInfo};
+use crate::server::PeerAddr;
 use crate::transport::status::to_status;
 
 /// The gRPC face of [`TokenService`].
@@ -63,6 +64,7 @@ impl Token for GrpcAdapter {
         &self,
         request: Request<IssueTokenRequest>,
     ) -> Result<Response<TokenInfo>, Status> {
+        let client_ip = request.extensions().get::<PeerAddr>().map(|p| p.0.ip());
         let r = request.into_inner();
         let pair = self
             .core
@@ -73,6 +75,7 @@ impl Token for GrpcAdapter {
                 domain_id: r.domain_id,
                 timeout: r.timeout,
                 refresh_count: r.refresh_count,
+                client_ip,
             })
             .await
             .map_err(|e| to_status(&e))?;

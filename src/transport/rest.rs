@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 
+use crate::server::PeerAddr;
 use crate::transport::grpc::GrpcAdapter;
 use crate::transport::status::{rest_error, rest_error_with_http, status_with_reason, too_large};
 
@@ -56,6 +57,7 @@ pub struct RestRoute<S> {
 pub struct RestCall {
     headers: HeaderMap,
     body: Bytes,
+    peer: Option<PeerAddr>,
 }
 
 impl RestCall {
@@ -89,6 +91,9 @@ impl RestCall {
         })?;
         let mut request = tonic::Request::new(message);
         *request.metadata_mut() = MetadataMap::from_headers(self.headers);
+        if let Some(peer) = self.peer {
+            request.extensions_mut().insert(peer);
+        }
         Ok(request)
     }
 
@@ -149,6 +154,7 @@ async fn serve(
         }
     };
     let call = RestCall {
+        peer: parts.extensions.get::<PeerAddr>().copied(),
         headers: parts.headers,
         body,
     };

@@ -50,10 +50,10 @@ pub fn status_with_reason(code: Code, reason: &str, message: String) -> Status {
 /// Converts a core error to a gRPC status.
 pub fn to_status(err: &TokenError) -> Status {
     let mut status = status_with_reason(grpc_code(err.status()), err.code(), err.to_string());
-    if let Some(secs) = err.retry_after_secs() {
-        if let Ok(value) = secs.to_string().parse() {
-            status.metadata_mut().insert("retry-after", value);
-        }
+    if let Some(secs) = err.retry_after_secs()
+        && let Ok(value) = secs.to_string().parse()
+    {
+        status.metadata_mut().insert("retry-after", value);
     }
     status
 }
@@ -84,14 +84,14 @@ pub fn status_json(status: &Status) -> serde_json::Value {
     let mut details = Vec::new();
     if let Ok(decoded) = rpc::Status::decode(status.details()) {
         for any in decoded.details {
-            if any.type_url == ERROR_INFO_TYPE {
-                if let Ok(info) = rpc::ErrorInfo::decode(any.value.as_ref()) {
-                    let mut json = serde_json::to_value(&info).unwrap_or_default();
-                    if let Some(map) = json.as_object_mut() {
-                        map.insert("@type".to_owned(), ERROR_INFO_TYPE.into());
-                    }
-                    details.push(json);
+            if any.type_url == ERROR_INFO_TYPE
+                && let Ok(info) = rpc::ErrorInfo::decode(any.value.as_ref())
+            {
+                let mut json = serde_json::to_value(&info).unwrap_or_default();
+                if let Some(map) = json.as_object_mut() {
+                    map.insert("@type".to_owned(), ERROR_INFO_TYPE.into());
                 }
+                details.push(json);
             }
         }
     }
@@ -124,10 +124,10 @@ pub fn rest_error_with_http(status: &Status, http: HttpStatus) -> http::Response
             HeaderValue::from_static("Bearer realm=\"tokengate\""),
         );
     }
-    if let Some(retry) = status.metadata().get("retry-after") {
-        if let Ok(value) = HeaderValue::from_bytes(retry.as_encoded_bytes()) {
-            headers.insert(http::header::RETRY_AFTER, value);
-        }
+    if let Some(retry) = status.metadata().get("retry-after")
+        && let Ok(value) = HeaderValue::from_bytes(retry.as_encoded_bytes())
+    {
+        headers.insert(http::header::RETRY_AFTER, value);
     }
     response
 }

@@ -74,6 +74,17 @@ pub struct ServerOptions {
     pub bcrypt_cost: u32,
     /// Key algorithm.
     pub algorithm: &'static str,
+    /// Environment overrides (`TOKENGATE_*`).
+    pub env: Vec<(String, String)>,
+}
+
+/// The conformance tables fail many logins on purpose: raise the lockout
+/// limits unless a test sets its own.
+fn default_env() -> Vec<(String, String)> {
+    vec![
+        ("TOKENGATE_LIMITS_LOGIN_FAILURES_PER_USER".to_owned(), "1000000".to_owned()),
+        ("TOKENGATE_LIMITS_LOGIN_FAILURES_PER_IP".to_owned(), "1000000".to_owned()),
+    ]
 }
 
 impl Default for ServerOptions {
@@ -82,6 +93,7 @@ impl Default for ServerOptions {
             extra_config: String::new(),
             bcrypt_cost: 4,
             algorithm: "EdDSA",
+            env: default_env(),
         }
     }
 }
@@ -118,6 +130,7 @@ impl TestServer {
             .args(["serve", "--config"])
             .arg(&config_path)
             .env_remove("TOKENGATE_CONFIG")
+            .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr_log).expect("log file"))
             .spawn()
@@ -247,12 +260,13 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;

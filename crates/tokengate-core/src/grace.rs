@@ -35,6 +35,13 @@ fn derive(label: &[u8], key: &str) -> [u8; 32] {
     out
 }
 
+/// An opaque id for a tuple of strings (NUL-separated, so ("ab","c") and
+/// ("a","bc") differ): 128 bits of SHA-256, hex.
+pub(crate) fn digest_id(parts: &[&str]) -> String {
+    let joined = parts.join("\0");
+    hex::encode(&derive(b"tokengate/counter/v1\0", &joined)[..16])
+}
+
 /// The store's id for a one-time key.
 pub(crate) fn key_id(key: &str) -> KeyId {
     KeyId(hex::encode(&derive(b"tokengate/key-id/v1\0", key)[..20]))

@@ -16,5 +16,5 @@ mod shared;
 pub use claims::{AccessClaims, RefreshClaims, TokenCategory};
 pub use error::{StatusCode, TokenError};
 pub use password_pool::{PasswordPool, PoolBusy};
-pub use service::{Credentials, IssueRequest, PublicKey, TokenPair, TokenService, TokenSettings};
+pub use service::{Credentials, IssueRequest, LoginLimits, PublicKey, TokenPair, TokenService, TokenSettings};
 pub use shared::Shared;

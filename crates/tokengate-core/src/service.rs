@@ -1,5 +1,6 @@
 //! `issue`, `refresh` and `public_key`: SPEC §2, rule by rule.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -8,7 +9,9 @@ use tokengate_directory::{
     Directory, DomainState, Principal, PrincipalKind, PrincipalState, UserType,
 };
 use tokengate_keys::{DomainKeys, KeyRing, decode_unverified_claims};
-use tokengate_store::{FamilyRecord, FamilyRef, RefreshStore, RotateRequest, Rotation, StoreError};
+use tokengate_store::{
+    AttemptCounter, FamilyRecord, FamilyRef, LoginAttempt, RefreshStore, RotateRequest, Rotation, StoreError,
+};
 
 use crate::claims::UnverifiedRouting;
 use crate::grace;
@@ -31,6 +34,29 @@ pub struct TokenSettings {
     pub reuse_grace: u64,
     /// The `iss` claim.
     pub issuer: String,
+    /// Failed-login limits.
+    pub login_limits: LoginLimits,
+}
+
+/// Failed logins allowed per window (SPEC §3); 0 disables a counter.
+#[derive(Debug, Clone)]
+pub struct LoginLimits {
+    /// Per (domain, user).
+    pub per_user: u32,
+    /// Per client IP.
+    pub per_ip: u32,
+    /// The window, seconds.
+    pub window_secs: u64,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        Self {
+            per_user: 10,
+            per_ip: 100,
+            window_secs: 300,
+        }
+    }
 }
 
 impl Default for TokenSettings {
@@ -43,6 +69,7 @@ impl Default for TokenSettings {
             absolute_timeout: 86400,
             reuse_grace: 0,
             issuer: "tokengate".to_owned(),
+            login_limits: LoginLimits::default(),
         }
     }
 }
@@ -73,6 +100,8 @@ pub struct IssueRequest {
     pub timeout: i32,
     /// Refreshes allowed (0 = maximum).
     pub refresh_count: i32,
+    /// The caller's address, for the per-IP failed-login limit.
+    pub client_ip: Option<IpAddr>,
 }
 
 /// The answer to issue and refresh.
@@ -309,7 +338,7 @@ impl TokenService {
             });
         }
         // Rule 5: no password is the same answer for every user id.
-        let Credentials::Password(password) = req.credentials else {
+        let Credentials::Password(password) = &req.credentials else {
             return Err(TokenError::InvalidCredentials);
         };
         // Rule 3: the password first; an unknown user verifies a dummy hash
@@ -318,11 +347,20 @@ impl TokenService {
         let hash = principal
             .map(|p| p.password_hash.clone())
             .unwrap_or_else(|| directory.dummy_hash().clone());
-        let password_ok = self
-            .passwords
-            .verify(hash, password)
-            .await
-            .map_err(|_| TokenError::Busy)?;
+        // SPEC §3: count the attempt first, atomically, so parallel guesses
+        // cannot slip past the limit; a right password gives it back.
+        let counters = self.attempt_counters(&req);
+        self.acquire_attempts(&counters).await?;
+        let password_ok = match self.passwords.verify(hash, password.clone()).await {
+            Ok(ok) => ok,
+            Err(_busy) => {
+                self.release_attempts(&counters).await;
+                return Err(TokenError::Busy);
+            }
+        };
+        if password_ok {
+            self.release_attempts(&counters).await;
+        }
         let principal = match principal {
             Some(p) if password_ok => p,
             _ => {
@@ -519,6 +557,58 @@ impl TokenService {
                 Err(TokenError::InvalidRefreshToken)
             }
             Rotation::Invalid => Err(TokenError::InvalidRefreshToken),
+        }
+    }
+
+    /// The failed-login counters an attempt is charged to: ids are digests,
+    /// so neither user ids nor addresses appear in store keys.
+    fn attempt_counters(&self, req: &IssueRequest) -> Vec<AttemptCounter> {
+        let limits = &self.settings.login_limits;
+        let mut counters = Vec::with_capacity(2);
+        if limits.per_user > 0 {
+            counters.push(AttemptCounter {
+                id: grace::digest_id(&["user", &req.domain_id, &req.user_id]),
+                limit: limits.per_user,
+            });
+        }
+        if let (Some(ip), true) = (req.client_ip, limits.per_ip > 0) {
+            counters.push(AttemptCounter {
+                id: grace::digest_id(&["ip", &ip.to_string()]),
+                limit: limits.per_ip,
+            });
+        }
+        counters
+    }
+
+    async fn acquire_attempts(&self, counters: &[AttemptCounter]) -> Result<(), TokenError> {
+        let window_ms = self.settings.login_limits.window_secs * 1000;
+        for (i, counter) in counters.iter().enumerate() {
+            let outcome = self.store.acquire_attempt(counter, window_ms, now_ms()).await;
+            if matches!(outcome, Ok(LoginAttempt::Allowed)) {
+                continue;
+            }
+            // Give back what the earlier counters took.
+            self.release_attempts(&counters[..i]).await;
+            return match outcome {
+                Ok(LoginAttempt::Locked { retry_after_ms }) => {
+                    tracing::warn!(audit = "lockout", counter = i, "login refused: too many failed attempts");
+                    Err(TokenError::LoginLocked {
+                        retry_after_secs: retry_after_ms.div_ceil(1000).max(1),
+                    })
+                }
+                Ok(LoginAttempt::Allowed) => Ok(()),
+                Err(e) => Err(store_error(e)),
+            };
+        }
+        Ok(())
+    }
+
+    async fn release_attempts(&self, counters: &[AttemptCounter]) {
+        for counter in counters {
+            if let Err(e) = self.store.release_attempt(counter, now_ms()).await {
+                // Failing here only over-counts a right password: fail safe.
+                tracing::warn!(error = %e, "cannot release a login attempt");
+            }
         }
     }
 

@@ -10,8 +10,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use tokengate_core::{
-    Credentials, IssueRequest, PasswordPool, StatusCode, TokenError, TokenPair, TokenService,
-    TokenSettings,
+    Credentials, IssueRequest, LoginLimits, PasswordPool, StatusCode, TokenError, TokenPair,
+    TokenService, TokenSettings,
 };
 use tokengate_directory::{Directory, hash_bcrypt};
 use tokengate_keys::{Algorithm, KeyDir, KeyRing, KeySet, Purpose, SigningKey};
@@ -60,6 +60,12 @@ fn settings() -> TokenSettings {
         absolute_timeout: 86400,
         reuse_grace: 0,
         issuer: ISSUER.to_owned(),
+        // The tables fail many logins on purpose; lockout has its own tests.
+        login_limits: LoginLimits {
+            per_user: 10_000,
+            per_ip: 0,
+            window_secs: 300,
+        },
     }
 }
 
@@ -206,6 +212,7 @@ fn login(
         domain_id: domain_id.to_owned(),
         timeout: 0,
         refresh_count: 0,
+        client_ip: None,
     }
 }
 

@@ -1,5 +1,7 @@
 //! Refresh-token state behind one trait: families, one-time refresh keys,
-//! reuse detection with a grace window, and revocation.
+//! reuse detection with a grace window, and revocation. Two implementations:
+//! [`MemoryStore`] (one process) and [`RedisStore`] (standalone Redis or
+//! Redis Cluster), which behave the same.
 //!
 //! Implementations must make [`RefreshStore::rotate`] atomic: among any
 //! number of concurrent rotations of one key, exactly one sees
@@ -7,9 +9,12 @@
 
 mod memory;
 mod model;
+mod redis;
 
 pub use memory::MemoryStore;
-pub use model::{FamilyRecord, KeyId, RotateRequest, Rotation};
+// `self::` because the module shares its name with the `redis` crate.
+pub use self::redis::{RedisConfigError, RedisEndpoint, RedisStore, RedisStoreConfig};
+pub use model::{AttemptCounter, FamilyRecord, KeyId, LoginAttempt, RotateRequest, Rotation};
 
 /// A store failure. Callers fail closed: the request is answered
 /// UNAVAILABLE and no token is handed out.
@@ -47,6 +52,26 @@ pub trait RefreshStore: Send + Sync + 'static {
         principal_id: &str,
         now_ms: u64,
         ttl_ms: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Counts a login attempt against `counter` before its password is
+    /// checked, atomically: when the counter is at its limit the attempt is
+    /// refused and not counted, so parallel attempts cannot slip past. The
+    /// window (and the counter's TTL) starts with its first attempt.
+    async fn acquire_attempt(
+        &self,
+        counter: &AttemptCounter,
+        window_ms: u64,
+        now_ms: u64,
+    ) -> Result<LoginAttempt, StoreError>;
+
+    /// Gives back an attempt counted by [`RefreshStore::acquire_attempt`]:
+    /// the password was right (only failures count), or a later counter
+    /// refused the attempt.
+    async fn release_attempt(
+        &self,
+        counter: &AttemptCounter,
+        now_ms: u64,
     ) -> Result<(), StoreError>;
 
     /// Checks the backend answers (readiness).

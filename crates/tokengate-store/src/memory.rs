@@ -3,7 +3,10 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::{FamilyRecord, FamilyRef, KeyId, RefreshStore, RotateRequest, Rotation, StoreError};
+use crate::{
+    AttemptCounter, FamilyRecord, FamilyRef, KeyId, LoginAttempt, RefreshStore, RotateRequest,
+    Rotation, StoreError,
+};
 
 #[derive(Debug)]
 struct Family {
@@ -33,6 +36,8 @@ struct State {
     keys: HashMap<KeyId, KeyEntry>,
     /// (domain, principal) → revoked-before (ms) and when the marker expires.
     principal_revocations: HashMap<(String, String), (u64, u64)>,
+    /// Login attempt counters: id → (count, window end ms).
+    attempts: HashMap<String, (u32, u64)>,
     writes_since_sweep: u32,
 }
 
@@ -126,6 +131,9 @@ impl RefreshStore for MemoryStore {
             .filter(|k| k.family_id == req.family.family_id && k.expires_at_ms > req.now_ms);
         let outcome = match key.map(|k| &k.state) {
             None => return Ok(Rotation::Invalid),
+            // A password change ends the family whatever the key's state: a
+            // duplicate inside the grace window gets no pre-change answer.
+            Some(_) if password_changed => Rotation::PasswordChanged,
             Some(KeyState::Spent {
                 answer,
                 grace_until_ms,
@@ -136,7 +144,6 @@ impl RefreshStore for MemoryStore {
                 }
                 Rotation::ReuseDetected
             }
-            Some(KeyState::Live) if password_changed => Rotation::PasswordChanged,
             Some(KeyState::Live) => Rotation::Rotated,
         };
         match outcome {
@@ -189,6 +196,41 @@ impl RefreshStore for MemoryStore {
             (domain_id.to_owned(), principal_id.to_owned()),
             (now_ms, now_ms + ttl_ms),
         );
+        Ok(())
+    }
+
+    async fn acquire_attempt(
+        &self,
+        counter: &AttemptCounter,
+        window_ms: u64,
+        now_ms: u64,
+    ) -> Result<LoginAttempt, StoreError> {
+        let mut state = self.lock();
+        state.maybe_sweep(now_ms);
+        let entry = state.attempts.entry(counter.id.clone()).or_insert((0, 0));
+        if entry.1 <= now_ms {
+            *entry = (0, now_ms + window_ms);
+        }
+        if entry.0 >= counter.limit {
+            return Ok(LoginAttempt::Locked {
+                retry_after_ms: entry.1 - now_ms,
+            });
+        }
+        entry.0 += 1;
+        Ok(LoginAttempt::Allowed)
+    }
+
+    async fn release_attempt(
+        &self,
+        counter: &AttemptCounter,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if let Some(entry) = state.attempts.get_mut(&counter.id)
+            && entry.1 > now_ms
+        {
+            entry.0 = entry.0.saturating_sub(1);
+        }
         Ok(())
     }
 

@@ -71,3 +71,26 @@ pub enum Rotation {
     /// The family is unknown, revoked, expired, or its key was never issued.
     Invalid,
 }
+
+/// One failed-login counter: per (domain, user) or per client IP. The id is
+/// opaque to the store (a digest, so user ids and addresses do not appear
+/// in key names).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AttemptCounter {
+    /// Which counter.
+    pub id: String,
+    /// Attempts allowed per window.
+    pub limit: u32,
+}
+
+/// The answer to [`crate::RefreshStore::acquire_attempt`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginAttempt {
+    /// Counted; go ahead and check the password.
+    Allowed,
+    /// The counter is at its limit; retry after this many milliseconds.
+    Locked {
+        /// Time left in the window.
+        retry_after_ms: u64,
+    },
+}

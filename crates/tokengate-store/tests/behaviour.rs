@@ -1,0 +1,564 @@
+//! One behaviour suite, run against every store: the in-memory reference,
+//! a standalone Redis and a three-master Redis Cluster (both started by the
+//! test itself). Any difference between them is a bug.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{RedisCluster, RedisServer, now_ms, unique};
+use tokengate_store::{
+    AttemptCounter, FamilyRecord, FamilyRef, KeyId, LoginAttempt, MemoryStore, RedisStore,
+    RedisStoreConfig, RefreshStore, RotateRequest, Rotation,
+};
+
+type Store = Arc<dyn RefreshStore>;
+
+const HOUR_MS: u64 = 3_600_000;
+const FP_A: [u8; 16] = [0xA1; 16];
+const FP_B: [u8; 16] = [0xB2; 16];
+
+/// One principal of one test case, with helpers to start families and
+/// rotate keys; every id is unique so cases never see each other's data.
+struct Principal {
+    store: Store,
+    domain_id: String,
+    principal_id: String,
+}
+
+/// A family plus the key that is currently live.
+struct Family {
+    fam: FamilyRef,
+    live: KeyId,
+}
+
+impl Principal {
+    fn new(store: &Store) -> Self {
+        Self {
+            store: store.clone(),
+            domain_id: unique("domain"),
+            principal_id: unique("user"),
+        }
+    }
+
+    fn family_ref(&self) -> FamilyRef {
+        FamilyRef {
+            family_id: unique("fam"),
+            domain_id: self.domain_id.clone(),
+            principal_id: self.principal_id.clone(),
+        }
+    }
+
+    /// Starts a family issued at `issued_at_ms` that ends an hour later.
+    async fn start_at(&self, issued_at_ms: u64) -> Family {
+        self.start_with(issued_at_ms, issued_at_ms + HOUR_MS, HOUR_MS)
+            .await
+    }
+
+    async fn start_with(&self, issued_at_ms: u64, expires_at_ms: u64, key_life_ms: u64) -> Family {
+        let fam = self.family_ref();
+        let live = key("k0");
+        self.store
+            .start_family(
+                &FamilyRecord {
+                    family: fam.clone(),
+                    issued_at_ms,
+                    expires_at_ms,
+                    password_fingerprint: FP_A,
+                },
+                &live,
+                issued_at_ms + key_life_ms,
+            )
+            .await
+            .expect("start_family");
+        Family { fam, live }
+    }
+}
+
+fn key(label: &str) -> KeyId {
+    KeyId(unique(label))
+}
+
+fn request(fam: &FamilyRef, presented: &KeyId, successor: &KeyId, now_ms: u64) -> RotateRequest {
+    RotateRequest {
+        family: fam.clone(),
+        presented: presented.clone(),
+        presented_expires_at_ms: now_ms + HOUR_MS,
+        successor: successor.clone(),
+        successor_expires_at_ms: now_ms + HOUR_MS,
+        password_fingerprint: FP_A,
+        now_ms,
+        grace_ms: 0,
+        answer: Vec::new(),
+    }
+}
+
+async fn rotate(store: &Store, req: &RotateRequest) -> Rotation {
+    store.rotate(req).await.expect("rotate")
+}
+
+impl Family {
+    /// Rotates the live key at `now`; on success the successor becomes live.
+    async fn step(&mut self, store: &Store, now: u64) -> Rotation {
+        let next = key("k");
+        let outcome = rotate(store, &request(&self.fam, &self.live, &next, now)).await;
+        if outcome == Rotation::Rotated {
+            self.live = next;
+        }
+        outcome
+    }
+}
+
+async fn start_and_rotate_chain(store: &Store) {
+    let p = Principal::new(store);
+    let t = now_ms();
+    let mut f = p.start_at(t).await;
+    for i in 1..=5 {
+        assert_eq!(f.step(store, t + i).await, Rotation::Rotated, "step {i}");
+    }
+}
+
+async fn reuse_revokes_only_that_family(store: &Store) {
+    let p = Principal::new(store);
+    let t = now_ms();
+    let mut f = p.start_at(t).await;
+    let mut other = p.start_at(t).await;
+    let first = f.live.clone();
+    assert_eq!(f.step(store, t + 1).await, Rotation::Rotated);
+    let replay = request(&f.fam, &first, &key("k"), t + 2);
+    assert_eq!(rotate(store, &replay).await, Rotation::ReuseDetected);
+    // The family is revoked: the successor no longer refreshes.
+    assert_eq!(f.step(store, t + 3).await, Rotation::Invalid);
+    // A second replay finds the family revoked.
+    assert_eq!(rotate(store, &replay).await, Rotation::Invalid);
+    // The user's other family is untouched.
+    assert_eq!(other.step(store, t + 4).await, Rotation::Rotated);
+}
+
+async fn grace_window_returns_the_same_answer(store: &Store) {
+    let p = Principal::new(store);
+    let t = now_ms();
+    let mut f = p.start_at(t).await;
+    let spent = f.live.clone();
+    // Arbitrary bytes, not UTF-8, with NULs and CR/LF.
+    let answer: Vec<u8> = vec![0, 255, 254, 13, 10, 0, 1, 2, 0xC3, 0x28, 0];
+    let next = key("k");
+    let mut winner = request(&f.fam, &spent, &next, t);
+    winner.grace_ms = 10_000;
+    winner.answer = answer.clone();
+    assert_eq!(rotate(store, &winner).await, Rotation::Rotated);
+    f.live = next;
+
+    for (i, now) in [t, t + 1, t + 9_999].into_iter().enumerate() {
+        let mut dup = request(&f.fam, &spent, &key("dup"), now);
+        dup.grace_ms = 10_000;
+        dup.answer = vec![9; 8];
+        assert_eq!(
+            rotate(store, &dup).await,
+            Rotation::Duplicate(answer.clone()),
+            "duplicate {i}"
+        );
+    }
+    // Nothing was revoked: the winner's successor refreshes.
+    assert_eq!(f.step(store, t + 10).await, Rotation::Rotated);
+    // The window ends at t + grace (exclusive).
+    let late = request(&f.fam, &spent, &key("late"), t + 10_000);
+    assert_eq!(rotate(store, &late).await, Rotation::ReuseDetected);
+    assert_eq!(f.step(store, t + 10_001).await, Rotation::Invalid);
+}
+
+async fn grace_without_answer_is_reuse(store: &Store) {
+    let p = Principal::new(store);
+    let t = now_ms();
+    let f = p.start_at(t).await;
+    let mut winner = request(&f.fam, &f.live, &key("k"), t);
+    winner.grace_ms = 10_000;
+    assert_eq!(rotate(store, &winner).await, Rotation::Rotated);
+    let dup = request(&f.fam, &f.live, &key("dup"), t + 1);
+    assert_eq!(rotate(store, &dup).await, Rotation::ReuseDetected);
+}
+
+async fn password_change_revokes(store: &Store) {
+    let p = Principal::new(store);
+    let t = now_ms();
+    let mut f = p.start_at(t).await;
+    let mut other = p.start_at(t).await;
+    let next = key("k");
+    let mut changed = request(&f.fam, &f.live, &next, t + 1);
+    changed.password_fingerprint = FP_B;
+    assert_eq!(rotate(store, &changed).await, Rotation::PasswordChanged);
+    // Revoked: even the old fingerprint no longer works, and no successor
+    // was recorded.
+    assert_eq!(f.step(store, t + 2).await, Rotation::Invalid);
+    let successor = request(&f.fam, &next, &key("k"), t + 3);
+    assert_eq!(rotate(store, &successor).await, Rotation::Invalid);
+    // The user's other family is not revoked by this: fingerprints are
+    // compared per family, when that family refreshes.
+    assert_eq!(other.step(store, t + 4).await, Rotation::Rotated);
+}
+
+async fn absolute_and_key_expiry(store: &Store) {
+    let p = Principal::new(store);
+    let t = now_ms();
+    // Family ends at t + 60 s; keys would live an hour.
+    let mut ending = p.start_with(t, t + 60_000, HOUR_MS).await;
+    assert_eq!(ending.step(store, t + 59_999).await, Rotation::Rotated);
+    assert_eq!(ending.step(store, t + 60_000).await, Rotation::Invalid);
+    assert_eq!(ending.step(store, t + 60_001).await, Rotation::Invalid);
+
+    // Key ends at t + 1 s, family lives an hour.
+    let short = p.start_with(t, t + HOUR_MS, 1_000).await;
+    let at_end = request(&short.fam, &short.live, &key("k"), t + 1_000);
+    assert_eq!(rotate(store, &at_end).await, Rotation::Invalid);
+    let before_end = request(&short.fam, &short.live, &key("k"), t + 999);
+    assert_eq!(rotate(store, &before_end).await, Rotation::Rotated);
+}
+
+async fn revoke_family_ends_one_family(store: &Store) {
+    let p = Principal::new(store);
+    let t = now_ms();
+    let mut f = p.start_at(t).await;
+    let mut other = p.start_at(t).await;
+    // A ref naming another principal does not revoke it.
+    let mut wrong = f.fam.clone();
+    wrong.principal_id = unique("someone-else");
+    store.revoke_family(&wrong).await.expect("revoke_family");
+    assert_eq!(f.step(store, t + 1).await, Rotation::Rotated);
+
+    store.revoke_family(&f.fam).await.expect("revoke_family");
+    assert_eq!(f.step(store, t + 2).await, Rotation::Invalid);
+    assert_eq!(other.step(store, t + 3).await, Rotation::Rotated);
+    // Revoking an unknown family is fine and changes nothing.
+    store
+        .revoke_family(&p.family_ref())
+        .await
+        .expect("revoke unknown family");
+}
+
+async fn revoke_principal_ends_earlier_families(store: &Store) {
+    let p = Principal::new(store);
+    let bystander = Principal::new(store);
+    let t = now_ms();
+    let mut before = p.start_at(t).await;
+    let mut same_ms = p.start_at(t + 1).await;
+    let mut lapsing = p.start_at(t).await;
+    let mut unrelated = bystander.start_at(t).await;
+
+    store
+        .revoke_principal(&p.domain_id, &p.principal_id, t + 1, 60_000)
+        .await
+        .expect("revoke_principal");
+    assert_eq!(before.step(store, t + 2).await, Rotation::Invalid);
+    // Issued in the very millisecond of the revocation: revoked too.
+    assert_eq!(same_ms.step(store, t + 2).await, Rotation::Invalid);
+    assert_eq!(unrelated.step(store, t + 2).await, Rotation::Rotated);
+
+    // Started after the revocation: works.
+    let mut after = p.start_at(t + 2).await;
+    assert_eq!(after.step(store, t + 3).await, Rotation::Rotated);
+
+    // The marker lasts `ttl_ms`; at its end it no longer applies.
+    assert_eq!(lapsing.step(store, t + 1 + 60_000).await, Rotation::Rotated);
+}
+
+async fn unknown_keys_and_families_are_invalid(store: &Store) {
+    let p = Principal::new(store);
+    let t = now_ms();
+    let f = p.start_at(t).await;
+    let other = p.start_at(t).await;
+    // A key never issued.
+    let unknown_key = request(&f.fam, &key("never"), &key("k"), t + 1);
+    assert_eq!(rotate(store, &unknown_key).await, Rotation::Invalid);
+    // A family never started.
+    let unknown_family = request(&p.family_ref(), &f.live, &key("k"), t + 1);
+    assert_eq!(rotate(store, &unknown_family).await, Rotation::Invalid);
+    // A real key presented under the wrong family.
+    let crossed = request(&other.fam, &f.live, &key("k"), t + 1);
+    assert_eq!(rotate(store, &crossed).await, Rotation::Invalid);
+    // The right family id, but another domain.
+    let mut elsewhere = f.fam.clone();
+    elsewhere.domain_id = unique("other-domain");
+    let wrong_domain = request(&elsewhere, &f.live, &key("k"), t + 1);
+    assert_eq!(rotate(store, &wrong_domain).await, Rotation::Invalid);
+    // None of that harmed the family.
+    let fine = request(&f.fam, &f.live, &key("k"), t + 2);
+    assert_eq!(rotate(store, &fine).await, Rotation::Rotated);
+}
+
+const RACERS: usize = 200;
+
+/// `RACERS` tasks present the same key at once, each with its own
+/// successor and answer (as concurrent refreshes would).
+async fn race(
+    store: &Store,
+    fam: &FamilyRef,
+    presented: &KeyId,
+    now: u64,
+    grace_ms: u64,
+) -> Vec<(RotateRequest, Rotation)> {
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let store = store.clone();
+            let mut req = request(fam, presented, &key("racer"), now);
+            req.grace_ms = grace_ms;
+            if grace_ms > 0 {
+                req.answer = format!("answer of racer {i}\0\u{ff}").into_bytes();
+            }
+            tokio::spawn(async move {
+                let outcome = store.rotate(&req).await.expect("rotate");
+                (req, outcome)
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(RACERS);
+    for task in tasks {
+        results.push(task.await.expect("racer task"));
+    }
+    results
+}
+
+async fn concurrent_rotations_have_one_winner(store: &Store) {
+    let p = Principal::new(store);
+    let t = now_ms();
+    let f = p.start_at(t).await;
+    let results = race(store, &f.fam, &f.live, t + 1, 0).await;
+    let winners: Vec<_> = results
+        .iter()
+        .filter(|(_, o)| *o == Rotation::Rotated)
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one winner");
+    for (_, outcome) in &results {
+        assert!(
+            matches!(
+                outcome,
+                Rotation::Rotated | Rotation::ReuseDetected | Rotation::Invalid
+            ),
+            "unexpected {outcome:?}"
+        );
+    }
+    assert!(
+        results.iter().any(|(_, o)| *o == Rotation::ReuseDetected),
+        "losers detect reuse"
+    );
+    // Reuse revoked the family, the winner's successor included.
+    let successor = &winners[0].0.successor;
+    let next = request(&f.fam, successor, &key("k"), t + 2);
+    assert_eq!(rotate(store, &next).await, Rotation::Invalid);
+}
+
+async fn concurrent_rotations_in_grace_share_the_answer(store: &Store) {
+    let p = Principal::new(store);
+    let t = now_ms();
+    let f = p.start_at(t).await;
+    let results = race(store, &f.fam, &f.live, t + 1, 10_000).await;
+    let winners: Vec<_> = results
+        .iter()
+        .filter(|(_, o)| *o == Rotation::Rotated)
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one winner");
+    let (winner, _) = winners[0];
+    let duplicates = results
+        .iter()
+        .filter(|(_, o)| *o == Rotation::Duplicate(winner.answer.clone()))
+        .count();
+    assert_eq!(
+        duplicates,
+        RACERS - 1,
+        "every loser gets the winner's bytes"
+    );
+    // Nothing revoked: the winner's successor refreshes.
+    let next = request(&f.fam, &winner.successor, &key("k"), t + 2);
+    assert_eq!(rotate(store, &next).await, Rotation::Rotated);
+}
+
+/// Runs every case against `store`, naming each as it passes.
+async fn password_change_inside_grace_gets_no_answer(store: &Store) {
+    let p = Principal::new(store);
+    let t = now_ms();
+    let f = p.start_at(t).await;
+    let mut winner = request(&f.fam, &f.live, &key("k"), t);
+    winner.grace_ms = 10_000;
+    winner.answer = vec![1, 2, 3];
+    assert_eq!(rotate(store, &winner).await, Rotation::Rotated);
+    // The password changes; a duplicate inside the window must not get the
+    // pre-change answer: the family ends.
+    let mut dup = request(&f.fam, &f.live, &key("dup"), t + 1);
+    dup.password_fingerprint = FP_B;
+    assert_eq!(rotate(store, &dup).await, Rotation::PasswordChanged);
+    let again = request(&f.fam, &f.live, &key("again"), t + 2);
+    assert_eq!(rotate(store, &again).await, Rotation::Invalid);
+}
+
+async fn login_attempts_lock_at_the_limit(store: &Store) {
+    let counter = AttemptCounter {
+        id: unique("user"),
+        limit: 3,
+    };
+    let t = now_ms();
+    for i in 0..3 {
+        let got = store
+            .acquire_attempt(&counter, 60_000, t)
+            .await
+            .expect("acquire");
+        assert_eq!(got, LoginAttempt::Allowed, "attempt {i}");
+    }
+    match store
+        .acquire_attempt(&counter, 60_000, t + 1)
+        .await
+        .expect("acquire")
+    {
+        LoginAttempt::Locked { retry_after_ms } => {
+            assert!(retry_after_ms > 0 && retry_after_ms <= 60_000)
+        }
+        other => panic!("expected a lock, got {other:?}"),
+    }
+    // A right password gives its attempt back.
+    store
+        .release_attempt(&counter, t + 2)
+        .await
+        .expect("release");
+    assert_eq!(
+        store
+            .acquire_attempt(&counter, 60_000, t + 3)
+            .await
+            .expect("acquire"),
+        LoginAttempt::Allowed
+    );
+    // Another counter is independent; releasing an unknown one is harmless.
+    let other = AttemptCounter {
+        id: unique("ip"),
+        limit: 1,
+    };
+    store
+        .release_attempt(&other, t)
+        .await
+        .expect("release unknown");
+    assert_eq!(
+        store
+            .acquire_attempt(&other, 60_000, t)
+            .await
+            .expect("acquire"),
+        LoginAttempt::Allowed
+    );
+}
+
+async fn login_attempts_window_passes(store: &Store) {
+    let counter = AttemptCounter {
+        id: unique("user"),
+        limit: 1,
+    };
+    let t = now_ms();
+    assert_eq!(
+        store
+            .acquire_attempt(&counter, 300, t)
+            .await
+            .expect("acquire"),
+        LoginAttempt::Allowed
+    );
+    assert!(matches!(
+        store
+            .acquire_attempt(&counter, 300, t)
+            .await
+            .expect("acquire"),
+        LoginAttempt::Locked { .. }
+    ));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        store
+            .acquire_attempt(&counter, 300, now_ms())
+            .await
+            .expect("acquire"),
+        LoginAttempt::Allowed
+    );
+}
+
+async fn parallel_login_attempts_cannot_slip_past(store: &Store) {
+    let counter = AttemptCounter {
+        id: unique("user"),
+        limit: 10,
+    };
+    let t = now_ms();
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let store = Arc::clone(store);
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                store
+                    .acquire_attempt(&counter, 60_000, t)
+                    .await
+                    .expect("acquire")
+            })
+        })
+        .collect();
+    let mut allowed = 0;
+    for task in tasks {
+        if task.await.expect("join") == LoginAttempt::Allowed {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 10);
+}
+
+async fn run_suite(store: Store, backend: &str) {
+    macro_rules! case {
+        ($name:ident) => {
+            $name(&store).await;
+            eprintln!("{backend}: {} ok", stringify!($name));
+        };
+    }
+    case!(start_and_rotate_chain);
+    case!(reuse_revokes_only_that_family);
+    case!(grace_window_returns_the_same_answer);
+    case!(grace_without_answer_is_reuse);
+    case!(password_change_revokes);
+    case!(password_change_inside_grace_gets_no_answer);
+    case!(absolute_and_key_expiry);
+    case!(revoke_family_ends_one_family);
+    case!(revoke_principal_ends_earlier_families);
+    case!(unknown_keys_and_families_are_invalid);
+    case!(concurrent_rotations_have_one_winner);
+    case!(concurrent_rotations_in_grace_share_the_answer);
+    case!(login_attempts_lock_at_the_limit);
+    case!(login_attempts_window_passes);
+    case!(parallel_login_attempts_cannot_slip_past);
+}
+
+/// Generous: the machine is shared and slow; the timeout tests live in
+/// `redis_ops.rs`.
+const SUITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behaviour_memory() {
+    run_suite(Arc::new(MemoryStore::new()), "memory").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behaviour_redis_standalone() {
+    let server = RedisServer::start();
+    let config = RedisStoreConfig::new(server.url())
+        .with_key_prefix(format!("{}:", unique("suite")))
+        .with_timeout(SUITE_TIMEOUT);
+    let store = RedisStore::connect(config).await.expect("connect");
+    store.ping().await.expect("ping");
+    run_suite(Arc::new(store), "redis standalone").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behaviour_redis_cluster() {
+    let cluster = RedisCluster::start();
+    let url = cluster.url();
+    assert!(url.starts_with("redis+cluster://127.0.0.1:"));
+    let config = RedisStoreConfig::new(url).with_timeout(SUITE_TIMEOUT);
+    let store = RedisStore::connect(config).await.expect("connect");
+    assert!(store.describe().starts_with("redis cluster 127.0.0.1:"));
+    store.ping().await.expect("ping");
+    run_suite(Arc::new(store), "redis cluster (url)").await;
+
+    // The same cluster named by an explicit node list.
+    let config = RedisStoreConfig::cluster(cluster.node_urls()).with_timeout(SUITE_TIMEOUT);
+    let store: Store = Arc::new(RedisStore::connect(config).await.expect("connect"));
+    start_and_rotate_chain(&store).await;
+    grace_window_returns_the_same_answer(&store).await;
+    eprintln!("redis cluster (node list): ok");
+}

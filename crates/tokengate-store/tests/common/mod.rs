@@ -1,0 +1,378 @@
+//! Private Redis servers for the store tests: each test starts its own
+//! `redis-server` on a free port (never the machine's shared 6379) and the
+//! guard kills it when dropped, panics included.
+
+#![allow(dead_code)] // each test binary uses a different part of this
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the epoch (Redis TTLs follow the wall clock, so the
+/// tests' `now_ms` does too).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64
+}
+
+/// A string no other test or run uses.
+pub fn unique(label: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .subsec_nanos();
+    format!("{label}-{}-{n}-{nanos:x}", std::process::id())
+}
+
+fn binary(name: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "`{name}` is not on PATH: the Redis store tests start their own Redis \
+             and need redis-server and redis-cli installed (e.g. `apt-get install redis-server`)"
+        )
+    })
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind an ephemeral port")
+        .port()
+}
+
+/// Sends one command in RESP and returns the raw reply, `None` if the
+/// server does not answer within `timeout`.
+pub fn raw_command(port: u16, args: &[&str], timeout: Duration) -> Option<String> {
+    let mut stream = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), timeout).ok()?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
+    stream.set_write_timeout(Some(timeout)).ok()?;
+    let mut request = format!("*{}\r\n", args.len());
+    for arg in args {
+        request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        reply.extend_from_slice(&buf[..n]);
+        if resp_complete(&reply) {
+            break;
+        }
+    }
+    Some(String::from_utf8_lossy(&reply).into_owned())
+}
+
+/// Whether `reply` holds one whole simple/error/integer/bulk reply.
+fn resp_complete(reply: &[u8]) -> bool {
+    let Some(line_end) = reply.windows(2).position(|w| w == b"\r\n") else {
+        return false;
+    };
+    match reply.first() {
+        Some(b'$') => {
+            let len: i64 = std::str::from_utf8(&reply[1..line_end])
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            len < 0 || reply.len() >= line_end + 2 + len as usize + 2
+        }
+        _ => true,
+    }
+}
+
+/// One `redis-server` process on 127.0.0.1, killed on drop.
+pub struct RedisServer {
+    child: Option<Child>,
+    /// Its port.
+    pub port: u16,
+    dir: tempfile::TempDir,
+    extra: Vec<String>,
+    /// Serves TLS only (on `port`).
+    tls: bool,
+}
+
+impl RedisServer {
+    /// A plain server on a free port.
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A server on a free port with extra `redis-server` arguments.
+    pub fn start_with(extra: &[&str]) -> Self {
+        // Another test may grab the same free port between our probe and
+        // the server's bind: try a few ports.
+        let mut last = String::new();
+        for _ in 0..5 {
+            match Self::try_start(free_port(), extra, false) {
+                Ok(server) => return server,
+                Err(e) => last = e,
+            }
+        }
+        panic!("could not start redis-server: {last}");
+    }
+
+    /// A plain server on the given port (which must be free).
+    pub fn start_on(port: u16) -> Self {
+        Self::try_start(port, &[], false)
+            .unwrap_or_else(|e| panic!("could not start redis-server: {e}"))
+    }
+
+    /// A TLS-only server on a free port with the given certificate, key
+    /// and CA (clients are not asked for certificates).
+    pub fn start_tls(cert: &Path, key: &Path, ca: &Path) -> Self {
+        let (cert, key, ca) = (path_arg(cert), path_arg(key), path_arg(ca));
+        let extra = [
+            "--tls-cert-file",
+            &cert,
+            "--tls-key-file",
+            &key,
+            "--tls-ca-cert-file",
+            &ca,
+            "--tls-auth-clients",
+            "no",
+        ];
+        Self::try_start(free_port(), &extra, true)
+            .unwrap_or_else(|e| panic!("could not start redis-server with TLS: {e}"))
+    }
+
+    fn try_start(port: u16, extra: &[&str], tls: bool) -> Result<Self, String> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        let child = spawn_server(port, dir.path(), &extra, tls);
+        let mut server = Self {
+            child: Some(child),
+            port,
+            dir,
+            extra,
+            tls,
+        };
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                return Err(format!(
+                    "redis-server on port {} exited ({status}): {}",
+                    self.port,
+                    self.log()
+                ));
+            }
+            // Any reply counts (a password-protected server answers NOAUTH).
+            // A TLS port cannot be spoken to in plain text: that it accepts
+            // connections must do (it listens only once its certs loaded).
+            let ready = if self.tls {
+                TcpStream::connect_timeout(
+                    &([127, 0, 0, 1], self.port).into(),
+                    Duration::from_millis(200),
+                )
+                .is_ok()
+            } else {
+                raw_command(self.port, &["PING"], Duration::from_millis(200))
+                    .is_some_and(|r| r.starts_with('+') || r.starts_with('-'))
+            };
+            if ready {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!(
+            "redis-server on port {} did not answer PING: {}",
+            self.port,
+            self.log()
+        ))
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server is running").id()
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} failed");
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open, nothing answers.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a frozen server run again (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    /// Kills the server (SIGKILL) and waits until it is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port (empty: nothing persists).
+    pub fn restart(&mut self) {
+        self.kill();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            self.child = Some(spawn_server(
+                self.port,
+                self.dir.path(),
+                &self.extra,
+                self.tls,
+            ));
+            match self.wait_ready() {
+                Ok(()) => return,
+                // The old socket may linger a moment: try again.
+                Err(e) if Instant::now() > deadline => panic!("restart failed: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+}
+
+fn path_arg(path: &Path) -> String {
+    path.to_str().expect("UTF-8 temp path").to_owned()
+}
+
+fn spawn_server(port: u16, dir: &Path, extra: &[String], tls: bool) -> Child {
+    let port = port.to_string();
+    let mut command = Command::new(binary("redis-server"));
+    if tls {
+        command.args(["--port", "0", "--tls-port", &port]);
+    } else {
+        command.args(["--port", &port]);
+    }
+    command
+        .args(["--bind", "127.0.0.1"])
+        .args(["--save", ""])
+        .args(["--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .arg("--logfile")
+        .arg(dir.join("redis.log"))
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn redis-server")
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A local three-master Redis Cluster, torn down on drop.
+pub struct RedisCluster {
+    /// The masters.
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts three cluster-enabled servers and joins them with
+    /// `redis-cli --cluster create`, then waits for `cluster_state:ok`.
+    pub fn start() -> Self {
+        let nodes: Vec<RedisServer> = (0..3)
+            .map(|_| {
+                // The cluster bus gets its own free port (by default it is
+                // port + 10000, which may be taken or out of range).
+                let bus = free_port().to_string();
+                RedisServer::start_with(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-port",
+                    &bus,
+                    "--cluster-node-timeout",
+                    "5000",
+                ])
+            })
+            .collect();
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let output = Command::new(binary("redis-cli"))
+            .args(["--cluster", "create"])
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run redis-cli --cluster create");
+        assert!(
+            output.status.success(),
+            "redis-cli --cluster create failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for node in &nodes {
+            loop {
+                let info = raw_command(node.port, &["CLUSTER", "INFO"], Duration::from_secs(1))
+                    .unwrap_or_default();
+                if info.contains("cluster_state:ok") {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "cluster node {} never reached cluster_state:ok: {info}",
+                    node.port
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Self { nodes }
+    }
+
+    /// `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3`.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        format!("redis+cluster://{}", hosts.join(","))
+    }
+
+    /// Each node's `redis://` URL.
+    pub fn node_urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+}

@@ -1,0 +1,374 @@
+//! Redis-only properties: key layout and TTLs, timeouts on a hung server,
+//! recovery after restarts and outages, and credentials kept out of text.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::digest::{SHA256, digest};
+use common::{RedisServer, free_port, now_ms, unique};
+use redis::AsyncCommands as _;
+use tokengate_store::{
+    FamilyRecord, FamilyRef, KeyId, RedisConfigError, RedisStore, RedisStoreConfig, RefreshStore,
+    RotateRequest, Rotation, StoreError,
+};
+
+const HOUR_MS: u64 = 3_600_000;
+const FP: [u8; 16] = [7; 16];
+
+fn family(domain: &str, principal: &str) -> FamilyRef {
+    FamilyRef {
+        family_id: unique("fam"),
+        domain_id: domain.to_owned(),
+        principal_id: principal.to_owned(),
+    }
+}
+
+async fn start(store: &RedisStore, fam: &FamilyRef, now: u64, life_ms: u64) -> KeyId {
+    let key = KeyId(unique("key"));
+    store
+        .start_family(
+            &FamilyRecord {
+                family: fam.clone(),
+                issued_at_ms: now,
+                expires_at_ms: now + life_ms,
+                password_fingerprint: FP,
+            },
+            &key,
+            now + life_ms,
+        )
+        .await
+        .expect("start_family");
+    key
+}
+
+fn request(fam: &FamilyRef, presented: &KeyId, successor: &KeyId, now: u64) -> RotateRequest {
+    RotateRequest {
+        family: fam.clone(),
+        presented: presented.clone(),
+        presented_expires_at_ms: now + HOUR_MS,
+        successor: successor.clone(),
+        successor_expires_at_ms: now + HOUR_MS,
+        password_fingerprint: FP,
+        now_ms: now,
+        grace_ms: 0,
+        answer: Vec::new(),
+    }
+}
+
+/// The documented hash tag, computed independently of the store.
+fn tag(domain: &str, principal: &str) -> String {
+    let input = format!("{domain}\0{principal}");
+    let hex: String = digest(&SHA256, input.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    hex[..16].to_owned()
+}
+
+async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("raw connection")
+}
+
+async fn store(server: &RedisServer, prefix: &str, timeout: Duration) -> RedisStore {
+    let config = RedisStoreConfig::new(server.url())
+        .with_key_prefix(prefix)
+        .with_timeout(timeout);
+    RedisStore::connect(config).await.expect("connect")
+}
+
+/// Polls `ping` until it succeeds; returns how long that took.
+async fn wait_until_up(store: &RedisStore, within: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        match store.ping().await {
+            Ok(()) => return started.elapsed(),
+            Err(e) => assert!(
+                started.elapsed() < within,
+                "store did not recover within {within:?}: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_key_is_prefixed_tagged_and_expires() {
+    let server = RedisServer::start();
+    let prefix = format!("{}:", unique("ttl"));
+    let store = store(&server, &prefix, Duration::from_secs(5)).await;
+    let (domain, user) = (unique("domain"), unique("user"));
+    let t = now_ms();
+
+    // A family rotated with a grace answer, then reused (revoked).
+    let reused = family(&domain, &user);
+    let k0 = start(&store, &reused, t, 10 * 60_000).await;
+    let k1 = KeyId(unique("key"));
+    let mut winner = request(&reused, &k0, &k1, t);
+    winner.grace_ms = 30_000;
+    winner.answer = vec![1, 2, 3];
+    assert_eq!(store.rotate(&winner).await.unwrap(), Rotation::Rotated);
+    let replay = request(&reused, &k0, &KeyId(unique("key")), t + 40_000);
+    assert_eq!(
+        store.rotate(&replay).await.unwrap(),
+        Rotation::ReuseDetected
+    );
+
+    // A family whose password changed, one revoked, and a principal marker.
+    let changed = family(&domain, &user);
+    let c0 = start(&store, &changed, t, HOUR_MS).await;
+    let mut req = request(&changed, &c0, &KeyId(unique("key")), t);
+    req.password_fingerprint = [9; 16];
+    assert_eq!(store.rotate(&req).await.unwrap(), Rotation::PasswordChanged);
+    let revoked = family(&domain, &user);
+    start(&store, &revoked, t, HOUR_MS).await;
+    store.revoke_family(&revoked).await.unwrap();
+    store
+        .revoke_principal(&domain, &user, t, 120_000)
+        .await
+        .unwrap();
+
+    // Calls on things that do not exist must not create keys.
+    let ghost = family(&domain, &user);
+    store.revoke_family(&ghost).await.unwrap();
+    let unknown = request(&ghost, &KeyId(unique("key")), &KeyId(unique("key")), t);
+    assert_eq!(store.rotate(&unknown).await.unwrap(), Rotation::Invalid);
+
+    let mut con = raw(&server).await;
+    let keys: Vec<String> = con.keys(format!("{prefix}*")).await.unwrap();
+    let tag = tag(&domain, &user);
+    let expected = [
+        format!("{prefix}fam:{{{tag}}}:{}", reused.family_id),
+        format!("{prefix}key:{{{tag}}}:{}", k0.0),
+        format!("{prefix}ans:{{{tag}}}:{}", k0.0),
+        format!("{prefix}key:{{{tag}}}:{}", k1.0),
+        format!("{prefix}fam:{{{tag}}}:{}", changed.family_id),
+        format!("{prefix}key:{{{tag}}}:{}", c0.0),
+        format!("{prefix}fam:{{{tag}}}:{}", revoked.family_id),
+        format!("{prefix}rev:{{{tag}}}"),
+    ];
+    for name in &expected {
+        assert!(keys.contains(name), "missing {name} in {keys:#?}");
+    }
+    // Plus the revoked family's first key; nothing for the ghost family.
+    assert_eq!(keys.len(), expected.len() + 1, "{keys:#?}");
+    assert!(!keys.iter().any(|k| k.contains(&ghost.family_id)));
+
+    let now = now_ms();
+    for name in &keys {
+        assert!(name.contains(&format!("{{{tag}}}")), "untagged {name}");
+        let ttl: i64 = con.pttl(name).await.unwrap();
+        assert!(ttl > 0, "{name} has no TTL ({ttl})");
+        // No key outlives what it guards.
+        let bound = if name.contains(":ans:") {
+            (t + 30_000).saturating_sub(now)
+        } else if name.contains(":rev:") {
+            (t + 120_000).saturating_sub(now)
+        } else if name.contains(&reused.family_id) || name.contains(&k0.0) || name.contains(&k1.0) {
+            (t + 10 * 60_000).saturating_sub(now)
+        } else {
+            (t + HOUR_MS).saturating_sub(now)
+        };
+        assert!(ttl as u64 <= bound + 5, "{name}: ttl {ttl} > {bound}");
+    }
+    let answer: Vec<u8> = con
+        .get(format!("{prefix}ans:{{{tag}}}:{}", k0.0))
+        .await
+        .unwrap();
+    assert_eq!(answer, vec![1, 2, 3]);
+}
+
+#[tokio::test]
+async fn flushed_script_cache_is_reloaded() {
+    let server = RedisServer::start();
+    let store = store(&server, "flush:", Duration::from_secs(5)).await;
+    let fam = family(&unique("d"), &unique("u"));
+    let t = now_ms();
+    let k0 = start(&store, &fam, t, HOUR_MS).await;
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut raw(&server).await)
+        .await
+        .unwrap();
+    let req = request(&fam, &k0, &KeyId(unique("key")), t + 1);
+    assert_eq!(store.rotate(&req).await.unwrap(), Rotation::Rotated);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hung_redis_times_out_then_recovers() {
+    let server = RedisServer::start();
+    let timeout = Duration::from_millis(300);
+    let store = store(&server, "hung:", timeout).await;
+    let fam = family(&unique("d"), &unique("u"));
+    let t = now_ms();
+    let k0 = start(&store, &fam, t, HOUR_MS).await;
+
+    server.freeze();
+    // Several calls, enough to make the store drop and re-dial its
+    // connection; each still fails within about the timeout.
+    for i in 0..5 {
+        let started = Instant::now();
+        let result = if i % 2 == 0 {
+            store.ping().await
+        } else {
+            store
+                .rotate(&request(&fam, &KeyId(unique("x")), &KeyId(unique("y")), t))
+                .await
+                .map(drop)
+        };
+        let took = started.elapsed();
+        assert!(
+            matches!(result, Err(StoreError::Timeout)),
+            "call {i}: {result:?}"
+        );
+        assert!(
+            took >= timeout - Duration::from_millis(20),
+            "call {i} took {took:?}"
+        );
+        assert!(
+            took < timeout + Duration::from_millis(400),
+            "call {i} took {took:?}"
+        );
+    }
+    server.thaw();
+    wait_until_up(&store, Duration::from_secs(5)).await;
+    // State survived (the server only paused).
+    let req = request(&fam, &k0, &KeyId(unique("key")), t + 1);
+    assert_eq!(store.rotate(&req).await.unwrap(), Rotation::Rotated);
+}
+
+#[tokio::test]
+async fn restarted_redis_is_unavailable_then_recovers() {
+    let mut server = RedisServer::start();
+    let store = store(&server, "restart:", Duration::from_millis(500)).await;
+    let (domain, user) = (unique("d"), unique("u"));
+    start(&store, &family(&domain, &user), now_ms(), HOUR_MS).await;
+
+    server.kill();
+    for i in 0..5 {
+        let started = Instant::now();
+        let result = store.ping().await;
+        assert!(
+            matches!(result, Err(StoreError::Unavailable(_))),
+            "call {i} while down: {result:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "call {i} was slow"
+        );
+        let fam = family(&domain, &user);
+        let record = FamilyRecord {
+            family: fam,
+            issued_at_ms: now_ms(),
+            expires_at_ms: now_ms() + HOUR_MS,
+            password_fingerprint: FP,
+        };
+        let result = store
+            .start_family(&record, &KeyId(unique("k")), now_ms() + HOUR_MS)
+            .await;
+        assert!(
+            matches!(result, Err(StoreError::Unavailable(_))),
+            "{result:?}"
+        );
+    }
+
+    server.restart();
+    wait_until_up(&store, Duration::from_secs(5)).await;
+    // The same store object works again (the restarted Redis is empty).
+    let fam = family(&domain, &user);
+    let t = now_ms();
+    let k0 = start(&store, &fam, t, HOUR_MS).await;
+    let req = request(&fam, &k0, &KeyId(unique("key")), t + 1);
+    assert_eq!(store.rotate(&req).await.unwrap(), Rotation::Rotated);
+}
+
+#[tokio::test]
+async fn redis_down_at_start_is_tolerated() {
+    let port = free_port();
+    let config = RedisStoreConfig::new(format!("redis://127.0.0.1:{port}"))
+        .with_timeout(Duration::from_millis(500));
+    let started = Instant::now();
+    let store = RedisStore::connect(config)
+        .await
+        .expect("connect without Redis");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(matches!(
+        store.ping().await,
+        Err(StoreError::Unavailable(_))
+    ));
+
+    let _server = RedisServer::start_on(port);
+    wait_until_up(&store, Duration::from_secs(5)).await;
+    let fam = family(&unique("d"), &unique("u"));
+    let t = now_ms();
+    let k0 = start(&store, &fam, t, HOUR_MS).await;
+    let req = request(&fam, &k0, &KeyId(unique("key")), t + 1);
+    assert_eq!(store.rotate(&req).await.unwrap(), Rotation::Rotated);
+}
+
+#[tokio::test]
+async fn passwords_never_appear_in_text() {
+    let server = RedisServer::start_with(&["--requirepass", "right-Pa55word"]);
+    let wrong = format!("redis://:wrong-Pa55word@127.0.0.1:{}", server.port);
+    let config = RedisStoreConfig::new(&wrong).with_timeout(Duration::from_secs(2));
+    assert!(!format!("{config:?}").contains("wrong-Pa55word"));
+    let store = RedisStore::connect(config).await.expect("connect");
+    let error = store.ping().await.expect_err("wrong password");
+    assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+    for text in [
+        error.to_string(),
+        format!("{error:?}"),
+        store.describe(),
+        format!("{store:?}"),
+    ] {
+        assert!(!text.contains("wrong-Pa55word"), "leaked: {text}");
+    }
+    assert_eq!(
+        store.describe(),
+        format!(
+            "redis standalone 127.0.0.1:{} (prefix tokengate:)",
+            server.port
+        )
+    );
+
+    let right = format!("redis://default:right-Pa55word@127.0.0.1:{}", server.port);
+    let store = RedisStore::connect(RedisStoreConfig::new(right))
+        .await
+        .expect("connect");
+    store.ping().await.expect("right password");
+    assert!(!store.describe().contains("right-Pa55word"));
+}
+
+#[tokio::test]
+async fn unusable_configs_are_rejected() {
+    let url = "redis://127.0.0.1:1";
+    let bad_prefix = RedisStoreConfig::new(url).with_key_prefix("tg{x}:");
+    assert!(matches!(
+        RedisStore::connect(bad_prefix).await,
+        Err(RedisConfigError::InvalidPrefix)
+    ));
+    let zero = RedisStoreConfig::new(url).with_timeout(Duration::ZERO);
+    assert!(matches!(
+        RedisStore::connect(zero).await,
+        Err(RedisConfigError::ZeroTimeout)
+    ));
+    for url in [
+        "http://:secret-x@127.0.0.1:1",
+        "redis+cluster://:secret-x@",
+        "127.0.0.1:6379",
+    ] {
+        match RedisStore::connect(RedisStoreConfig::new(url)).await {
+            Err(RedisConfigError::InvalidUrl(reason)) => {
+                assert!(!reason.contains("secret-x"), "{reason}");
+            }
+            other => panic!("{url}: {other:?}"),
+        }
+    }
+    let empty = RedisStoreConfig::cluster(Vec::<String>::new());
+    assert!(RedisStore::connect(empty).await.is_err());
+}
