@@ -79,18 +79,34 @@ fn request(path: &str, content_type: &str, body: Bytes) -> http::Request<Body> {
 }
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let tmp = tempfile::tempdir().expect("tempdir");
     let service = runtime.block_on(async { app(tmp.path()) });
-    let message = AuthenticationRequest { domain_id: "d".into() }.encode_to_vec();
+    let message = AuthenticationRequest {
+        domain_id: "d".into(),
+    }
+    .encode_to_vec();
     let framed = grpc_frame(&message);
     let text = Bytes::from(base64::engine::general_purpose::STANDARD.encode(&framed));
     let grpc_path = "/spaceone.api.identity.v1.Domain/get_public_key";
     let cases: [(&str, &str, &str, Bytes); 4] = [
         ("grpc", grpc_path, "application/grpc", framed.clone()),
         ("grpc-web", grpc_path, "application/grpc-web+proto", framed),
-        ("grpc-web-text", grpc_path, "application/grpc-web-text", text),
-        ("rest", "/identity/v1/domain/get-public-key", "application/json", Bytes::from_static(br#"{"domain_id":"d"}"#)),
+        (
+            "grpc-web-text",
+            grpc_path,
+            "application/grpc-web-text",
+            text,
+        ),
+        (
+            "rest",
+            "/identity/v1/domain/get-public-key",
+            "application/json",
+            Bytes::from_static(br#"{"domain_id":"d"}"#),
+        ),
     ];
     for (name, path, content_type, body) in cases {
         c.bench_function(&format!("in-process get_public_key/{name}"), |b| {
@@ -102,7 +118,12 @@ fn bench(c: &mut Criterion) {
                         .await
                         .expect("infallible");
                     assert_eq!(response.status(), 200);
-                    response.into_body().collect().await.expect("body").to_bytes()
+                    response
+                        .into_body()
+                        .collect()
+                        .await
+                        .expect("body")
+                        .to_bytes()
                 })
             })
         });

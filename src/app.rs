@@ -57,12 +57,17 @@ pub fn token_settings(config: &Config) -> TokenSettings {
 /// The refresh store a config names: Redis (standalone or cluster) when
 /// `store.redis_url` or `store.cluster_nodes` is set, else in-memory.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn RefreshStore>> {
-    let endpoint = match (&config.store.redis_url, config.store.cluster_nodes.as_slice()) {
+    let endpoint = match (
+        &config.store.redis_url,
+        config.store.cluster_nodes.as_slice(),
+    ) {
         (Some(_), [_, ..]) => bail!("set either store.redis_url or store.cluster_nodes, not both"),
         (Some(url), []) => RedisStoreConfig::new(url.clone()),
         (None, [_, ..]) => RedisStoreConfig::cluster(config.store.cluster_nodes.clone()),
         (None, []) => {
-            tracing::warn!("no store.redis_url: in-memory refresh state, valid for ONE instance only");
+            tracing::warn!(
+                "no store.redis_url: in-memory refresh state, valid for ONE instance only"
+            );
             return Ok(Arc::new(MemoryStore::new()));
         }
     };

@@ -54,7 +54,8 @@ pub fn reload_directory(
     match Directory::load(path) {
         Ok(directory) => {
             if let Some(algorithm) = generate
-                && let Err(e) = KeyDir::new(keys).generate_missing(directory.domain_ids(), algorithm)
+                && let Err(e) =
+                    KeyDir::new(keys).generate_missing(directory.domain_ids(), algorithm)
             {
                 tracing::error!(error = %e, "cannot generate keys for new domains");
             }

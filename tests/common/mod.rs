@@ -82,8 +82,14 @@ pub struct ServerOptions {
 /// limits unless a test sets its own.
 fn default_env() -> Vec<(String, String)> {
     vec![
-        ("TOKENGATE_LIMITS_LOGIN_FAILURES_PER_USER".to_owned(), "1000000".to_owned()),
-        ("TOKENGATE_LIMITS_LOGIN_FAILURES_PER_IP".to_owned(), "1000000".to_owned()),
+        (
+            "TOKENGATE_LIMITS_LOGIN_FAILURES_PER_USER".to_owned(),
+            "1000000".to_owned(),
+        ),
+        (
+            "TOKENGATE_LIMITS_LOGIN_FAILURES_PER_IP".to_owned(),
+            "1000000".to_owned(),
+        ),
     ]
 }
 

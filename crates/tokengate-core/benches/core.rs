@@ -48,17 +48,25 @@ fn login() -> IssueRequest {
 }
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     for algorithm in [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA] {
         let tmp = tempfile::tempdir().expect("tempdir");
         let svc = service(algorithm, tmp.path());
         c.bench_function(&format!("core/issue-bcrypt4/{algorithm}"), |b| {
             b.iter(|| runtime.block_on(svc.issue(login())).expect("issue"))
         });
-        let mut token = runtime.block_on(svc.issue(login())).expect("issue").refresh_token;
+        let mut token = runtime
+            .block_on(svc.issue(login()))
+            .expect("issue")
+            .refresh_token;
         c.bench_function(&format!("core/refresh/{algorithm}"), |b| {
             b.iter(|| {
-                let pair = runtime.block_on(svc.refresh(Some(&token))).expect("refresh");
+                let pair = runtime
+                    .block_on(svc.refresh(Some(&token)))
+                    .expect("refresh");
                 token = pair.refresh_token;
             })
         });

@@ -16,5 +16,7 @@ mod shared;
 pub use claims::{AccessClaims, RefreshClaims, TokenCategory};
 pub use error::{StatusCode, TokenError};
 pub use password_pool::{PasswordPool, PoolBusy};
-pub use service::{Credentials, IssueRequest, LoginLimits, PublicKey, TokenPair, TokenService, TokenSettings};
+pub use service::{
+    Credentials, IssueRequest, LoginLimits, PublicKey, TokenPair, TokenService, TokenSettings,
+};
 pub use shared::Shared;

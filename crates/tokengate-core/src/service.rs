@@ -10,7 +10,8 @@ use tokengate_directory::{
 };
 use tokengate_keys::{DomainKeys, KeyRing, decode_unverified_claims};
 use tokengate_store::{
-    AttemptCounter, FamilyRecord, FamilyRef, LoginAttempt, RefreshStore, RotateRequest, Rotation, StoreError,
+    AttemptCounter, FamilyRecord, FamilyRef, LoginAttempt, RefreshStore, RotateRequest, Rotation,
+    StoreError,
 };
 
 use crate::claims::UnverifiedRouting;
@@ -583,7 +584,10 @@ impl TokenService {
     async fn acquire_attempts(&self, counters: &[AttemptCounter]) -> Result<(), TokenError> {
         let window_ms = self.settings.login_limits.window_secs * 1000;
         for (i, counter) in counters.iter().enumerate() {
-            let outcome = self.store.acquire_attempt(counter, window_ms, now_ms()).await;
+            let outcome = self
+                .store
+                .acquire_attempt(counter, window_ms, now_ms())
+                .await;
             if matches!(outcome, Ok(LoginAttempt::Allowed)) {
                 continue;
             }
@@ -591,7 +595,11 @@ impl TokenService {
             self.release_attempts(&counters[..i]).await;
             return match outcome {
                 Ok(LoginAttempt::Locked { retry_after_ms }) => {
-                    tracing::warn!(audit = "lockout", counter = i, "login refused: too many failed attempts");
+                    tracing::warn!(
+                        audit = "lockout",
+                        counter = i,
+                        "login refused: too many failed attempts"
+                    );
                     Err(TokenError::LoginLocked {
                         retry_after_secs: retry_after_ms.div_ceil(1000).max(1),
                     })

@@ -15,7 +15,9 @@ fn bench(c: &mut Criterion) {
     ];
     for (name, text) in cases {
         let hash = PasswordHash::parse(&text).expect("parse");
-        group.bench_function(name, |b| b.iter(|| assert!(hash.verify(black_box("s3cret")))));
+        group.bench_function(name, |b| {
+            b.iter(|| assert!(hash.verify(black_box("s3cret"))))
+        });
     }
     group.finish();
 }

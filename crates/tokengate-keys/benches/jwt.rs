@@ -20,12 +20,19 @@ fn claims() -> serde_json::Value {
 fn bench(c: &mut Criterion) {
     for algorithm in [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA] {
         let der = SigningKey::generate_pkcs8(algorithm).expect("generate");
-        let set = KeySet::new(vec![Arc::new(SigningKey::from_pkcs8("bench", &der).expect("parse"))]);
+        let set = KeySet::new(vec![Arc::new(
+            SigningKey::from_pkcs8("bench", &der).expect("parse"),
+        )]);
         let claims = claims();
         let token = set.sign(&claims).expect("sign");
-        c.bench_function(&format!("sign/{algorithm}"), |b| b.iter(|| set.sign(black_box(&claims)).expect("sign")));
+        c.bench_function(&format!("sign/{algorithm}"), |b| {
+            b.iter(|| set.sign(black_box(&claims)).expect("sign"))
+        });
         c.bench_function(&format!("verify/{algorithm}"), |b| {
-            b.iter(|| set.verify::<serde_json::Value>(black_box(&token)).expect("verify"))
+            b.iter(|| {
+                set.verify::<serde_json::Value>(black_box(&token))
+                    .expect("verify")
+            })
         });
     }
 }
