@@ -181,6 +181,11 @@ pub async fn run(
             .transpose()?,
     };
     tokio::spawn(reload::watch(Arc::clone(&core), reload_paths));
+    tokio::spawn(track_token_health(
+        Arc::clone(&core),
+        health_reporter.clone(),
+        lifecycle.clone(),
+    ));
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -219,6 +224,40 @@ pub async fn run(
     server::serve(listener, service, settings, lifecycle, shutdown).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+type TokenGrpc =
+    crate::proto::identity_v1::token_server::TokenServer<crate::transport::grpc::GrpcAdapter>;
+
+/// Keeps `grpc.health.v1` for the Token service in step with readiness: a
+/// store outage turns it NOT_SERVING (issue and refresh fail closed then),
+/// recovery turns it back. Draining wins over everything.
+async fn track_token_health(
+    core: Arc<TokenService>,
+    reporter: tonic_health::server::HealthReporter,
+    lifecycle: Lifecycle,
+) {
+    let mut serving = true;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if lifecycle.is_draining() {
+            return;
+        }
+        let ready = core.readiness().await;
+        match (&ready, serving) {
+            (Ok(()), false) => {
+                tracing::info!("ready again: Token service SERVING");
+                reporter.set_serving::<TokenGrpc>().await;
+                serving = true;
+            }
+            (Err(reason), true) => {
+                tracing::warn!(%reason, "not ready: Token service NOT_SERVING");
+                reporter.set_not_serving::<TokenGrpc>().await;
+                serving = false;
+            }
+            _ => {}
+        }
+    }
 }
 
 async fn shutdown_signal() {

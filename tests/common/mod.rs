@@ -76,11 +76,15 @@ pub struct ServerOptions {
     pub algorithm: &'static str,
     /// Environment overrides (`TOKENGATE_*`).
     pub env: Vec<(String, String)>,
+    /// Use this keys folder instead of a private one (instances sharing keys).
+    pub keys_dir: Option<PathBuf>,
+    /// The directory file's text (default: [`directory_toml`]).
+    pub directory: Option<String>,
 }
 
 /// The conformance tables fail many logins on purpose: raise the lockout
 /// limits unless a test sets its own.
-fn default_env() -> Vec<(String, String)> {
+pub fn default_test_env() -> Vec<(String, String)> {
     vec![
         (
             "TOKENGATE_LIMITS_LOGIN_FAILURES_PER_USER".to_owned(),
@@ -99,7 +103,9 @@ impl Default for ServerOptions {
             extra_config: String::new(),
             bcrypt_cost: 4,
             algorithm: "EdDSA",
-            env: default_env(),
+            env: default_test_env(),
+            keys_dir: None,
+            directory: None,
         }
     }
 }
@@ -119,15 +125,17 @@ impl TestServer {
 
     pub fn start_with(options: ServerOptions) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(
-            dir.path().join("users.toml"),
-            directory_toml(options.bcrypt_cost),
-        )
-        .expect("write directory");
+        let directory = options
+            .directory
+            .clone()
+            .unwrap_or_else(|| directory_toml(options.bcrypt_cost));
+        std::fs::write(dir.path().join("users.toml"), directory).expect("write directory");
         let port = free_port();
         let config = format!(
-            "listen = \"127.0.0.1:{port}\"\ndirectory = \"users.toml\"\n[keys]\ndir = \"keys\"\nalgorithm = \"{}\"\n[cors]\nallowed_origins = [\"http://localhost:3000\"]\n[log]\nformat = \"json\"\nlevel = \"info\"\n{}",
-            options.algorithm, options.extra_config
+            "listen = \"127.0.0.1:{port}\"\ndirectory = \"users.toml\"\n[keys]\ndir = {:?}\nalgorithm = \"{}\"\n[cors]\nallowed_origins = [\"http://localhost:3000\"]\n[log]\nformat = \"json\"\nlevel = \"info\"\n{}",
+            options.keys_dir.as_deref().unwrap_or(Path::new("keys")),
+            options.algorithm,
+            options.extra_config
         );
         let config_path = dir.path().join("tokengate.toml");
         std::fs::write(&config_path, config).expect("write config");
@@ -153,6 +161,11 @@ impl TestServer {
 
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("tokengate.toml")
+    }
+
+    /// This server's keys folder.
+    pub fn keys_dir(&self) -> PathBuf {
+        self.dir.path().join("keys")
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
