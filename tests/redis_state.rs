@@ -384,3 +384,54 @@ async fn every_key_has_a_ttl_after_a_full_session() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoke_command_ends_families_of_a_running_server() {
+    let redis = RedisServer::start();
+    let server = TestServer::start_with(with_redis(&redis, "tg:", ""));
+    let clients = Clients::new(&server).await;
+    let revoke = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tokengate"))
+            .arg("revoke")
+            .arg("--config")
+            .arg(server.config_path())
+            .args(args)
+            .env_remove("TOKENGATE_CONFIG")
+            .output()
+            .expect("run revoke");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // --token ends one family only.
+    let (one, two) = (login(&clients).await, login(&clients).await);
+    let said = revoke(&["--token", &one.refresh_token]);
+    assert!(said.contains("alice@example.com"), "{said}");
+    assert_eq!(
+        refresh(&clients, Proto::Grpc, &one.refresh_token)
+            .await
+            .message,
+        INVALID
+    );
+    let two = refresh(&clients, Proto::Grpc, &two.refresh_token)
+        .await
+        .decode::<TokenInfo>();
+    // --domain/--user ends every family of the user issued before it.
+    let three = login(&clients).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    revoke(&["--domain", "domain-a", "--user", "alice@example.com"]);
+    for token in [&two.refresh_token, &three.refresh_token] {
+        assert_eq!(refresh(&clients, Proto::Rest, token).await.message, INVALID);
+    }
+    // A login after the revocation works.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let fresh = login(&clients).await;
+    assert!(
+        refresh(&clients, Proto::Grpc, &fresh.refresh_token)
+            .await
+            .ok()
+    );
+}
