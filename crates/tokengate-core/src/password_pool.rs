@@ -62,9 +62,13 @@ impl PasswordPool {
                 if reserved.is_err() {
                     return Err(PoolBusy);
                 }
-                let permit = Arc::clone(&self.running).acquire_owned().await;
-                self.waiting.fetch_sub(1, Ordering::AcqRel);
-                permit.map_err(|_| PoolBusy)?
+                // The slot is given back however the wait ends, including
+                // when the caller goes away and this future is dropped.
+                let _slot = QueueSlot(&self.waiting);
+                Arc::clone(&self.running)
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| PoolBusy)?
             }
         };
         let outcome = tokio::task::spawn_blocking(move || {
@@ -74,5 +78,57 @@ impl PasswordPool {
         .await;
         // A panic inside a hash library counts as a failed check.
         Ok(outcome.unwrap_or(false))
+    }
+}
+
+/// One reserved place in the wait queue, released on drop.
+struct QueueSlot<'a>(&'a AtomicUsize);
+
+impl Drop for QueueSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokengate_directory::hash_bcrypt;
+
+    use super::*;
+
+    /// Polls `condition` for up to 5 s (the machine may be busy).
+    async fn wait_until(condition: impl Fn() -> bool) {
+        for _ in 0..500 {
+            if condition() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("condition not reached");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bounded_queue_answers_busy_and_survives_cancelled_waiters() {
+        // Cost 12: a check takes long enough for the queue to be observed.
+        let hash = PasswordHash::parse(&hash_bcrypt("pw", 12).expect("hash")).expect("parse");
+        let pool = Arc::new(PasswordPool::new(1, 2));
+        // One running, two waiting: a fourth is refused at once.
+        let tasks: Vec<_> = (0..3)
+            .map(|_| {
+                let (pool, hash) = (Arc::clone(&pool), hash.clone());
+                tokio::spawn(async move { pool.verify(hash, "pw".into()).await })
+            })
+            .collect();
+        wait_until(|| pool.queue_depth() == 2).await;
+        assert_eq!(pool.verify(hash.clone(), "pw".into()).await, Err(PoolBusy));
+        // Callers that go away give their queue place back.
+        for task in &tasks {
+            task.abort();
+        }
+        wait_until(|| pool.queue_depth() == 0).await;
+        assert_eq!(pool.verify(hash.clone(), "pw".into()).await, Ok(true));
+        assert_eq!(pool.verify(hash, "nope".into()).await, Ok(false));
     }
 }
