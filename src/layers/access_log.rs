@@ -17,13 +17,13 @@ use crate::transport::protocol::Protocol;
 /// See the module docs.
 #[derive(Debug, Clone)]
 pub struct AccessLogLayer {
-    known_paths: Arc<HashSet<String>>,
+    known_paths: Arc<HashSet<&'static str>>,
 }
 
 impl AccessLogLayer {
     /// `known_paths` become metric labels; any other path is `unmatched`,
     /// so scanners cannot blow up label cardinality.
-    pub fn new(known_paths: impl IntoIterator<Item = String>) -> Self {
+    pub fn new(known_paths: impl IntoIterator<Item = &'static str>) -> Self {
         Self {
             known_paths: Arc::new(known_paths.into_iter().collect()),
         }
@@ -44,13 +44,14 @@ impl<S> Layer<S> for AccessLogLayer {
 #[derive(Debug, Clone)]
 pub struct AccessLog<S> {
     inner: S,
-    known_paths: Arc<HashSet<String>>,
+    known_paths: Arc<HashSet<&'static str>>,
 }
 
 /// The status label of a response: the gRPC code name for gRPC calls whose
 /// status is in the headers (tonic answers unary errors trailers-only), the
 /// HTTP status otherwise.
-fn code_label(protocol: Protocol, response: &Response<Body>) -> String {
+/// Static strings keep the per-call metric bookkeeping free of allocations.
+fn code_label(protocol: Protocol, response: &Response<Body>) -> &'static str {
     if protocol.is_grpc() {
         let code = response
             .headers()
@@ -58,9 +59,47 @@ fn code_label(protocol: Protocol, response: &Response<Body>) -> String {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<i32>().ok())
             .unwrap_or(if response.status().is_success() { 0 } else { 2 });
-        return format!("{:?}", tonic::Code::from_i32(code));
+        return grpc_code_name(code);
     }
-    response.status().as_u16().to_string()
+    match response.status().as_u16() {
+        200 => "200",
+        204 => "204",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        408 => "408",
+        413 => "413",
+        429 => "429",
+        500 => "500",
+        501 => "501",
+        503 => "503",
+        504 => "504",
+        _ => "other",
+    }
+}
+
+fn grpc_code_name(code: i32) -> &'static str {
+    match code {
+        0 => "Ok",
+        1 => "Cancelled",
+        3 => "InvalidArgument",
+        4 => "DeadlineExceeded",
+        5 => "NotFound",
+        6 => "AlreadyExists",
+        7 => "PermissionDenied",
+        8 => "ResourceExhausted",
+        9 => "FailedPrecondition",
+        10 => "Aborted",
+        11 => "OutOfRange",
+        12 => "Unimplemented",
+        13 => "Internal",
+        14 => "Unavailable",
+        15 => "DataLoss",
+        16 => "Unauthenticated",
+        _ => "Unknown",
+    }
 }
 
 impl<S, B> Service<Request<B>> for AccessLog<S>
@@ -80,46 +119,40 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let started = Instant::now();
         let protocol = Protocol::of(&request);
-        let path = request.uri().path();
-        let method = if self.known_paths.contains(path) {
-            path.to_owned()
-        } else {
-            "unmatched".to_owned()
-        };
+        let method: &'static str = self
+            .known_paths
+            .get(request.uri().path())
+            .copied()
+            .unwrap_or("unmatched");
         let http_method = request.method().clone();
-        let request_id = request
-            .headers()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+        let request_id = request.headers().get("x-request-id").cloned();
         let future = self.inner.call(request);
         Box::pin(async move {
             let result = future.await;
             if let Ok(response) = &result {
                 let elapsed = started.elapsed();
                 let code = code_label(protocol, response);
-                let labels = [
-                    ("protocol", protocol.label().to_owned()),
-                    ("method", method.clone()),
-                    ("code", code.clone()),
-                ];
-                metrics::counter!("tokengate_requests_total", &labels).increment(1);
+                let protocol = protocol.label();
+                metrics::counter!(
+                    "tokengate_requests_total",
+                    "protocol" => protocol,
+                    "method" => method,
+                    "code" => code
+                )
+                .increment(1);
                 metrics::histogram!(
                     "tokengate_request_duration_seconds",
-                    &[
-                        ("protocol", protocol.label().to_owned()),
-                        ("method", method.clone())
-                    ]
+                    "protocol" => protocol,
+                    "method" => method
                 )
                 .record(elapsed.as_secs_f64());
                 tracing::info!(
                     target: "tokengate::access",
-                    request_id = %request_id,
-                    protocol = protocol.label(),
+                    request_id = request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or(""),
+                    protocol,
                     http_method = %http_method,
-                    method = %method,
-                    code = %code,
+                    method,
+                    code,
                     latency_ms = elapsed.as_secs_f64() * 1000.0,
                     "call"
                 );

@@ -273,7 +273,7 @@ impl TokenService {
             })?;
         Ok(PublicKey {
             domain_id: domain_id.to_owned(),
-            public_key: key.public_jwk().to_string(),
+            public_key: key.public_jwk_text().to_owned(),
         })
     }
 

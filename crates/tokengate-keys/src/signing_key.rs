@@ -40,6 +40,8 @@ pub struct SigningKey {
     material: Material,
     verifier: ParsedPublicKey,
     public_jwk: serde_json::Value,
+    /// `public_jwk` as JSON text, rendered once: `get_public_key` answers it.
+    public_jwk_text: String,
     /// The base64url JWT header, which never changes for a key.
     encoded_header: String,
     rng: SystemRandom,
@@ -174,6 +176,7 @@ impl SigningKey {
             algorithm,
             material,
             verifier,
+            public_jwk_text: public_jwk.to_string(),
             public_jwk,
             encoded_header,
             rng: SystemRandom::new(),
@@ -193,6 +196,11 @@ impl SigningKey {
     /// The public half as a JWK (with `kid`, `alg` and `use`).
     pub fn public_jwk(&self) -> &serde_json::Value {
         &self.public_jwk
+    }
+
+    /// The public JWK as JSON text (rendered once, at load).
+    pub fn public_jwk_text(&self) -> &str {
+        &self.public_jwk_text
     }
 
     /// When the key was created, from the unix-seconds part of its kid

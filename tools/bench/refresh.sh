@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Refresh throughput of the release binary, server pinned to core 0 and the
+# load generator to core 1, for each key algorithm and store:
+#   tools/bench/refresh.sh [seconds]        (default 8)
+# Prints one summary line per run; see BENCHMARKS.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DUR=${1:-8}
+BIN=target/release
+[ -x $BIN/tokengate ] && [ -x $BIN/tokengate-load ] || cargo build --release --locked -p tokengate -p tokengate-load
+WORK=$(mktemp -d)
+REDIS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >/dev/null 2>&1 &
+REDIS_PID=$!
+SERVER_PID=""
+trap 'kill $REDIS_PID $SERVER_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+# bcrypt cost 4: logins are cheap, so the run measures refreshes.
+HASH=$(printf 'bench-password' | $BIN/tokengate hash-password --bcrypt --cost 4)
+cat >"$WORK/users.toml" <<TOML
+[[domain]]
+domain_id = "domain-bench"
+[[domain.user]]
+user_id = "bench@example.com"
+password_hash = "$HASH"
+TOML
+run() { # algorithm store protocol
+  local alg=$1 store=$2 proto=$3 extra=""
+  [ "$store" = redis ] && extra="[store]
+redis_url = \"redis://127.0.0.1:$REDIS_PORT/0\"
+key_prefix = \"bench-$alg:\""
+  rm -rf "$WORK/keys"
+  cat >"$WORK/tokengate.toml" <<TOML
+listen = "127.0.0.1:$PORT"
+directory = "users.toml"
+[keys]
+dir = "keys"
+algorithm = "$alg"
+[token]
+refresh_ttl = 1000000
+[limits]
+login_failures_per_user = 0
+login_failures_per_ip = 0
+$extra
+TOML
+  RUST_LOG=warn taskset -c 0 $BIN/tokengate serve --config "$WORK/tokengate.toml" 2>"$WORK/server.log" &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do curl -s "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  printf '%-6s %-7s %-9s ' "$alg" "$store" "$proto"
+  BENCH_PW=bench-password taskset -c 1 $BIN/tokengate-load --target "http://127.0.0.1:$PORT" \
+    --protocol $proto --scenario refresh-chain --domain domain-bench --user bench@example.com \
+    --password-env BENCH_PW -c 4 -m 16 -d "$DUR" --warmup 1 | grep -A1 -E "^refresh " | tr -s ' ' | tr '\n' ' '
+  echo
+  kill "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+for alg in RS256 ES256 EdDSA; do
+  for store in memory redis; do
+    run "$alg" "$store" grpc
+  done
+done
