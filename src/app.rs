@@ -6,12 +6,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokengate_config::Config;
 use tokengate_core::{LoginLimits, PasswordPool, TokenService, TokenSettings};
 use tokengate_directory::Directory;
 use tokengate_keys::{Algorithm, KeyDir};
-use tokengate_store::{MemoryStore, RedisStore, RedisStoreConfig, RefreshStore};
+use tokengate_store::{InstrumentedStore, MemoryStore, RedisStore, RedisStoreConfig, RefreshStore};
 use tokio::net::TcpListener;
 
 use crate::reload;
@@ -101,7 +101,7 @@ pub async fn build_core(
             tracing::warn!(domain_id = %domain, "domain has no access or refresh key: its logins will fail until keys exist");
         }
     }
-    let store = open_store(config).await?;
+    let store: Arc<dyn RefreshStore> = Arc::new(InstrumentedStore::new(open_store(config).await?));
     tracing::info!(store = %store.describe(), "refresh store");
     Ok(Arc::new(TokenService::new(
         directory,
@@ -117,7 +117,15 @@ pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            // Histograms (not summaries), so replicas aggregate with
+            // histogram_quantile(); buckets from 0.5 ms to 10 s.
+            let buckets = [
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &buckets)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
             let handle = recorder.handle();
             // Another recorder may exist (tests embedding us); then ours only renders.
             let _ = metrics::set_global_recorder(recorder);
@@ -181,6 +189,7 @@ pub async fn run(
             .transpose()?,
     };
     tokio::spawn(reload::watch(Arc::clone(&core), reload_paths));
+    tokio::spawn(export_key_ages(Arc::clone(&core)));
     tokio::spawn(track_token_health(
         Arc::clone(&core),
         health_reporter.clone(),
@@ -224,6 +233,32 @@ pub async fn run(
     server::serve(listener, service, settings, lifecycle, shutdown).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Exports the age of every domain's signing keys (from their kids), so an
+/// alert can ask for a rotation.
+async fn export_key_ages(core: Arc<TokenService>) {
+    loop {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let keys = core.keys();
+        for domain in keys.domain_ids() {
+            let Some(domain_keys) = keys.domain(domain) else { continue };
+            for purpose in tokengate_keys::Purpose::ALL {
+                if let Some(created) = domain_keys.get(purpose).signing_key().and_then(|k| k.created_at()) {
+                    metrics::gauge!(
+                        "tokengate_signing_key_age_seconds",
+                        "domain" => domain.to_owned(),
+                        "purpose" => purpose.as_str()
+                    )
+                    .set(now.saturating_sub(created) as f64);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(15)).await;
+    }
 }
 
 type TokenGrpc =

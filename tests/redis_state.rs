@@ -115,6 +115,19 @@ async fn redis_outage_fails_closed_with_503_and_recovers() {
     let (status, _) = rest(&clients.h1, &clients.base, &issue).await;
     assert_eq!(status.as_u16(), 503);
     assert_eq!(ready().await, 503);
+    let metrics = clients
+        .h1
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("tokengate_store_errors_total{"),
+        "store errors are counted"
+    );
     // grpc.health.v1 turns NOT_SERVING for the Token service.
     let health = tonic_health::pb::health_client::HealthClient::new(clients.channel.clone());
     let token_health = |mut h: tonic_health::pb::health_client::HealthClient<

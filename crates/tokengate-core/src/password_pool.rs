@@ -62,6 +62,7 @@ impl PasswordPool {
                 if reserved.is_err() {
                     return Err(PoolBusy);
                 }
+                metrics::gauge!("tokengate_password_queue_depth").increment(1.0);
                 // The slot is given back however the wait ends, including
                 // when the caller goes away and this future is dropped.
                 let _slot = QueueSlot(&self.waiting);
@@ -87,6 +88,7 @@ struct QueueSlot<'a>(&'a AtomicUsize);
 impl Drop for QueueSlot<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+        metrics::gauge!("tokengate_password_queue_depth").decrement(1.0);
     }
 }
 

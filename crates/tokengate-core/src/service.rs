@@ -355,6 +355,7 @@ impl TokenService {
         let password_ok = match self.passwords.verify(hash, password.clone()).await {
             Ok(ok) => ok,
             Err(_busy) => {
+                metrics::counter!("tokengate_password_pool_rejections_total").increment(1);
                 self.release_attempts(&counters).await;
                 return Err(TokenError::Busy);
             }
@@ -366,6 +367,7 @@ impl TokenService {
             Some(p) if password_ok => p,
             _ => {
                 tracing::info!(domain_id = %req.domain_id, user_id = %req.user_id, "login failed");
+                metrics::counter!("tokengate_logins_failed_total").increment(1);
                 return Err(TokenError::AuthenticationFailure {
                     user_id: req.user_id.clone(),
                 });
@@ -417,6 +419,7 @@ impl TokenService {
             .await
             .map_err(store_error)?;
         tracing::info!(domain_id = %req.domain_id, user_id = %principal.id, "token issued");
+        metrics::counter!("tokengate_tokens_issued_total").increment(1);
         Ok(pair)
     }
 
@@ -478,14 +481,14 @@ impl TokenService {
         }
         let kind = principal_kind(&claims.user_type).ok_or(TokenError::InvalidRefreshToken)?;
         let Some(principal) = domain.principal(kind, &claims.aud) else {
-            self.revoke(&family, "principal no longer exists").await?;
+            self.revoke(&family, "principal_removed").await?;
             return Err(TokenError::NotFound {
                 key: "user_id",
                 value: claims.aud.clone(),
             });
         };
         if principal.state != PrincipalState::Enabled || principal.user_type == UserType::ApiUser {
-            self.revoke(&family, "principal no longer enabled").await?;
+            self.revoke(&family, "principal_disabled").await?;
             return Err(TokenError::UserStatus {
                 user_id: claims.aud.clone(),
             });
@@ -531,9 +534,11 @@ impl TokenService {
         match self.store.rotate(&request).await.map_err(store_error)? {
             Rotation::Rotated => {
                 tracing::info!(domain_id = %domain_id, user_id = %claims.aud, "token refreshed");
+                metrics::counter!("tokengate_tokens_refreshed_total").increment(1);
                 Ok(pair)
             }
             Rotation::Duplicate(sealed) => {
+                metrics::counter!("tokengate_refresh_duplicates_in_grace_total").increment(1);
                 let plain =
                     grace::open(&claims.key, &sealed).ok_or(TokenError::InvalidRefreshToken)?;
                 serde_json::from_slice(&plain).map_err(|_| TokenError::InvalidRefreshToken)
@@ -545,6 +550,8 @@ impl TokenService {
                     user_id = %claims.aud,
                     "refresh token reused: family revoked"
                 );
+                metrics::counter!("tokengate_refresh_reuse_detected_total").increment(1);
+                metrics::counter!("tokengate_families_revoked_total", "reason" => "reuse").increment(1);
                 Err(TokenError::InvalidRefreshToken)
             }
             Rotation::PasswordChanged => {
@@ -555,6 +562,7 @@ impl TokenService {
                     user_id = %claims.aud,
                     "password changed since issue: family revoked"
                 );
+                metrics::counter!("tokengate_families_revoked_total", "reason" => "password_changed").increment(1);
                 Err(TokenError::InvalidRefreshToken)
             }
             Rotation::Invalid => Err(TokenError::InvalidRefreshToken),
@@ -595,11 +603,13 @@ impl TokenService {
             self.release_attempts(&counters[..i]).await;
             return match outcome {
                 Ok(LoginAttempt::Locked { retry_after_ms }) => {
-                    tracing::warn!(
-                        audit = "lockout",
-                        counter = i,
-                        "login refused: too many failed attempts"
-                    );
+                    let scope = if counter.id == counters[0].id && self.settings.login_limits.per_user > 0 {
+                        "user"
+                    } else {
+                        "ip"
+                    };
+                    tracing::warn!(audit = "lockout", scope, "login refused: too many failed attempts");
+                    metrics::counter!("tokengate_login_lockouts_total", "scope" => scope).increment(1);
                     Err(TokenError::LoginLocked {
                         retry_after_secs: retry_after_ms.div_ceil(1000).max(1),
                     })
@@ -628,6 +638,7 @@ impl TokenService {
             user_id = %family.principal_id,
             "refresh family revoked"
         );
+        metrics::counter!("tokengate_families_revoked_total", "reason" => reason).increment(1);
         self.store.revoke_family(family).await.map_err(store_error)
     }
 

@@ -7,10 +7,12 @@
 //! number of concurrent rotations of one key, exactly one sees
 //! [`Rotation::Rotated`].
 
+mod instrumented;
 mod memory;
 mod model;
 mod redis;
 
+pub use instrumented::InstrumentedStore;
 pub use memory::MemoryStore;
 // `self::` because the module shares its name with the `redis` crate.
 pub use self::redis::{RedisConfigError, RedisEndpoint, RedisStore, RedisStoreConfig};

@@ -1,0 +1,72 @@
+//! A [`RefreshStore`] decorator that records the latency and the errors of
+//! every store call as metrics (`tokengate_store_call_duration_seconds`,
+//! `tokengate_store_errors_total`), whatever the backend.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::{
+    AttemptCounter, FamilyRecord, FamilyRef, KeyId, LoginAttempt, RefreshStore, RotateRequest, Rotation,
+    StoreError,
+};
+
+/// Wraps a store with metrics.
+pub struct InstrumentedStore {
+    inner: Arc<dyn RefreshStore>,
+}
+
+impl InstrumentedStore {
+    /// Instruments `inner`.
+    pub fn new(inner: Arc<dyn RefreshStore>) -> Self {
+        Self { inner }
+    }
+}
+
+async fn measure<T>(op: &'static str, call: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    let started = Instant::now();
+    let result = call.await;
+    metrics::histogram!("tokengate_store_call_duration_seconds", "op" => op).record(started.elapsed().as_secs_f64());
+    if let Err(error) = &result {
+        let kind = match error {
+            StoreError::Timeout => "timeout",
+            StoreError::Unavailable(_) => "unavailable",
+        };
+        metrics::counter!("tokengate_store_errors_total", "op" => op, "kind" => kind).increment(1);
+    }
+    result
+}
+
+#[async_trait::async_trait]
+impl RefreshStore for InstrumentedStore {
+    async fn start_family(&self, family: &FamilyRecord, first_key: &KeyId, key_expires_at_ms: u64) -> Result<(), StoreError> {
+        measure("start_family", self.inner.start_family(family, first_key, key_expires_at_ms)).await
+    }
+
+    async fn rotate(&self, request: &RotateRequest) -> Result<Rotation, StoreError> {
+        measure("rotate", self.inner.rotate(request)).await
+    }
+
+    async fn revoke_family(&self, family: &FamilyRef) -> Result<(), StoreError> {
+        measure("revoke_family", self.inner.revoke_family(family)).await
+    }
+
+    async fn revoke_principal(&self, domain_id: &str, principal_id: &str, now_ms: u64, ttl_ms: u64) -> Result<(), StoreError> {
+        measure("revoke_principal", self.inner.revoke_principal(domain_id, principal_id, now_ms, ttl_ms)).await
+    }
+
+    async fn acquire_attempt(&self, counter: &AttemptCounter, window_ms: u64, now_ms: u64) -> Result<LoginAttempt, StoreError> {
+        measure("acquire_attempt", self.inner.acquire_attempt(counter, window_ms, now_ms)).await
+    }
+
+    async fn release_attempt(&self, counter: &AttemptCounter, now_ms: u64) -> Result<(), StoreError> {
+        measure("release_attempt", self.inner.release_attempt(counter, now_ms)).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        measure("ping", self.inner.ping()).await
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}

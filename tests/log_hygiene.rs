@@ -1,0 +1,155 @@
+//! No secret in logs: a full session (logins over every protocol, refresh,
+//! replay, wrong passwords, lockout, revoke) with the server logging at
+//! TRACE, then a search of everything it wrote for passwords, hashes,
+//! tokens, one-time keys, key material and the Redis password.
+
+mod common;
+#[path = "../crates/tokengate-store/tests/common/mod.rs"]
+mod redis_support;
+
+use base64::Engine as _;
+use common::*;
+use redis_support::RedisServer;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_session_logged_at_trace_reveals_no_secret() {
+    let redis_password = "redis-Secret-4242";
+    let redis = RedisServer::start_with(&["--requirepass", redis_password]);
+    let url = format!("redis://:{redis_password}@127.0.0.1:{}/0", redis.port);
+    let server = TestServer::start_with(ServerOptions {
+        extra_config: format!("[store]\nredis_url = \"{url}\"\n"),
+        env: [
+            default_test_env(),
+            vec![("RUST_LOG".to_owned(), "trace".to_owned())],
+        ]
+        .concat(),
+        ..ServerOptions::default()
+    });
+    let clients = Clients::new(&server).await;
+    let mut secrets: Vec<String> = vec![
+        PASSWORD.to_owned(),
+        "wrong-guess-77".to_owned(),
+        redis_password.to_owned(),
+    ];
+
+    let mut tokens = Vec::new();
+    for proto in ALL_PROTOCOLS {
+        let (req, json) = issue_request("domain-a", "alice@example.com", Some(PASSWORD), "", 0, 0);
+        let outcome = clients.call(proto, &issue_call(&req, json)).await;
+        assert!(outcome.ok(), "{proto:?}: {outcome:?}");
+        let pair = outcome.decode::<TokenInfo>();
+        let refreshed = clients
+            .call(
+                proto,
+                &refresh_call(vec![(
+                    "authorization",
+                    format!("Bearer {}", pair.refresh_token),
+                )]),
+            )
+            .await;
+        assert!(refreshed.ok(), "{refreshed:?}");
+        // Replay: reuse detection (an audit line) must not echo the token.
+        clients
+            .call(
+                proto,
+                &refresh_call(vec![("token", pair.refresh_token.clone())]),
+            )
+            .await;
+        tokens.push(pair);
+        tokens.push(refreshed.decode::<TokenInfo>());
+    }
+    for _ in 0..3 {
+        let (req, json) = issue_request(
+            "domain-a",
+            "bob@example.com",
+            Some("wrong-guess-77"),
+            "",
+            0,
+            0,
+        );
+        clients.call(Proto::Rest, &issue_call(&req, json)).await;
+    }
+    // The revoke command logs too.
+    let revoke = std::process::Command::new(env!("CARGO_BIN_EXE_tokengate"))
+        .args(["revoke", "--config"])
+        .arg(server.config_path())
+        .args(["--token", &tokens[2].refresh_token])
+        .env("RUST_LOG", "trace")
+        .env_remove("TOKENGATE_CONFIG")
+        .output()
+        .expect("revoke");
+    assert!(
+        revoke.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoke.stderr)
+    );
+
+    for pair in &tokens {
+        for token in [&pair.access_token, &pair.refresh_token] {
+            secrets.push(token.clone());
+            // Each part on its own: a signature or claims segment is enough to leak.
+            secrets.extend(token.split('.').skip(1).map(str::to_owned));
+        }
+        // The refresh token's one-time key.
+        let claims = pair.refresh_token.split('.').nth(1).expect("claims");
+        let claims: serde_json::Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(claims)
+                .expect("base64"),
+        )
+        .expect("json");
+        secrets.push(claims["key"].as_str().expect("key claim").to_owned());
+    }
+    let directory = std::fs::read_to_string(server.path("users.toml")).expect("directory");
+    for line in directory.lines().filter(|l| l.starts_with("password_hash")) {
+        let hash = line.split('"').nth(1).expect("hash");
+        secrets.push(hash.to_owned());
+        secrets.push(hash[hash.len() - 31..].to_owned());
+    }
+    for entry in walk(&server.keys_dir()) {
+        let pem = std::fs::read_to_string(&entry).expect("pem");
+        // A 40-character run from the middle of each private key.
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        secrets.push(body[body.len() / 2..body.len() / 2 + 40].to_owned());
+    }
+
+    server.signal("TERM");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let logs = format!(
+        "{}\n{}",
+        server.logs(),
+        String::from_utf8_lossy(&revoke.stderr)
+    );
+    assert!(
+        logs.lines().count() > 50,
+        "TRACE logging was on: {} lines",
+        logs.lines().count()
+    );
+    assert!(
+        logs.contains("reuse_detected") && logs.contains("revoke_command"),
+        "audit lines present"
+    );
+    for secret in &secrets {
+        assert!(!secret.is_empty());
+        if let Some(at) = logs.find(secret.as_str()) {
+            let start = at.saturating_sub(200);
+            panic!(
+                "a secret appears in the logs: ...{}...",
+                &logs[start..(at + secret.len()).min(logs.len())]
+            );
+        }
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

@@ -1,0 +1,153 @@
+//! The Grafana dashboard and the Prometheus alert rules in
+//! `deploy/observability/` parse, and every metric they query is one the
+//! binary really exports (scraped from a server after real traffic).
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+
+fn metric_names(expr: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let bytes = expr.as_bytes();
+    let mut i = 0;
+    while let Some(at) = expr[i..].find("tokengate_") {
+        let start = i + at;
+        let mut end = start;
+        while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
+            end += 1;
+        }
+        let name = &expr[start..end];
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        names.insert(base.to_owned());
+        i = end;
+    }
+    names
+}
+
+fn queried_metrics() -> BTreeSet<String> {
+    let root = repo_root().join("deploy/observability");
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("grafana-dashboard.json")).expect("dashboard"),
+    )
+    .expect("dashboard JSON");
+    let mut names = BTreeSet::new();
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(!panels.is_empty());
+    for panel in panels {
+        for target in panel["targets"].as_array().expect("targets") {
+            names.extend(metric_names(target["expr"].as_str().expect("expr")));
+        }
+    }
+    let rules: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(root.join("prometheus-rules.yaml")).expect("rules"),
+    )
+    .expect("rules YAML");
+    let groups = rules["groups"].as_sequence().expect("groups");
+    for group in groups {
+        for rule in group["rules"].as_sequence().expect("rules") {
+            assert!(
+                rule["alert"]
+                    .as_str()
+                    .is_some_and(|a| a.starts_with("Tokengate")),
+                "{rule:?}"
+            );
+            assert!(rule["labels"]["severity"].as_str().is_some(), "{rule:?}");
+            assert!(
+                rule["annotations"]["summary"].as_str().is_some(),
+                "{rule:?}"
+            );
+            names.extend(metric_names(rule["expr"].as_str().expect("expr")));
+        }
+    }
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboards_and_alerts_query_metrics_the_binary_exports() {
+    let queried = queried_metrics();
+    assert!(queried.len() >= 10, "{queried:?}");
+
+    // Traffic that makes every metric appear: logins (good and bad),
+    // refresh, replay (reuse, revocation), a lockout, a broken directory.
+    let server = TestServer::start_with(ServerOptions {
+        env: vec![
+            (
+                "TOKENGATE_LIMITS_LOGIN_FAILURES_PER_USER".to_owned(),
+                "2".to_owned(),
+            ),
+            (
+                "TOKENGATE_TOKEN_PASSWORD_WORKERS".to_owned(),
+                "1".to_owned(),
+            ),
+            ("TOKENGATE_TOKEN_PASSWORD_QUEUE".to_owned(), "1".to_owned()),
+        ],
+        ..ServerOptions::default()
+    });
+    let clients = Clients::new(&server).await;
+    let (req, json) = issue_request("domain-a", "alice@example.com", Some(PASSWORD), "", 0, 0);
+    let pair = clients
+        .call(Proto::Grpc, &issue_call(&req, json))
+        .await
+        .decode::<TokenInfo>();
+    assert!(
+        clients
+            .call(
+                Proto::Rest,
+                &refresh_call(vec![("token", pair.refresh_token.clone())])
+            )
+            .await
+            .ok()
+    );
+    clients
+        .call(
+            Proto::Rest,
+            &refresh_call(vec![("token", pair.refresh_token)]),
+        )
+        .await;
+    for _ in 0..3 {
+        let (req, json) = issue_request("domain-a", "bob@example.com", Some("wrong"), "", 0, 0);
+        clients.call(Proto::Rest, &issue_call(&req, json)).await;
+    }
+    // Saturate the one-worker, one-slot password pool.
+    let burst = futures::future::join_all((0..8).map(|i| {
+        let clients = &clients;
+        async move {
+            let (req, json) = issue_request("domain-a", &format!("user-{i}"), Some("x"), "", 0, 0);
+            clients.call(Proto::Grpc, &issue_call(&req, json)).await
+        }
+    }))
+    .await;
+    assert!(
+        burst.iter().any(|o| o.code == 8),
+        "some logins were refused by the full pool"
+    );
+    std::fs::write(server.path("users.toml"), "not [ toml").expect("write");
+    server.signal("HUP");
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+
+    let scraped = clients
+        .h1
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let exported = metric_names(&scraped);
+    // Only an outage produces store errors; tests/redis_state.rs covers it.
+    let outage_only: BTreeSet<String> = ["tokengate_store_errors_total".to_owned()].into();
+    let missing: Vec<&String> = queried
+        .iter()
+        .filter(|m| !exported.contains(*m) && !outage_only.contains(*m))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "queried but not exported: {missing:?}\nexported: {exported:?}"
+    );
+}
