@@ -48,6 +48,8 @@ pub struct StackSettings {
     pub max_body_bytes: usize,
     /// Deadline for calls without `grpc-timeout`.
     pub default_timeout: Duration,
+    /// Header a trusted proxy sets with the client address.
+    pub client_ip_header: Option<String>,
 }
 
 /// Builds the service for every connection.
@@ -59,7 +61,7 @@ pub fn build(
     >,
     settings: &StackSettings,
 ) -> Result<AppService, tonic_reflection::server::Error> {
-    let adapter = GrpcAdapter::new(core);
+    let adapter = GrpcAdapter::new(core, settings.client_ip_header.as_deref());
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)

@@ -424,3 +424,55 @@ async fn health_readiness_metrics_and_openapi() {
         assert!(key == "@type" || info_fields.contains(key), "{key}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_ip_limit_reads_the_trusted_proxy_header() {
+    let server = TestServer::start_with(ServerOptions {
+        extra_config: "[limits]\nclient_ip_header = \"X-Forwarded-For\"\n".to_owned(),
+        env: vec![
+            (
+                "TOKENGATE_LIMITS_LOGIN_FAILURES_PER_USER".to_owned(),
+                "1000".to_owned(),
+            ),
+            (
+                "TOKENGATE_LIMITS_LOGIN_FAILURES_PER_IP".to_owned(),
+                "3".to_owned(),
+            ),
+        ],
+        ..ServerOptions::default()
+    });
+    let clients = Clients::new(&server).await;
+    let attempt = |password: &'static str, forwarded: &'static str| {
+        let (req, json) = issue_request("domain-a", "alice@example.com", Some(password), "", 0, 0);
+        let mut call = issue_call(&req, json);
+        // A client may send its own X-Forwarded-For: only the last entry,
+        // appended by our proxy, counts.
+        call.headers
+            .push(("x-forwarded-for", format!("6.6.6.6, {forwarded}")));
+        call
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            clients
+                .call(Proto::Rest, &attempt("wrong", "192.0.2.1"))
+                .await
+                .code,
+            16
+        );
+    }
+    assert_eq!(
+        clients
+            .call(Proto::Grpc, &attempt(PASSWORD, "192.0.2.1"))
+            .await
+            .code,
+        8,
+        "that client is locked"
+    );
+    assert!(
+        clients
+            .call(Proto::Grpc, &attempt(PASSWORD, "192.0.2.2"))
+            .await
+            .ok(),
+        "another client behind the same proxy is not"
+    );
+}

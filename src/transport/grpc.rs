@@ -2,6 +2,7 @@
 //! from the core service. Native gRPC and gRPC-Web call this directly; REST
 //! calls it through the generated glue in [`super::rest`].
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use tokengate_core::{Credentials, IssueRequest, TokenService};
@@ -19,12 +20,34 @@ use crate::transport::status::to_status;
 #[derive(Debug, Clone)]
 pub struct GrpcAdapter {
     core: Arc<TokenService>,
+    client_ip_header: Option<Arc<str>>,
 }
 
 impl GrpcAdapter {
-    /// Wraps the core service.
-    pub fn new(core: Arc<TokenService>) -> Self {
-        Self { core }
+    /// Wraps the core service. `client_ip_header` names the header a trusted
+    /// proxy sets with the client address (`limits.client_ip_header`).
+    pub fn new(core: Arc<TokenService>, client_ip_header: Option<&str>) -> Self {
+        Self {
+            core,
+            client_ip_header: client_ip_header.map(|h| Arc::from(h.to_ascii_lowercase())),
+        }
+    }
+
+    /// The client address for the per-IP login limit: the last address of
+    /// the configured proxy header, else the TCP peer.
+    fn client_ip<T>(&self, request: &Request<T>) -> Option<IpAddr> {
+        if let Some(header) = &self.client_ip_header {
+            let forwarded = request
+                .metadata()
+                .get(header.as_ref())
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit(',').next())
+                .and_then(|last| last.trim().parse::<IpAddr>().ok());
+            if forwarded.is_some() {
+                return forwarded;
+            }
+        }
+        request.extensions().get::<PeerAddr>().map(|p| p.0.ip())
     }
 }
 
@@ -64,7 +87,7 @@ impl Token for GrpcAdapter {
         &self,
         request: Request<IssueTokenRequest>,
     ) -> Result<Response<TokenInfo>, Status> {
-        let client_ip = request.extensions().get::<PeerAddr>().map(|p| p.0.ip());
+        let client_ip = self.client_ip(&request);
         let r = request.into_inner();
         let pair = self
             .core

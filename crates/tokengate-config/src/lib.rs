@@ -175,6 +175,11 @@ pub struct LimitsConfig {
     pub login_failures_per_ip: u32,
     /// The failure-counting window, seconds.
     pub login_failure_window: u64,
+    /// Behind a proxy or ingress, the header naming the client address
+    /// (e.g. `x-forwarded-for`, `x-real-ip`); its last address is used, the
+    /// one your own proxy appended. Unset: the TCP peer address. Set it only
+    /// when every request passes that proxy, or clients can pick their IP.
+    pub client_ip_header: Option<String>,
 }
 
 impl Default for LimitsConfig {
@@ -184,6 +189,7 @@ impl Default for LimitsConfig {
             login_failures_per_user: 10,
             login_failures_per_ip: 100,
             login_failure_window: 300,
+            client_ip_header: None,
         }
     }
 }
