@@ -476,3 +476,43 @@ async fn per_ip_limit_reads_the_trusted_proxy_header() {
         "another client behind the same proxy is not"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_or_too_large_headers_are_refused_and_the_server_stays_up() {
+    let server = TestServer::start();
+    let clients = Clients::new(&server).await;
+    // 200 headers over HTTP/1.1.
+    let mut request = clients
+        .h1
+        .post(server.url("/identity/v1/domain/get-public-key"))
+        .body(r#"{"domain_id":"domain-a"}"#);
+    for i in 0..200 {
+        request = request.header(format!("x-filler-{i}"), "x");
+    }
+    let status = request.send().await.map(|r| r.status().as_u16());
+    assert!(matches!(status, Ok(431) | Ok(400) | Err(_)), "{status:?}");
+    // One 64 KiB header over HTTP/2.
+    let huge = "y".repeat(64 * 1024);
+    let status = clients
+        .h2
+        .post(server.url("/identity/v1/domain/get-public-key"))
+        .header("x-huge", huge)
+        .body(r#"{"domain_id":"domain-a"}"#)
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+    assert!(!matches!(status, Ok(200)), "{status:?}");
+    // Honest calls still work.
+    assert!(
+        clients
+            .call(Proto::Grpc, &public_key_call("domain-a"))
+            .await
+            .ok()
+    );
+    assert!(
+        clients
+            .call(Proto::Rest, &public_key_call("domain-a"))
+            .await
+            .ok()
+    );
+}

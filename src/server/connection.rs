@@ -74,6 +74,8 @@ pub(super) async fn serve_connection(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout)
+        // Few headers are ever needed here; many headers is an attack.
+        .max_headers(64)
         .keep_alive(true);
     builder
         .http2()
@@ -81,7 +83,9 @@ pub(super) async fn serve_connection(
         .keep_alive_interval(settings.http2_keepalive_interval)
         .keep_alive_timeout(settings.http2_keepalive_timeout)
         .max_concurrent_streams(settings.http2_max_concurrent_streams)
-        .max_pending_accept_reset_streams(Some(64));
+        .max_pending_accept_reset_streams(Some(64))
+        // 16 KiB of headers per request (HPACK-decoded): tokens are ~1 KiB.
+        .max_header_list_size(16 * 1024);
     let connection = builder.serve_connection(TokioIo::new(stream), hyper_service);
     tokio::pin!(connection);
 
