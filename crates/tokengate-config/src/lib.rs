@@ -370,7 +370,10 @@ fn apply_env(
         let Some(name) = var.strip_prefix("TOKENGATE_") else {
             continue;
         };
-        if name == "CONFIG" {
+        // TOKENGATE_CONFIG names the file; TOKENGATE_PORT* and
+        // TOKENGATE_SERVICE_* are Kubernetes service links for a Service
+        // called "tokengate", not settings.
+        if name == "CONFIG" || name == "PORT" || name.starts_with("PORT_") || name.starts_with("SERVICE_") {
             continue;
         }
         let name = name.to_ascii_lowercase();
@@ -438,6 +441,9 @@ allowed_origins = ["http://localhost:3000"]
             ("TOKENGATE_TOKEN_ACCESS_TIMEOUT".to_owned(), "60".to_owned()),
             ("TOKENGATE_LISTEN".to_owned(), "127.0.0.1:7001".to_owned()),
             ("TOKENGATE_CONFIG".to_owned(), "ignored".to_owned()),
+            ("TOKENGATE_PORT".to_owned(), "tcp://10.0.0.1:50051".to_owned()),
+            ("TOKENGATE_PORT_50051_TCP_ADDR".to_owned(), "10.0.0.1".to_owned()),
+            ("TOKENGATE_SERVICE_HOST".to_owned(), "10.0.0.1".to_owned()),
             ("OTHER".to_owned(), "x".to_owned()),
         ];
         let c = Config::from_toml(SAMPLE, Path::new("/etc/tg"), env).expect("config");
