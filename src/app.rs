@@ -120,7 +120,8 @@ pub fn metrics_handle() -> PrometheusHandle {
             // Histograms (not summaries), so replicas aggregate with
             // histogram_quantile(); buckets from 0.5 ms to 10 s.
             let buckets = [
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
             ];
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &buckets)
@@ -246,9 +247,15 @@ async fn export_key_ages(core: Arc<TokenService>) {
             .unwrap_or(0);
         let keys = core.keys();
         for domain in keys.domain_ids() {
-            let Some(domain_keys) = keys.domain(domain) else { continue };
+            let Some(domain_keys) = keys.domain(domain) else {
+                continue;
+            };
             for purpose in tokengate_keys::Purpose::ALL {
-                if let Some(created) = domain_keys.get(purpose).signing_key().and_then(|k| k.created_at()) {
+                if let Some(created) = domain_keys
+                    .get(purpose)
+                    .signing_key()
+                    .and_then(|k| k.created_at())
+                {
                     metrics::gauge!(
                         "tokengate_signing_key_age_seconds",
                         "domain" => domain.to_owned(),

@@ -147,16 +147,8 @@ fn load_config(arg: &ConfigArg) -> anyhow::Result<(PathBuf, Config)> {
 }
 
 fn init_logging(format: &str, level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if format == "json" {
-        let _ = builder.json().flatten_event(true).try_init();
-    } else {
-        let _ = builder.try_init();
-    }
+    // Without trace export this cannot fail.
+    let _ = crate::telemetry::init(format, level, None);
 }
 
 /// Parses the command line and runs the command.
@@ -181,7 +173,12 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     match load_config(&args.config).ok() {
         Some((_, mut config)) => {
-            init_logging(&config.log.format, &config.log.level);
+            // Dropped after the server stops: pending spans are flushed.
+            let _telemetry = crate::telemetry::init(
+                &config.log.format,
+                &config.log.level,
+                Some(&config.telemetry),
+            )?;
             if let Some(listen) = args.listen {
                 config.listen = listen;
             }

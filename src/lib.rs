@@ -13,4 +13,5 @@ pub mod proto;
 pub mod reload;
 pub mod server;
 pub mod stack;
+pub mod telemetry;
 pub mod transport;

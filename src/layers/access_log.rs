@@ -11,6 +11,7 @@ use axum::body::Body;
 use futures::future::BoxFuture;
 use http::{Request, Response};
 use tower::{Layer, Service};
+use tracing::Instrument as _;
 
 use crate::transport::protocol::Protocol;
 
@@ -126,7 +127,8 @@ where
             .unwrap_or("unmatched");
         let http_method = request.method().clone();
         let request_id = request.headers().get("x-request-id").cloned();
-        let future = self.inner.call(request);
+        let span = crate::telemetry::call_span(request.headers(), protocol.label(), method);
+        let future = self.inner.call(request).instrument(span);
         Box::pin(async move {
             let result = future.await;
             if let Ok(response) = &result {

@@ -64,6 +64,32 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// Trace export.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// `[telemetry]`: OpenTelemetry trace export (off unless an endpoint is set).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// OTLP/HTTP traces endpoint, e.g. `http://otel-collector:4318/v1/traces`.
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` resource attribute.
+    pub service_name: String,
+    /// Share of new traces recorded (calls with a sampled `traceparent`
+    /// follow their parent).
+    pub sample_ratio: f64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: "tokengate".to_owned(),
+            sample_ratio: 1.0,
+        }
+    }
 }
 
 /// `[keys]`
@@ -255,7 +281,16 @@ fn default_listen() -> SocketAddr {
 }
 
 /// The sections an environment variable may name.
-const SECTIONS: &[&str] = &["keys", "token", "store", "cors", "limits", "server", "log"];
+const SECTIONS: &[&str] = &[
+    "keys",
+    "token",
+    "store",
+    "cors",
+    "limits",
+    "server",
+    "log",
+    "telemetry",
+];
 
 impl Config {
     /// Reads `path`, applies `TOKENGATE_*` overrides from `env`, resolves
@@ -353,6 +388,14 @@ impl Config {
                 ));
             }
         }
+        if !(0.0..=1.0).contains(&self.telemetry.sample_ratio) {
+            return bad("telemetry.sample_ratio must be between 0 and 1".into());
+        }
+        if let Some(url) = &self.telemetry.otlp_endpoint
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return bad("telemetry.otlp_endpoint must be an http(s) URL".into());
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return bad("log.format must be \"text\" or \"json\"".into());
         }
@@ -373,7 +416,11 @@ fn apply_env(
         // TOKENGATE_CONFIG names the file; TOKENGATE_PORT* and
         // TOKENGATE_SERVICE_* are Kubernetes service links for a Service
         // called "tokengate", not settings.
-        if name == "CONFIG" || name == "PORT" || name.starts_with("PORT_") || name.starts_with("SERVICE_") {
+        if name == "CONFIG"
+            || name == "PORT"
+            || name.starts_with("PORT_")
+            || name.starts_with("SERVICE_")
+        {
             continue;
         }
         let name = name.to_ascii_lowercase();
@@ -441,8 +488,14 @@ allowed_origins = ["http://localhost:3000"]
             ("TOKENGATE_TOKEN_ACCESS_TIMEOUT".to_owned(), "60".to_owned()),
             ("TOKENGATE_LISTEN".to_owned(), "127.0.0.1:7001".to_owned()),
             ("TOKENGATE_CONFIG".to_owned(), "ignored".to_owned()),
-            ("TOKENGATE_PORT".to_owned(), "tcp://10.0.0.1:50051".to_owned()),
-            ("TOKENGATE_PORT_50051_TCP_ADDR".to_owned(), "10.0.0.1".to_owned()),
+            (
+                "TOKENGATE_PORT".to_owned(),
+                "tcp://10.0.0.1:50051".to_owned(),
+            ),
+            (
+                "TOKENGATE_PORT_50051_TCP_ADDR".to_owned(),
+                "10.0.0.1".to_owned(),
+            ),
             ("TOKENGATE_SERVICE_HOST".to_owned(), "10.0.0.1".to_owned()),
             ("OTHER".to_owned(), "x".to_owned()),
         ];

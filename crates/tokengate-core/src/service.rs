@@ -14,6 +14,8 @@ use tokengate_store::{
     StoreError,
 };
 
+use tracing::Instrument as _;
+
 use crate::claims::UnverifiedRouting;
 use crate::grace;
 use crate::{AccessClaims, PasswordPool, RefreshClaims, Shared, TokenCategory, TokenError};
@@ -352,7 +354,12 @@ impl TokenService {
         // cannot slip past the limit; a right password gives it back.
         let counters = self.attempt_counters(&req);
         self.acquire_attempts(&counters).await?;
-        let password_ok = match self.passwords.verify(hash, password.clone()).await {
+        let password_ok = match self
+            .passwords
+            .verify(hash, password.clone())
+            .instrument(tracing::info_span!("password_check"))
+            .await
+        {
             Ok(ok) => ok,
             Err(_busy) => {
                 metrics::counter!("tokengate_password_pool_rejections_total").increment(1);
@@ -551,7 +558,8 @@ impl TokenService {
                     "refresh token reused: family revoked"
                 );
                 metrics::counter!("tokengate_refresh_reuse_detected_total").increment(1);
-                metrics::counter!("tokengate_families_revoked_total", "reason" => "reuse").increment(1);
+                metrics::counter!("tokengate_families_revoked_total", "reason" => "reuse")
+                    .increment(1);
                 Err(TokenError::InvalidRefreshToken)
             }
             Rotation::PasswordChanged => {
@@ -603,13 +611,20 @@ impl TokenService {
             self.release_attempts(&counters[..i]).await;
             return match outcome {
                 Ok(LoginAttempt::Locked { retry_after_ms }) => {
-                    let scope = if counter.id == counters[0].id && self.settings.login_limits.per_user > 0 {
+                    let scope = if counter.id == counters[0].id
+                        && self.settings.login_limits.per_user > 0
+                    {
                         "user"
                     } else {
                         "ip"
                     };
-                    tracing::warn!(audit = "lockout", scope, "login refused: too many failed attempts");
-                    metrics::counter!("tokengate_login_lockouts_total", "scope" => scope).increment(1);
+                    tracing::warn!(
+                        audit = "lockout",
+                        scope,
+                        "login refused: too many failed attempts"
+                    );
+                    metrics::counter!("tokengate_login_lockouts_total", "scope" => scope)
+                        .increment(1);
                     Err(TokenError::LoginLocked {
                         retry_after_secs: retry_after_ms.div_ceil(1000).max(1),
                     })
@@ -688,6 +703,7 @@ impl TokenService {
     }
 
     fn mint(&self, m: &Mint<'_>) -> Result<(TokenPair, RefreshClaims), TokenError> {
+        let _span = tracing::info_span!("sign").entered();
         let user_type = user_type_claim(m.principal.kind).to_owned();
         let must_update_password = m
             .principal

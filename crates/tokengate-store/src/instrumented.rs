@@ -5,9 +5,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use tracing::Instrument as _;
+
 use crate::{
-    AttemptCounter, FamilyRecord, FamilyRef, KeyId, LoginAttempt, RefreshStore, RotateRequest, Rotation,
-    StoreError,
+    AttemptCounter, FamilyRecord, FamilyRef, KeyId, LoginAttempt, RefreshStore, RotateRequest,
+    Rotation, StoreError,
 };
 
 /// Wraps a store with metrics.
@@ -22,10 +24,14 @@ impl InstrumentedStore {
     }
 }
 
-async fn measure<T>(op: &'static str, call: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+async fn measure<T>(
+    op: &'static str,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
     let started = Instant::now();
-    let result = call.await;
-    metrics::histogram!("tokengate_store_call_duration_seconds", "op" => op).record(started.elapsed().as_secs_f64());
+    let result = call.instrument(tracing::info_span!("store", op)).await;
+    metrics::histogram!("tokengate_store_call_duration_seconds", "op" => op)
+        .record(started.elapsed().as_secs_f64());
     if let Err(error) = &result {
         let kind = match error {
             StoreError::Timeout => "timeout",
@@ -38,8 +44,18 @@ async fn measure<T>(op: &'static str, call: impl Future<Output = Result<T, Store
 
 #[async_trait::async_trait]
 impl RefreshStore for InstrumentedStore {
-    async fn start_family(&self, family: &FamilyRecord, first_key: &KeyId, key_expires_at_ms: u64) -> Result<(), StoreError> {
-        measure("start_family", self.inner.start_family(family, first_key, key_expires_at_ms)).await
+    async fn start_family(
+        &self,
+        family: &FamilyRecord,
+        first_key: &KeyId,
+        key_expires_at_ms: u64,
+    ) -> Result<(), StoreError> {
+        measure(
+            "start_family",
+            self.inner
+                .start_family(family, first_key, key_expires_at_ms),
+        )
+        .await
     }
 
     async fn rotate(&self, request: &RotateRequest) -> Result<Rotation, StoreError> {
@@ -50,16 +66,44 @@ impl RefreshStore for InstrumentedStore {
         measure("revoke_family", self.inner.revoke_family(family)).await
     }
 
-    async fn revoke_principal(&self, domain_id: &str, principal_id: &str, now_ms: u64, ttl_ms: u64) -> Result<(), StoreError> {
-        measure("revoke_principal", self.inner.revoke_principal(domain_id, principal_id, now_ms, ttl_ms)).await
+    async fn revoke_principal(
+        &self,
+        domain_id: &str,
+        principal_id: &str,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> Result<(), StoreError> {
+        measure(
+            "revoke_principal",
+            self.inner
+                .revoke_principal(domain_id, principal_id, now_ms, ttl_ms),
+        )
+        .await
     }
 
-    async fn acquire_attempt(&self, counter: &AttemptCounter, window_ms: u64, now_ms: u64) -> Result<LoginAttempt, StoreError> {
-        measure("acquire_attempt", self.inner.acquire_attempt(counter, window_ms, now_ms)).await
+    async fn acquire_attempt(
+        &self,
+        counter: &AttemptCounter,
+        window_ms: u64,
+        now_ms: u64,
+    ) -> Result<LoginAttempt, StoreError> {
+        measure(
+            "acquire_attempt",
+            self.inner.acquire_attempt(counter, window_ms, now_ms),
+        )
+        .await
     }
 
-    async fn release_attempt(&self, counter: &AttemptCounter, now_ms: u64) -> Result<(), StoreError> {
-        measure("release_attempt", self.inner.release_attempt(counter, now_ms)).await
+    async fn release_attempt(
+        &self,
+        counter: &AttemptCounter,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        measure(
+            "release_attempt",
+            self.inner.release_attempt(counter, now_ms),
+        )
+        .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -1,0 +1,115 @@
+//! Logs (tracing → stderr, text or JSON) and, when `telemetry.otlp_endpoint`
+//! is set, OpenTelemetry trace export over OTLP/HTTP. Calls join the trace
+//! of an incoming W3C `traceparent` (see [`call_span`]); the core's spans
+//! (password check, signing, store calls) become its children.
+
+use anyhow::Context as _;
+use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tokengate_config::TelemetryConfig;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
+
+/// Keeps the trace exporter alive; flushes pending spans when dropped.
+#[derive(Default)]
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(e) = provider.shutdown()
+        {
+            eprintln!("tokengate: flushing traces failed: {e}");
+        }
+    }
+}
+
+/// Installs the global subscriber: `format` is `text` or `json`, `level` a
+/// tracing filter (RUST_LOG wins), `telemetry` the optional OTLP export.
+pub fn init(
+    format: &str,
+    level: &str,
+    telemetry: Option<&TelemetryConfig>,
+) -> anyhow::Result<TelemetryGuard> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = if format == "json" {
+        fmt.json().flatten_event(true).boxed()
+    } else {
+        fmt.boxed()
+    };
+    let (otel, provider) = match telemetry.and_then(|t| t.otlp_endpoint.as_deref().map(|e| (t, e)))
+    {
+        Some((config, endpoint)) => {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_endpoint(endpoint)
+                .build()
+                .context("building the OTLP exporter")?;
+            let provider = SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+                    config.sample_ratio,
+                ))))
+                .with_resource(
+                    opentelemetry_sdk::Resource::builder()
+                        .with_service_name(config.service_name.clone())
+                        .build(),
+                )
+                .build();
+            let tracer = provider.tracer("tokengate");
+            opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+            (
+                Some(tracing_opentelemetry::layer().with_tracer(tracer)),
+                Some(provider),
+            )
+        }
+        None => (None, None),
+    };
+    // A second init (tests embedding the server) keeps the first subscriber.
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init();
+    Ok(TelemetryGuard { provider })
+}
+
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}
+
+/// The server span of one call, a child of the caller's W3C `traceparent`
+/// when it sends one (on every protocol: it is an HTTP header).
+pub fn call_span(
+    headers: &http::HeaderMap,
+    protocol: &'static str,
+    method: &'static str,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        "call",
+        otel.kind = "server",
+        rpc.system = protocol,
+        rpc.method = method
+    );
+    if headers.contains_key("traceparent") {
+        let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+        let _ = span.set_parent(parent);
+    }
+    span
+}
