@@ -64,10 +64,15 @@ pub struct RefreshClaims {
     pub fex: u64,
 }
 
-/// Only the claims needed to pick the verification keys; read before the
-/// signature is checked, so nothing else in it is trusted.
+/// The claims read leniently (any JSON type): `did` picks the verification
+/// keys before the signature is checked; `exp` and `cat` are judged only
+/// after it verified, with SpaceONE's error for each.
 #[derive(Debug, Deserialize)]
 pub(crate) struct UnverifiedRouting {
     #[serde(default)]
     pub did: Option<serde_json::Value>,
+    #[serde(default)]
+    pub exp: Option<serde_json::Value>,
+    #[serde(default)]
+    pub cat: Option<serde_json::Value>,
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tokengate_directory::{
     Directory, DomainState, Principal, PrincipalKind, PrincipalState, UserType,
 };
-use tokengate_keys::{DomainKeys, KeyRing, decode_unverified_claims};
+use tokengate_keys::{DomainKeys, KeyRing, UnverifiedToken, decode_unverified_claims};
 use tokengate_store::{
     AttemptCounter, FamilyRecord, FamilyRef, LoginAttempt, RefreshStore, RotateRequest, Rotation,
     StoreError,
@@ -435,8 +435,13 @@ impl TokenService {
     pub async fn refresh(&self, token: Option<&str>) -> Result<TokenPair, TokenError> {
         // Rule 1: decode, pick the domain, verify.
         let token = token.ok_or(TokenError::InvalidRefreshToken)?;
-        let routing: UnverifiedRouting =
-            decode_unverified_claims(token).map_err(|_| TokenError::CannotDecodeToken)?;
+        // Decoded once; the claims pick the keys but are trusted only after
+        // the signature verifies.
+        let unverified =
+            UnverifiedToken::parse(token).map_err(|_| TokenError::CannotDecodeToken)?;
+        let routing: UnverifiedRouting = unverified
+            .claims()
+            .map_err(|_| TokenError::CannotDecodeToken)?;
         let domain_id = match routing.did {
             Some(serde_json::Value::String(d)) if !d.is_empty() => d,
             _ => return Err(TokenError::EmptyDomainId),
@@ -453,24 +458,26 @@ impl TokenService {
             .domain(&domain_id)
             .ok_or(TokenError::TokenValidationFailed)?;
         // Access tokens fail here: no refresh key verifies them.
-        let verified: serde_json::Value = domain_keys
+        domain_keys
             .refresh
-            .verify(token)
+            .verify_token(&unverified)
             .map_err(|_| TokenError::TokenValidationFailed)?;
         let now = now_ms();
         let now_secs = now / 1000;
-        if verified
-            .get("exp")
+        if routing
+            .exp
+            .as_ref()
             .and_then(serde_json::Value::as_u64)
             .is_none_or(|exp| exp <= now_secs)
         {
             return Err(TokenError::TokenValidationFailed);
         }
-        if verified.get("cat").and_then(serde_json::Value::as_str) != Some("REFRESH_TOKEN") {
+        if routing.cat.as_ref().and_then(serde_json::Value::as_str) != Some("REFRESH_TOKEN") {
             return Err(TokenError::InvalidRefreshToken);
         }
-        let claims: RefreshClaims =
-            serde_json::from_value(verified).map_err(|_| TokenError::InvalidRefreshToken)?;
+        let claims: RefreshClaims = unverified
+            .claims()
+            .map_err(|_| TokenError::InvalidRefreshToken)?;
         if claims.did != domain_id {
             return Err(TokenError::TokenValidationFailed);
         }

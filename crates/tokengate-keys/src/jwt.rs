@@ -67,12 +67,46 @@ fn decode_json<T: DeserializeOwned>(part: &str) -> Result<T, JwtError> {
     serde_json::from_slice(&bytes).map_err(|_| JwtError::Malformed)
 }
 
+/// A compact JWS split and decoded once, not yet verified: read its claims
+/// to pick the keys (nothing in them is trusted), then [`KeySet::verify_token`].
+#[derive(Debug)]
+pub struct UnverifiedToken<'a> {
+    signing_input: &'a str,
+    alg: String,
+    kid: Option<String>,
+    claims: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+impl<'a> UnverifiedToken<'a> {
+    /// Splits and decodes a token; the header must be JSON with an `alg`.
+    pub fn parse(token: &'a str) -> Result<Self, JwtError> {
+        let parts = split(token)?;
+        let header: Header = decode_json(parts.header)?;
+        let claims = URL_SAFE_NO_PAD
+            .decode(parts.claims)
+            .map_err(|_| JwtError::Malformed)?;
+        // A bad signature encoding is a bad signature, not a bad token.
+        let signature = URL_SAFE_NO_PAD.decode(parts.signature).unwrap_or_default();
+        Ok(Self {
+            signing_input: parts.signing_input,
+            alg: header.alg,
+            kid: header.kid,
+            claims,
+            signature,
+        })
+    }
+
+    /// The claims as `T` (unverified until [`KeySet::verify_token`] says so).
+    pub fn claims<T: DeserializeOwned>(&self) -> Result<T, JwtError> {
+        serde_json::from_slice(&self.claims).map_err(|_| JwtError::Malformed)
+    }
+}
+
 /// Reads a token's claims **without verifying it**: only for choosing which
 /// domain's keys to verify it with. The header must parse too.
 pub fn decode_unverified_claims<T: DeserializeOwned>(token: &str) -> Result<T, JwtError> {
-    let parts = split(token)?;
-    let _: Header = decode_json(parts.header)?;
-    decode_json(parts.claims)
+    UnverifiedToken::parse(token)?.claims()
 }
 
 /// Signs `claims` with `key`.
@@ -90,22 +124,25 @@ pub(crate) fn encode<C: Serialize>(key: &SigningKey, claims: &C) -> Result<Strin
     Ok(token)
 }
 
-/// Verifies `token` against the keys of `set` and returns its claims.
-pub(crate) fn verify<T: DeserializeOwned>(set: &KeySet, token: &str) -> Result<T, JwtError> {
-    let parts = split(token)?;
-    let header: Header = decode_json(parts.header)?;
-    let kid = header.kid.as_deref().ok_or(JwtError::UnknownKey)?;
+/// Checks a parsed token's signature with the key its `kid` names in `set`,
+/// pinned to that key's algorithm.
+pub(crate) fn verify_token(set: &KeySet, token: &UnverifiedToken<'_>) -> Result<(), JwtError> {
+    let kid = token.kid.as_deref().ok_or(JwtError::UnknownKey)?;
     let key = set.find(kid).ok_or(JwtError::UnknownKey)?;
-    if header.alg != key.algorithm().as_str() {
+    if token.alg != key.algorithm().as_str() {
         return Err(JwtError::AlgorithmMismatch);
     }
-    let signature = URL_SAFE_NO_PAD
-        .decode(parts.signature)
-        .map_err(|_| JwtError::BadSignature)?;
-    if !key.verify(parts.signing_input.as_bytes(), &signature) {
+    if token.signature.is_empty() || !key.verify(token.signing_input.as_bytes(), &token.signature) {
         return Err(JwtError::BadSignature);
     }
-    decode_json(parts.claims)
+    Ok(())
+}
+
+/// Verifies `token` against the keys of `set` and returns its claims.
+pub(crate) fn verify<T: DeserializeOwned>(set: &KeySet, token: &str) -> Result<T, JwtError> {
+    let parsed = UnverifiedToken::parse(token)?;
+    verify_token(set, &parsed)?;
+    parsed.claims()
 }
 
 #[cfg(test)]

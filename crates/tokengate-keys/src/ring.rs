@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{JwtError, KeyError, SigningKey, jwt};
+use crate::{JwtError, KeyError, SigningKey, UnverifiedToken, jwt};
 
 /// What a key signs. Access and refresh tokens of a domain never share keys,
 /// so an access token can never pass as a refresh token.
@@ -71,6 +71,11 @@ impl KeySet {
     /// Verifies a token signed by any key of this set and returns its claims.
     pub fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<T, JwtError> {
         jwt::verify(self, token)
+    }
+
+    /// Verifies the signature of an already parsed token.
+    pub fn verify_token(&self, token: &UnverifiedToken<'_>) -> Result<(), JwtError> {
+        jwt::verify_token(self, token)
     }
 }
 
