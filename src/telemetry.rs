@@ -101,11 +101,15 @@ pub fn call_span(
     protocol: &'static str,
     method: &'static str,
 ) -> tracing::Span {
+    // domain_id and user_id are recorded by the core once it knows them, so
+    // the access line (logged inside this span) carries them.
     let span = tracing::info_span!(
         "call",
         otel.kind = "server",
         rpc.system = protocol,
-        rpc.method = method
+        rpc.method = method,
+        domain_id = tracing::field::Empty,
+        user_id = tracing::field::Empty,
     );
     if headers.contains_key("traceparent") {
         let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));

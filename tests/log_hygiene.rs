@@ -129,6 +129,30 @@ async fn a_full_session_logged_at_trace_reveals_no_secret() {
         logs.contains("reuse_detected") && logs.contains("revoke_command"),
         "audit lines present"
     );
+    // One access line per call, with the request id and, for token calls,
+    // the domain and user.
+    let access: Vec<serde_json::Value> = server
+        .logs()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|j| j["target"] == "tokengate::access")
+        .collect();
+    assert!(access.len() >= 18, "{} access lines", access.len());
+    let issue_line = access
+        .iter()
+        .find(|j| j["method"] == "/identity/v1/token/issue" && j["code"] == "200")
+        .expect("an access line for a REST login");
+    assert!(
+        issue_line["request_id"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
+        "{issue_line}"
+    );
+    assert_eq!(issue_line["span"]["domain_id"], "domain-a", "{issue_line}");
+    assert_eq!(
+        issue_line["span"]["user_id"], "alice@example.com",
+        "{issue_line}"
+    );
     for secret in &secrets {
         assert!(!secret.is_empty());
         if let Some(at) = logs.find(secret.as_str()) {

@@ -128,7 +128,8 @@ where
         let http_method = request.method().clone();
         let request_id = request.headers().get("x-request-id").cloned();
         let span = crate::telemetry::call_span(request.headers(), protocol.label(), method);
-        let future = self.inner.call(request).instrument(span);
+        let future = self.inner.call(request);
+        // The whole call, access line included, runs in the call span.
         Box::pin(async move {
             let result = future.await;
             if let Ok(response) = &result {
@@ -160,6 +161,7 @@ where
                 );
             }
             result
-        })
+        }
+        .instrument(span))
     }
 }

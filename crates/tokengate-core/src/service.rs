@@ -327,6 +327,10 @@ impl TokenService {
             }
             c => c as u32,
         };
+        // For the access line and traces (fields of the transport's call span).
+        tracing::Span::current()
+            .record("domain_id", req.domain_id.as_str())
+            .record("user_id", req.user_id.as_str());
         // Rule 2: the domain.
         let directory = self.directory.load();
         let domain = directory
@@ -481,6 +485,9 @@ impl TokenService {
         if claims.did != domain_id {
             return Err(TokenError::TokenValidationFailed);
         }
+        tracing::Span::current()
+            .record("domain_id", domain_id.as_str())
+            .record("user_id", claims.aud.as_str());
         let family = FamilyRef {
             family_id: claims.fam.clone(),
             domain_id: domain_id.clone(),
