@@ -516,3 +516,72 @@ async fn too_many_or_too_large_headers_are_refused_and_the_server_stays_up() {
             .ok()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_or_huge_credentials_are_refused_and_the_server_stays_up() {
+    let server = TestServer::start();
+    let clients = Clients::new(&server).await;
+    // REST: 10,000 levels of nesting (serde_json stops at 128) → 400.
+    let deep = format!(
+        r#"{{"domain_id":"domain-a","user_id":"alice@example.com","credentials":{}{}}}"#,
+        r#"{"a":"#.repeat(10_000),
+        "}".repeat(10_000)
+    );
+    let response = clients
+        .h1
+        .post(server.url("/identity/v1/token/issue"))
+        .body(deep)
+        .send()
+        .await
+        .expect("post");
+    assert!(
+        matches!(response.status().as_u16(), 400 | 413),
+        "{}",
+        response.status()
+    );
+    // gRPC: a Struct nested 200 deep (prost stops at 100) → an error, no crash.
+    use pbjson_types::{Struct, Value, value::Kind};
+    let mut credentials = Struct::default();
+    for _ in 0..200 {
+        let mut outer = Struct::default();
+        outer.fields.insert(
+            "a".to_owned(),
+            Value {
+                kind: Some(Kind::StructValue(credentials)),
+            },
+        );
+        credentials = outer;
+    }
+    let req = IssueTokenRequest {
+        domain_id: "domain-a".to_owned(),
+        user_id: "alice@example.com".to_owned(),
+        credentials: Some(credentials),
+        ..Default::default()
+    };
+    let call = issue_call(&req, serde_json::json!({}));
+    let outcome = clients.call(Proto::Grpc, &call).await;
+    assert!(!outcome.ok(), "{outcome:?}");
+    // A 60 KiB user id (under the 64 KiB body limit) is answered normally.
+    let long_user = "u".repeat(60 * 1024);
+    let (req, json) = issue_request("domain-a", &long_user, Some(PASSWORD), "", 0, 0);
+    let outcome = clients.call(Proto::Grpc, &issue_call(&req, json)).await;
+    assert_eq!(outcome.code, 16, "unknown user: {outcome:?}");
+    assert!(
+        outcome.message.len() < 400,
+        "the echoed user id is cut: {} bytes",
+        outcome.message.len()
+    );
+    // Still serving.
+    assert!(
+        clients
+            .call(Proto::Grpc, &public_key_call("domain-a"))
+            .await
+            .ok()
+    );
+    assert!(
+        clients
+            .call(Proto::Rest, &public_key_call("domain-a"))
+            .await
+            .ok()
+    );
+}

@@ -150,6 +150,17 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// An input value as error texts echo it: SpaceONE's texts name the user
+/// or domain, but an attacker-sized value must not become a 60 KiB
+/// `grpc-message` header (clients refuse those).
+fn shown(value: &str) -> String {
+    const MAX: usize = 128;
+    match value.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}...", &value[..cut]),
+        None => value.to_owned(),
+    }
+}
+
 fn store_error(err: StoreError) -> TokenError {
     tracing::warn!(error = %err, "refresh store call failed; answering UNAVAILABLE");
     TokenError::StoreUnavailable
@@ -263,7 +274,7 @@ impl TokenService {
         if self.directory.load().domain(domain_id).is_none() {
             return Err(TokenError::NotFound {
                 key: "domain_id",
-                value: domain_id.to_owned(),
+                value: shown(domain_id),
             });
         }
         let keys = self.keys.load();
@@ -337,11 +348,11 @@ impl TokenService {
             .domain(&req.domain_id)
             .ok_or_else(|| TokenError::NotFound {
                 key: "domain_id",
-                value: req.domain_id.clone(),
+                value: shown(&req.domain_id),
             })?;
         if domain.state == DomainState::Disabled {
             return Err(TokenError::DomainState {
-                domain_id: req.domain_id.clone(),
+                domain_id: shown(&req.domain_id),
             });
         }
         // Rule 5: no password is the same answer for every user id.
@@ -380,19 +391,19 @@ impl TokenService {
                 tracing::info!(domain_id = %req.domain_id, user_id = %req.user_id, "login failed");
                 metrics::counter!("tokengate_logins_failed_total").increment(1);
                 return Err(TokenError::AuthenticationFailure {
-                    user_id: req.user_id.clone(),
+                    user_id: shown(&req.user_id),
                 });
             }
         };
         // Rule 4: what a correct password may still not do.
         if principal.user_type == UserType::ApiUser {
             return Err(TokenError::ApiUserNotAllowed {
-                user_id: req.user_id.clone(),
+                user_id: shown(&req.user_id),
             });
         }
         if principal.state != PrincipalState::Enabled {
             return Err(TokenError::UserStatus {
-                user_id: req.user_id.clone(),
+                user_id: shown(&req.user_id),
             });
         }
         // Rule 6: a new family.
@@ -455,7 +466,7 @@ impl TokenService {
             .domain(&domain_id)
             .ok_or_else(|| TokenError::NotFound {
                 key: "domain_id",
-                value: domain_id.clone(),
+                value: shown(&domain_id),
             })?;
         let keys = self.keys.load();
         let domain_keys = keys
@@ -505,13 +516,13 @@ impl TokenService {
             self.revoke(&family, "principal_removed").await?;
             return Err(TokenError::NotFound {
                 key: "user_id",
-                value: claims.aud.clone(),
+                value: shown(&claims.aud),
             });
         };
         if principal.state != PrincipalState::Enabled || principal.user_type == UserType::ApiUser {
             self.revoke(&family, "principal_disabled").await?;
             return Err(TokenError::UserStatus {
-                user_id: claims.aud.clone(),
+                user_id: shown(&claims.aud),
             });
         }
         // Rule 4: mint the successor, then spend the presented key
