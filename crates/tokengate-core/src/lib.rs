@@ -8,8 +8,8 @@
 
 mod claims;
 mod error;
-mod grace;
 mod password_pool;
+mod secrets;
 mod service;
 mod shared;
 

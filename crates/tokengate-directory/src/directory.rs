@@ -1,6 +1,6 @@
 //! The validated, in-memory directory.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -236,11 +236,6 @@ impl Directory {
     /// How many domains are loaded (for logs).
     pub fn domain_count(&self) -> usize {
         self.domains.len()
-    }
-
-    /// Ids of every domain, as a set (for key generation).
-    pub fn domain_id_set(&self) -> HashSet<&str> {
-        self.domain_ids().collect()
     }
 }
 
