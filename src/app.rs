@@ -216,6 +216,7 @@ pub async fn run(
         max_connection_age: (s.max_connection_age_ms > 0)
             .then(|| Duration::from_millis(s.max_connection_age_ms)),
         drain_timeout: Duration::from_millis(s.drain_timeout_ms),
+        max_connections: s.max_connections,
     };
     let reporter = health_reporter.clone();
     let shutdown = async move {

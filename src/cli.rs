@@ -66,7 +66,7 @@ struct HashArgs {
     /// Use bcrypt ($2b$) instead of argon2id.
     #[arg(long)]
     bcrypt: bool,
-    /// bcrypt cost (4–31).
+    /// bcrypt cost (4–16; the directory refuses costlier hashes).
     #[arg(long, default_value_t = 12, requires = "bcrypt")]
     cost: u32,
 }
@@ -164,10 +164,16 @@ pub fn main() -> anyhow::Result<()> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    // A task woken by the one running now would run next (the LIFO slot):
+    // each HTTP/2 stream that finishes wakes its connection task, which
+    // then writes that one response with a syscall of its own. Without the
+    // slot the connection task queues behind the other finished streams and
+    // writes all their responses at once (.cargo/config.toml, BENCHMARKS.md).
+    #[cfg(tokio_unstable)]
+    builder.disable_lifo_slot();
+    builder.build().context("starting the async runtime")
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -218,8 +224,9 @@ fn hash_password(args: &HashArgs) -> anyhow::Result<()> {
         bail!("empty password on stdin");
     }
     let hash = if args.bcrypt {
-        if !(4..=31).contains(&args.cost) {
-            bail!("--cost must be between 4 and 31");
+        let max = tokengate_directory::MAX_BCRYPT_COST;
+        if !(4..=max).contains(&args.cost) {
+            bail!("--cost must be between 4 and {max}");
         }
         tokengate_directory::hash_bcrypt(password, args.cost)?
     } else {

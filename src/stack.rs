@@ -132,10 +132,28 @@ impl RequestIds {
 impl tower_http::request_id::MakeRequestId for RequestIds {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<tower_http::request_id::RequestId> {
         let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        http::HeaderValue::from_str(&format!("{:08x}-{n:012x}", self.prefix))
-            .ok()
-            .map(tower_http::request_id::RequestId::new)
+        let mut value = http::HeaderValue::from_bytes(&format_request_id(self.prefix, n)).ok()?;
+        // Unique per call: HPACK would insert every one into the
+        // connection's table and evict the entries worth keeping; a
+        // never-indexed literal costs the same bytes and no table churn.
+        value.set_sensitive(true);
+        Some(tower_http::request_id::RequestId::new(value))
     }
+}
+
+/// `pppppppp-nnnnnnnnnnnn`: the prefix and the low 48 bits of the counter
+/// in lower-case hex, written without the formatting machinery (this runs
+/// on every call).
+fn format_request_id(prefix: u32, n: u64) -> [u8; 21] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = [b'-'; 21];
+    for (i, slot) in id[..8].iter_mut().enumerate() {
+        *slot = HEX[((prefix >> (28 - 4 * i)) & 0xf) as usize];
+    }
+    for (i, slot) in id[9..].iter_mut().enumerate() {
+        *slot = HEX[((n >> (44 - 4 * i)) & 0xf) as usize];
+    }
+    id
 }
 
 /// Sends each request to the service of its protocol.
@@ -178,5 +196,27 @@ where
                 Box::pin(async move { rest.oneshot(request).await })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_request_id;
+
+    #[test]
+    fn request_ids_are_prefix_dash_counter_in_hex() {
+        assert_eq!(
+            &format_request_id(0x0123_abcd, 0x42),
+            b"0123abcd-000000000042"
+        );
+        assert_eq!(
+            &format_request_id(u32::MAX, 0xfff_ffff_ffff_ffff),
+            b"ffffffff-ffffffffffff",
+            "the counter keeps its low 48 bits"
+        );
+        assert_eq!(
+            format_request_id(7, 1).to_vec(),
+            format!("{:08x}-{:012x}", 7, 1).into_bytes()
+        );
     }
 }

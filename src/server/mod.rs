@@ -9,9 +9,11 @@ mod lifecycle;
 
 pub use lifecycle::Lifecycle;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 use crate::stack::AppService;
@@ -33,6 +35,8 @@ pub struct ConnectionSettings {
     pub max_connection_age: Option<Duration>,
     /// How long a drain waits for in-flight calls.
     pub drain_timeout: Duration,
+    /// Open connections at most; more are closed as soon as accepted.
+    pub max_connections: usize,
 }
 
 /// Serves `service` on `listener` until `shutdown` resolves, then drains:
@@ -46,20 +50,43 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let tracker = TaskTracker::new();
+    let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let mut last_refusal_logged: Option<Instant> = None;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    // Accept-then-close rather than leaving the backlog to
+                    // fill: the kernel queue would hold the flood and honest
+                    // clients would time out behind it.
+                    let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                        drop(stream);
+                        metrics::counter!("tokengate_connections_rejected_total").increment(1);
+                        if last_refusal_logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
+                            tracing::warn!(
+                                max_connections = settings.max_connections,
+                                "connection limit reached: closing new connections"
+                            );
+                            last_refusal_logged = Some(Instant::now());
+                        }
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
-                    tracker.spawn(connection::serve_connection(
+                    let connection = connection::serve_connection(
                         stream,
                         peer,
                         service.clone(),
                         settings.clone(),
                         lifecycle.clone(),
-                    ));
+                    );
+                    tracker.spawn(async move {
+                        metrics::gauge!("tokengate_connections_open").increment(1.0);
+                        connection.await;
+                        metrics::gauge!("tokengate_connections_open").decrement(1.0);
+                        drop(slot);
+                    });
                 }
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.

@@ -64,31 +64,7 @@ impl RestCall {
     /// Decodes the body (any content type; empty means `{}`) into `T` and
     /// wraps it in a tonic request whose metadata holds the HTTP headers.
     pub fn decode<T: DeserializeOwned>(self) -> Result<tonic::Request<T>, Status> {
-        let body: &[u8] = if self.body.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &self.body
-        };
-        let mut de = serde_json::Deserializer::from_slice(body);
-        let message: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let key = if path == "." || path.is_empty() { "body".to_owned() } else { path };
-            let reason = e.inner().to_string();
-            status_with_reason(
-                Code::InvalidArgument,
-                "ERROR_INVALID_PARAMETER",
-                format!("ERROR_INVALID_PARAMETER: Parameter is invalid. (key = {key}, reason = {reason})"),
-            )
-        })?;
-        de.end().map_err(|e| {
-            status_with_reason(
-                Code::InvalidArgument,
-                "ERROR_INVALID_PARAMETER",
-                format!(
-                    "ERROR_INVALID_PARAMETER: Parameter is invalid. (key = body, reason = {e})"
-                ),
-            )
-        })?;
+        let message: T = decode_json_body(&self.body)?;
         let mut request = tonic::Request::new(message);
         *request.metadata_mut() = MetadataMap::from_headers(self.headers);
         if let Some(peer) = self.peer {
@@ -105,6 +81,89 @@ impl RestCall {
                 Status::internal("ERROR_INTERNAL_API: Internal error. (cannot encode response)")
             })
     }
+}
+
+/// Decodes a REST body into `T` exactly as every generated handler does
+/// (any content type; an empty or all-whitespace body means `{}`; trailing
+/// data refused): INVALID_ARGUMENT `ERROR_INVALID_PARAMETER` naming the
+/// offending key otherwise. Public for the fuzz targets (`fuzz/`).
+pub fn decode_json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Status> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let message: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let key = if path == "." || path.is_empty() {
+            "body".to_owned()
+        } else if path.chars().count() > MAX_KEY_CHARS {
+            // Struct keys are the client's: as long as the body allows.
+            let mut cut: String = path.chars().take(MAX_KEY_CHARS).collect();
+            cut.push('…');
+            cut
+        } else {
+            path
+        };
+        let reason = without_values(&e.inner().to_string());
+        status_with_reason(
+            Code::InvalidArgument,
+            "ERROR_INVALID_PARAMETER",
+            format!(
+                "ERROR_INVALID_PARAMETER: Parameter is invalid. (key = {key}, reason = {reason})"
+            ),
+        )
+    })?;
+    de.end().map_err(|e| {
+        status_with_reason(
+            Code::InvalidArgument,
+            "ERROR_INVALID_PARAMETER",
+            format!(
+                "ERROR_INVALID_PARAMETER: Parameter is invalid. (key = body, reason = {})",
+                without_values(&e.to_string())
+            ),
+        )
+    })?;
+    Ok(message)
+}
+
+/// Longest key path echoed back (the same bound as echoed ids).
+const MAX_KEY_CHARS: usize = 128;
+
+/// Longest decode-error reason echoed back (key names chosen by the client
+/// can be as long as the body).
+const MAX_REASON_CHARS: usize = 200;
+
+/// serde's error text with every quoted value replaced by `"…"`: a field of
+/// the wrong type may be a password (`"credentials": "hunter2"`), and an
+/// answer, or a log line made from it, must not carry it back. Cut to
+/// [`MAX_REASON_CHARS`].
+fn without_values(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len().min(MAX_REASON_CHARS));
+    let mut chars = reason.chars();
+    while let Some(c) = chars.next() {
+        if c == '"' {
+            // Skip to the closing quote; `\"` inside is escaped.
+            while let Some(inner) = chars.next() {
+                match inner {
+                    '\\' => {
+                        chars.next();
+                    }
+                    '"' => break,
+                    _ => {}
+                }
+            }
+            out.push_str("\"…\"");
+        } else {
+            out.push(c);
+        }
+    }
+    if out.chars().count() > MAX_REASON_CHARS {
+        out = out.chars().take(MAX_REASON_CHARS).collect();
+        out.push('…');
+    }
+    out
 }
 
 /// The REST router: every annotated route, plus JSON 404 and 405 answers in
@@ -198,4 +257,49 @@ async fn method_not_allowed(request: Request<Body>, allow: String) -> Response<B
         response.headers_mut().insert(http::header::ALLOW, value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_errors_never_echo_values() {
+        let refused = decode_json_body::<crate::proto::identity_v1::IssueTokenRequest>(
+            br#"{"user_id": "u", "credentials": "hunter2 \" still secret"}"#,
+        )
+        .expect_err("credentials must be an object");
+        assert_eq!(refused.code(), Code::InvalidArgument);
+        assert!(
+            !refused.message().contains("hunter2"),
+            "{}",
+            refused.message()
+        );
+        assert!(
+            !refused.message().contains("secret"),
+            "{}",
+            refused.message()
+        );
+        assert!(
+            refused.message().contains("key = credentials"),
+            "{}",
+            refused.message()
+        );
+
+        let long_key = format!(r#"{{"credentials": {{"{}": 1e999}}}}"#, "k".repeat(10_000));
+        let refused =
+            decode_json_body::<crate::proto::identity_v1::IssueTokenRequest>(long_key.as_bytes())
+                .expect_err("a number out of range");
+        assert!(refused.message().len() < 600, "{}", refused.message());
+    }
+
+    #[test]
+    fn without_values_keeps_the_shape_of_the_reason() {
+        assert_eq!(
+            without_values(r#"invalid type: string "pw", expected a map at line 1 column 9"#),
+            r#"invalid type: string "…", expected a map at line 1 column 9"#
+        );
+        assert_eq!(without_values("unknown field `x`"), "unknown field `x`");
+        assert_eq!(without_values(r#"a "b\"c" d"#), r#"a "…" d"#);
+    }
 }

@@ -240,6 +240,9 @@ pub struct ServerConfig {
     pub max_connection_age_ms: u64,
     /// How long SIGTERM waits for in-flight calls, ms.
     pub drain_timeout_ms: u64,
+    /// Open connections at most; a connection beyond it is closed at once
+    /// (each costs memory, and a flood of them is an attack).
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -253,6 +256,7 @@ impl Default for ServerConfig {
             http2_max_concurrent_streams: 256,
             max_connection_age_ms: 0,
             drain_timeout_ms: 20_000,
+            max_connections: 10_000,
         }
     }
 }
@@ -353,6 +357,9 @@ impl Config {
         }
         if t.password_queue == 0 {
             return bad("token.password_queue must be at least 1".into());
+        }
+        if self.server.max_connections == 0 {
+            return bad("server.max_connections must be at least 1".into());
         }
         if self.limits.max_body_bytes < 64 {
             return bad("limits.max_body_bytes must be at least 64".into());

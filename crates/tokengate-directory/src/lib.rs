@@ -13,4 +13,7 @@ pub use directory::{
     Directory, DirectoryError, Domain, DomainState, Principal, PrincipalKind, PrincipalState,
     UserType,
 };
-pub use password::{HashProfile, PasswordError, PasswordHash, hash_argon2id, hash_bcrypt};
+pub use password::{
+    HashProfile, MAX_ARGON2_M_KIB, MAX_ARGON2_P, MAX_ARGON2_T, MAX_BCRYPT_COST, PasswordError,
+    PasswordHash, hash_argon2id, hash_bcrypt,
+};

@@ -12,7 +12,21 @@ pub enum PasswordError {
     /// The hash has the right prefix but does not parse.
     #[error("malformed password hash: {0}")]
     Malformed(String),
+    /// The hash parses but one check would take seconds or gigabytes: a
+    /// directory with it would stall every login of that user and, through
+    /// the dummy hash of its cost, every unknown-user login too.
+    #[error("password hash too expensive to check: {0}")]
+    TooExpensive(String),
 }
+
+/// Highest bcrypt cost accepted: 2^16 rounds already take seconds per check.
+pub const MAX_BCRYPT_COST: u32 = 16;
+/// Most memory an argon2id check may take, KiB (256 MiB; OWASP suggests 19-46 MiB).
+pub const MAX_ARGON2_M_KIB: u32 = 256 * 1024;
+/// Most argon2id passes.
+pub const MAX_ARGON2_T: u32 = 16;
+/// Most argon2id lanes.
+pub const MAX_ARGON2_P: u32 = 16;
 
 /// The algorithm and cost of a hash: what a dummy hash must match so that an
 /// unknown user costs the same time as a wrong password.
@@ -54,32 +68,50 @@ impl PasswordHash {
     /// Parses a stored hash.
     pub fn parse(text: &str) -> Result<Self, PasswordError> {
         let text = text.trim();
-        let profile =
-            if text.starts_with("$2a$") || text.starts_with("$2b$") || text.starts_with("$2y$") {
-                let cost = text
-                    .get(4..6)
-                    .and_then(|c| c.parse::<u32>().ok())
-                    .filter(|c| (4..=31).contains(c))
-                    .ok_or_else(|| PasswordError::Malformed("bad bcrypt cost".into()))?;
-                if text.len() != 60 {
-                    return Err(PasswordError::Malformed(
-                        "bcrypt hashes are 60 characters".into(),
-                    ));
-                }
-                HashProfile::Bcrypt { cost }
-            } else if text.starts_with("$argon2id$") {
-                let phc = argon2::PasswordHash::new(text)
-                    .map_err(|e| PasswordError::Malformed(e.to_string()))?;
-                let params = argon2::Params::try_from(&phc)
-                    .map_err(|e| PasswordError::Malformed(e.to_string()))?;
-                HashProfile::Argon2id {
-                    m_cost: params.m_cost(),
-                    t_cost: params.t_cost(),
-                    p_cost: params.p_cost(),
-                }
-            } else {
-                return Err(PasswordError::Unsupported);
-            };
+        let profile = if text.starts_with("$2a$")
+            || text.starts_with("$2b$")
+            || text.starts_with("$2y$")
+        {
+            let cost = text
+                .get(4..6)
+                .and_then(|c| c.parse::<u32>().ok())
+                .filter(|c| (4..=31).contains(c))
+                .ok_or_else(|| PasswordError::Malformed("bad bcrypt cost".into()))?;
+            if cost > MAX_BCRYPT_COST {
+                return Err(PasswordError::TooExpensive(format!(
+                    "bcrypt cost {cost} is above {MAX_BCRYPT_COST}"
+                )));
+            }
+            if text.len() != 60 {
+                return Err(PasswordError::Malformed(
+                    "bcrypt hashes are 60 characters".into(),
+                ));
+            }
+            HashProfile::Bcrypt { cost }
+        } else if text.starts_with("$argon2id$") {
+            let phc = argon2::PasswordHash::new(text)
+                .map_err(|e| PasswordError::Malformed(e.to_string()))?;
+            let params = argon2::Params::try_from(&phc)
+                .map_err(|e| PasswordError::Malformed(e.to_string()))?;
+            if params.m_cost() > MAX_ARGON2_M_KIB
+                || params.t_cost() > MAX_ARGON2_T
+                || params.p_cost() > MAX_ARGON2_P
+            {
+                return Err(PasswordError::TooExpensive(format!(
+                    "argon2id m={} t={} p={} is above m={MAX_ARGON2_M_KIB} t={MAX_ARGON2_T} p={MAX_ARGON2_P}",
+                    params.m_cost(),
+                    params.t_cost(),
+                    params.p_cost()
+                )));
+            }
+            HashProfile::Argon2id {
+                m_cost: params.m_cost(),
+                t_cost: params.t_cost(),
+                p_cost: params.p_cost(),
+            }
+        } else {
+            return Err(PasswordError::Unsupported);
+        };
         let digest = digest::digest(&digest::SHA256, text.as_bytes());
         let mut fingerprint = [0; 16];
         fingerprint.copy_from_slice(&digest.as_ref()[..16]);
@@ -167,6 +199,29 @@ pub fn hash_bcrypt(password: &str, cost: u32) -> Result<String, PasswordError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hashes_too_expensive_to_check_are_refused() {
+        // A valid bcrypt hash with cost 31 (2^31 rounds: hours per check).
+        let bcrypt31 = "$2b$31$abcdefghijklmnopqrstuuGq1C4Zc2vQh3NXgGjBjdTAYK6J1c8Lq";
+        assert_eq!(bcrypt31.len(), 60);
+        assert!(matches!(
+            PasswordHash::parse(bcrypt31),
+            Err(PasswordError::TooExpensive(_))
+        ));
+        // 4 GiB of memory per check.
+        let huge = "$argon2id$v=19$m=4194304,t=1,p=1$c29tZXNhbHQ$iWh06vD8Fy27wf9npn6FXWiCX4K6pW6Ue1Bnzz07Z8A";
+        let refused = PasswordHash::parse(huge).expect_err("too much memory");
+        assert!(matches!(refused, PasswordError::TooExpensive(_)));
+        assert!(refused.to_string().contains("m=4194304"), "{refused}");
+        // The limits themselves are accepted.
+        let at_limit = format!(
+            "$argon2id$v=19$m={MAX_ARGON2_M_KIB},t={MAX_ARGON2_T},p={MAX_ARGON2_P}$c29tZXNhbHQ$iWh06vD8Fy27wf9npn6FXWiCX4K6pW6Ue1Bnzz07Z8A"
+        );
+        assert!(PasswordHash::parse(&at_limit).is_ok());
+        let bcrypt16 = bcrypt31.replacen("$31$", "$16$", 1);
+        assert!(PasswordHash::parse(&bcrypt16).is_ok());
+    }
 
     #[test]
     fn argon2id_and_bcrypt_verify() {

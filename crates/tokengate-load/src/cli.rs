@@ -34,10 +34,10 @@ pub struct Cli {
     #[arg(long, value_name = "1|2", value_parser = parse_http)]
     pub http: Option<HttpVersion>,
 
-    /// What to call: get-public-key, issue, or refresh-chain (issue once,
+    /// What to call: get-public-key, issue, refresh-chain (issue once,
     /// then refresh with each new refresh token; issue again when a refresh
     /// fails or the token's ttl is used up; issue and refresh are reported
-    /// separately).
+    /// separately), or healthz (GET /healthz).
     #[arg(long, value_enum, default_value_t = Scenario::GetPublicKey)]
     pub scenario: Scenario,
 
@@ -91,6 +91,23 @@ pub struct Cli {
     /// counted as TIMEOUT.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub call_timeout: f64,
+
+    /// Calls per second in all, spread evenly over the in-flight slots
+    /// (default: as fast as answers come). A paced probe measures latency
+    /// without loading the server itself.
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+
+    /// Extra connections opened before the run, each used for one
+    /// get_public_key call and then held open, idle, until the run ends:
+    /// what a server pays for connections that stay open.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub idle_connections: usize,
+
+    /// PID of the server (on this machine): its resident memory (VmRSS) and
+    /// peak (VmHWM) are read from /proc at the end of the window and reported.
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
 
     /// Runtime worker threads (0: the CPUs this process may run on).
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -177,7 +194,7 @@ impl Cli {
     /// The run configuration; reads the password from `--password-env`.
     pub fn to_config(&self) -> Result<LoadConfig, LoadError> {
         let needs = format!("scenario {}", self.scenario.name());
-        let needs = (self.scenario != Scenario::GetPublicKey).then_some(needs.as_str());
+        let needs = self.scenario.needs_credentials().then_some(needs.as_str());
         let cfg = LoadConfig {
             target: self.target.clone(),
             allow_remote: self.allow_remote,
@@ -190,6 +207,9 @@ impl Cli {
             duration: seconds("--duration", self.duration)?,
             warmup: seconds("--warmup", self.warmup)?,
             call_timeout: seconds("--call-timeout", self.call_timeout)?,
+            idle_connections: self.idle_connections,
+            server_pid: self.server_pid,
+            rate: self.rate,
         };
         cfg.validate()?;
         Ok(cfg)

@@ -28,10 +28,10 @@ use tokio::time::Instant;
 
 use crate::conn::{ConnTasks, Lane, TRANSPORT_BACKOFF};
 use crate::report::OpStats;
-pub use crate::report::Report;
+pub use crate::report::{Report, ServerMemory};
 use crate::target::Target;
 pub use crate::wire::Payload;
-use crate::wire::{Call, Failure, Wire};
+use crate::wire::{CALL_KINDS, Call, Failure, Wire};
 
 /// The protocol calls are made in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -96,6 +96,8 @@ pub enum Scenario {
     /// Issue once, then refresh along the chain with each new refresh token;
     /// issue again when a refresh fails or the token's `ttl` is used up.
     RefreshChain,
+    /// `GET /healthz` (tokengate's liveness route; HTTP 200 = success).
+    Healthz,
 }
 
 impl Scenario {
@@ -105,6 +107,7 @@ impl Scenario {
             Scenario::GetPublicKey => "get-public-key",
             Scenario::Issue => "issue",
             Scenario::RefreshChain => "refresh-chain",
+            Scenario::Healthz => "healthz",
         }
     }
 
@@ -113,7 +116,13 @@ impl Scenario {
             Scenario::GetPublicKey => &[Call::GetPublicKey],
             Scenario::Issue => &[Call::Issue],
             Scenario::RefreshChain => &[Call::Issue, Call::Refresh],
+            Scenario::Healthz => &[Call::Healthz],
         }
+    }
+
+    /// Whether issue (and so a user and a password) is part of it.
+    pub fn needs_credentials(self) -> bool {
+        matches!(self, Scenario::Issue | Scenario::RefreshChain)
     }
 }
 
@@ -188,6 +197,13 @@ pub struct LoadConfig {
     pub warmup: Duration,
     /// A call taking longer is abandoned and counted as `TIMEOUT`.
     pub call_timeout: Duration,
+    /// Extra connections held open and idle during the run (one call each
+    /// when opened).
+    pub idle_connections: usize,
+    /// The server's PID, to report its memory (Linux `/proc`).
+    pub server_pid: Option<u32>,
+    /// Calls per second in all (`None`: as fast as answers come).
+    pub rate: Option<f64>,
 }
 
 impl LoadConfig {
@@ -211,6 +227,9 @@ impl LoadConfig {
             duration: Duration::from_secs(10),
             warmup: Duration::from_secs(2),
             call_timeout: Duration::from_secs(10),
+            idle_connections: 0,
+            server_pid: None,
+            rate: None,
         }
     }
 
@@ -219,12 +238,13 @@ impl LoadConfig {
         self.http.unwrap_or(self.protocol.default_http())
     }
 
-    /// TCP connections opened at start.
+    /// TCP connections opened at start, idle ones included.
     pub fn tcp_connections(&self) -> usize {
-        match self.http_version() {
+        let busy = match self.http_version() {
             HttpVersion::H2 => self.connections,
             HttpVersion::H1 => self.connections.saturating_mul(self.in_flight),
-        }
+        };
+        busy.saturating_add(self.idle_connections)
     }
 
     /// Checks ranges and combinations.
@@ -243,7 +263,7 @@ impl LoadConfig {
         }
         if self.tcp_connections() > MAX_TCP_CONNECTIONS {
             return bad(format!(
-                "HTTP/1.1 opens connections x in-flight = {} TCP connections; at most {MAX_TCP_CONNECTIONS}",
+                "{} TCP connections (HTTP/1.1 opens connections x in-flight; idle ones count too); at most {MAX_TCP_CONNECTIONS}",
                 self.tcp_connections()
             ));
         }
@@ -253,13 +273,18 @@ impl LoadConfig {
         if self.warmup.as_secs_f64() > MAX_SECONDS {
             return bad(format!("--warmup must be <= {MAX_SECONDS} s"));
         }
+        if let Some(rate) = self.rate
+            && !(rate > 0.0 && rate <= 1e7)
+        {
+            return bad("--rate must be > 0 calls per second".into());
+        }
         if self.call_timeout.is_zero() {
             return bad("--call-timeout must be > 0".into());
         }
         if self.payload.domain_id.is_empty() {
             return bad("--domain must not be empty".into());
         }
-        if self.scenario != Scenario::GetPublicKey && self.payload.user_id.is_empty() {
+        if self.scenario.needs_credentials() && self.payload.user_id.is_empty() {
             return bad("--user must not be empty".into());
         }
         Ok(())
@@ -299,6 +324,7 @@ async fn run_with(
     wire: Arc<Wire>,
     tasks: &ConnTasks,
 ) -> Result<Report, LoadError> {
+    let idle = open_idle_connections(cfg, target, version, &wire, tasks).await?;
     let mut lanes = Vec::with_capacity(cfg.connections * cfg.in_flight);
     for _ in 0..cfg.connections {
         let worker = Lane::open_worker(target.addr, version, cfg.in_flight, tasks)
@@ -314,6 +340,10 @@ async fn run_with(
         measure_from: start + cfg.warmup,
         end: start + cfg.warmup + cfg.duration,
     };
+    // Each slot starts a call every `slots / rate` seconds.
+    let pace = cfg
+        .rate
+        .map(|rate| Duration::from_secs_f64(lanes.len() as f64 / rate));
     let mut handles = Vec::with_capacity(lanes.len());
     for lane in lanes {
         handles.push(tokio::spawn(slot(
@@ -322,9 +352,10 @@ async fn run_with(
             cfg.scenario,
             window,
             cfg.call_timeout,
+            pace,
         )));
     }
-    let mut total: [OpStats; 3] = Default::default();
+    let mut total: [OpStats; CALL_KINDS] = Default::default();
     // Every slot stops at `end`; the margin only guards against a stuck task.
     let hard_stop = window.end + Duration::from_secs(5);
     for h in handles {
@@ -342,6 +373,8 @@ async fn run_with(
             }
         }
     }
+    let server_memory = cfg.server_pid.and_then(ServerMemory::read);
+    drop(idle);
     let calls = cfg
         .scenario
         .calls()
@@ -358,8 +391,47 @@ async fn run_with(
         tcp_connections: cfg.tcp_connections(),
         duration_s: cfg.duration.as_secs_f64(),
         warmup_s: cfg.warmup.as_secs_f64(),
+        idle_connections: cfg.idle_connections,
+        server_memory,
         calls,
     })
+}
+
+/// Opens `cfg.idle_connections` connections, makes one get_public_key call
+/// on each (so the server has set the connection up fully) and returns
+/// them, to be held until the run ends.
+async fn open_idle_connections(
+    cfg: &LoadConfig,
+    target: &Target,
+    version: HttpVersion,
+    wire: &Wire,
+    tasks: &ConnTasks,
+) -> Result<Vec<Lane>, LoadError> {
+    let mut idle = Vec::with_capacity(cfg.idle_connections);
+    for n in 0..cfg.idle_connections {
+        let failed = |message: String| LoadError::Connect {
+            target: cfg.target.clone(),
+            message: format!("idle connection {}: {message}", n + 1),
+        };
+        let mut lanes = Lane::open_worker(target.addr, version, 1, tasks)
+            .await
+            .map_err(|f| failed(f.message))?;
+        let mut lane = lanes.pop().ok_or_else(|| failed("no lane".into()))?;
+        let request = wire
+            .request(Call::GetPublicKey, None)
+            .map_err(|f| failed(f.message))?;
+        let answer = lane.send(request).await.map_err(|f| failed(f.message))?;
+        wire.judge(
+            Call::GetPublicKey,
+            answer.status,
+            &answer.headers,
+            answer.body,
+            answer.trailers.as_ref(),
+        )
+        .map_err(|f| failed(f.message))?;
+        idle.push(lane);
+    }
+    Ok(idle)
 }
 
 /// One in-flight slot: calls one after the other until the window ends.
@@ -369,10 +441,22 @@ async fn slot(
     scenario: Scenario,
     window: Window,
     call_timeout: Duration,
-) -> [OpStats; 3] {
-    let mut stats: [OpStats; 3] = Default::default();
+    pace: Option<Duration>,
+) -> [OpStats; CALL_KINDS] {
+    let mut stats: [OpStats; CALL_KINDS] = Default::default();
     let mut chain: Option<String> = None;
+    let mut next_start = Instant::now();
     loop {
+        if let Some(pace) = pace {
+            // Paced: wait for this slot's turn; a late call starts at once
+            // and the schedule moves on from it (no catch-up burst).
+            tokio::time::sleep_until(next_start.min(window.end)).await;
+            let now = Instant::now();
+            if next_start + pace < now {
+                next_start = now;
+            }
+            next_start += pace;
+        }
         let started = Instant::now();
         if started >= window.end {
             break;
@@ -380,6 +464,7 @@ async fn slot(
         let (call, token) = match scenario {
             Scenario::GetPublicKey => (Call::GetPublicKey, None),
             Scenario::Issue => (Call::Issue, None),
+            Scenario::Healthz => (Call::Healthz, None),
             Scenario::RefreshChain => match chain.take() {
                 Some(t) => (Call::Refresh, Some(t)),
                 None => (Call::Issue, None),
@@ -389,7 +474,7 @@ async fn slot(
         let attempt = async {
             let req = wire.request(call, token.as_deref())?;
             let r = lane.send(req).await?;
-            wire.judge(r.status, &r.headers, r.body, r.trailers.as_ref())
+            wire.judge(call, r.status, &r.headers, r.body, r.trailers.as_ref())
         };
         let result = match tokio::time::timeout_at(deadline, attempt).await {
             Ok(r) => r,

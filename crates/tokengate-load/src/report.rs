@@ -191,8 +191,47 @@ pub struct Report {
     pub duration_s: f64,
     /// The unrecorded warm-up, seconds.
     pub warmup_s: f64,
+    /// Extra connections held open and idle during the run.
+    pub idle_connections: usize,
+    /// The server's memory at the end of the window, when `--server-pid`.
+    pub server_memory: Option<ServerMemory>,
     /// One entry per kind of call (refresh-chain: `issue` and `refresh`).
     pub calls: Vec<OpReport>,
+}
+
+/// A server's memory, from `/proc/<pid>/status`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ServerMemory {
+    /// Resident set size now, KiB (`VmRSS`).
+    pub rss_kib: u64,
+    /// Peak resident set size, KiB (`VmHWM`).
+    pub peak_rss_kib: u64,
+}
+
+impl ServerMemory {
+    /// Reads the memory of process `pid`; `None` when it cannot be read
+    /// (not Linux, no such process).
+    pub fn read(pid: u32) -> Option<Self> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        Self::parse(&status)
+    }
+
+    fn parse(status: &str) -> Option<Self> {
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))?
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()
+        };
+        Some(Self {
+            rss_kib: field("VmRSS:")?,
+            peak_rss_kib: field("VmHWM:")?,
+        })
+    }
 }
 
 impl Report {
@@ -227,6 +266,17 @@ impl fmt::Display for Report {
             self.duration_s,
             self.warmup_s
         )?;
+        if self.idle_connections > 0 {
+            writeln!(f, "{} idle connection(s) held open", self.idle_connections)?;
+        }
+        if let Some(m) = self.server_memory {
+            writeln!(
+                f,
+                "server memory: RSS {:.1} MiB (peak {:.1} MiB)",
+                m.rss_kib as f64 / 1024.0,
+                m.peak_rss_kib as f64 / 1024.0
+            )?;
+        }
         for op in &self.calls {
             writeln!(
                 f,
@@ -254,6 +304,16 @@ impl fmt::Display for Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_memory_from_proc_status() {
+        let status = "Name:\ttokengate\nVmHWM:\t   51200 kB\nVmRSS:\t   40960 kB\n";
+        let m = ServerMemory::parse(status).expect("parsed");
+        assert_eq!((m.rss_kib, m.peak_rss_kib), (40960, 51200));
+        assert!(ServerMemory::parse("Name:\tx\n").is_none());
+        let own = ServerMemory::read(std::process::id()).expect("this process");
+        assert!(own.rss_kib > 0 && own.peak_rss_kib >= own.rss_kib);
+    }
 
     #[test]
     fn merge_and_report() {

@@ -27,7 +27,12 @@ pub enum Call {
     Issue,
     /// `Token/refresh`.
     Refresh,
+    /// `GET /healthz` (plain HTTP whatever the protocol; 200 = success).
+    Healthz,
 }
+
+/// How many kinds of call there are (the size of per-call tables).
+pub(crate) const CALL_KINDS: usize = 4;
 
 impl Call {
     /// The name in the report: `get_public_key`, `issue`, `refresh`.
@@ -36,6 +41,7 @@ impl Call {
             Call::GetPublicKey => "get_public_key",
             Call::Issue => "issue",
             Call::Refresh => "refresh",
+            Call::Healthz => "healthz",
         }
     }
 
@@ -44,6 +50,7 @@ impl Call {
             Call::GetPublicKey => 0,
             Call::Issue => 1,
             Call::Refresh => 2,
+            Call::Healthz => 3,
         }
     }
 
@@ -52,6 +59,7 @@ impl Call {
             Call::GetPublicKey => "/spaceone.api.identity.v1.Domain/get_public_key",
             Call::Issue => "/spaceone.api.identity.v1.Token/issue",
             Call::Refresh => "/spaceone.api.identity.v1.Token/refresh",
+            Call::Healthz => "/healthz",
         }
     }
 
@@ -60,6 +68,7 @@ impl Call {
             Call::GetPublicKey => "/identity/v1/domain/get-public-key",
             Call::Issue => "/identity/v1/token/issue",
             Call::Refresh => "/identity/v1/token/refresh",
+            Call::Healthz => "/healthz",
         }
     }
 }
@@ -144,8 +153,8 @@ pub struct Wire {
     protocol: Protocol,
     version: HttpVersion,
     authority: HeaderValue,
-    uris: [Uri; 3],
-    bodies: [Bytes; 3],
+    uris: [Uri; CALL_KINDS],
+    bodies: [Bytes; CALL_KINDS],
     content_type: HeaderValue,
 }
 
@@ -185,6 +194,7 @@ impl Wire {
             uri(Call::GetPublicKey)?,
             uri(Call::Issue)?,
             uri(Call::Refresh)?,
+            uri(Call::Healthz)?,
         ];
         let issue = IssueTokenRequest {
             user_id: payload.user_id.clone(),
@@ -218,6 +228,7 @@ impl Wire {
                     Bytes::from(serde_json::json!({"domain_id": payload.domain_id}).to_string()),
                     Bytes::from(issue_json.to_string()),
                     Bytes::from_static(b"{}"),
+                    Bytes::new(),
                 ]
             }
             _ => {
@@ -226,11 +237,12 @@ impl Wire {
                     grpc_frame(&issue.encode_to_vec()),
                     grpc_frame(&[]), // google.protobuf.Empty
                 ];
-                if protocol == Protocol::GrpcWebText {
+                let [get_key, issue, refresh] = if protocol == Protocol::GrpcWebText {
                     frames.map(|f| Bytes::from(STANDARD.encode(&f)))
                 } else {
                     frames
-                }
+                };
+                [get_key, issue, refresh, Bytes::new()]
             }
         };
         let content_type = HeaderValue::from_static(match protocol {
@@ -262,12 +274,18 @@ impl Wire {
     ) -> Result<Request<Full<Bytes>>, Failure> {
         let i = call.index();
         let mut req = Request::new(Full::new(self.bodies[i].clone()));
-        *req.method_mut() = Method::POST;
         *req.uri_mut() = self.uris[i].clone();
-        let h = req.headers_mut();
         if self.version == HttpVersion::H1 {
-            h.insert(HOST, self.authority.clone());
+            req.headers_mut().insert(HOST, self.authority.clone());
         }
+        if call == Call::Healthz {
+            *req.method_mut() = Method::GET;
+            req.headers_mut()
+                .insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+            return Ok(req);
+        }
+        *req.method_mut() = Method::POST;
+        let h = req.headers_mut();
         h.insert(CONTENT_TYPE, self.content_type.clone());
         h.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
         match self.protocol {
@@ -314,11 +332,15 @@ impl Wire {
     /// Judges a complete answer: the message on success, the failure otherwise.
     pub fn judge(
         &self,
+        call: Call,
         status: http::StatusCode,
         headers: &HeaderMap,
         body: Bytes,
         trailers: Option<&HeaderMap>,
     ) -> Result<Answer, Failure> {
+        if call == Call::Healthz {
+            return judge_rest(status, body);
+        }
         match self.protocol {
             Protocol::Rest => judge_rest(status, body),
             Protocol::Grpc => judge_grpc(status, headers, body, trailers),

@@ -1,0 +1,5 @@
+#![no_main]
+//! See `tokengate_fuzz::grpc_web_framing` (fuzz/src/grpc_web_framing.rs) for the input format and
+//! the properties checked.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tokengate_fuzz::grpc_web_framing::check(data));

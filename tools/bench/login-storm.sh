@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Login storm isolation: does a saturated password pool leave the rest of the
+# server responsive? Server pinned to core 0, load to core 1:
+#   tools/bench/login-storm.sh [seconds]        (default 10)
+# 1. quiet: get_public_key (gRPC) and /healthz (HTTP/1.1), each paced at
+#    PROBE_RATE calls/s (default 200), alone;
+# 2. storm: the same two probes while `issue` with a bcrypt-10 password runs
+#    with 2 x 16 calls in flight (the pool has one worker on one core);
+# 3. the same storm with the password threads put back to nice 0, to show
+#    what their lower priority buys (needs root for renice; skipped otherwise).
+# Prints rps and latency per probe; see BENCHMARKS.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DUR=${1:-10}
+PROBE_RATE=${PROBE_RATE:-200}
+BIN=target/release
+[ -x $BIN/tokengate ] && [ -x $BIN/tokengate-load ] || cargo build --release --locked -p tokengate -p tokengate-load
+WORK=$(mktemp -d)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+SERVER_PID=""
+trap 'kill $SERVER_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+HASH=$(printf 'storm-password' | $BIN/tokengate hash-password --bcrypt --cost 10)
+cat >"$WORK/users.toml" <<TOML
+[[domain]]
+domain_id = "domain-bench"
+[[domain.user]]
+user_id = "storm@example.com"
+password_hash = "$HASH"
+TOML
+cat >"$WORK/tokengate.toml" <<TOML
+listen = "127.0.0.1:$PORT"
+directory = "users.toml"
+[keys]
+dir = "keys"
+algorithm = "EdDSA"
+[token]
+password_queue = 64
+[limits]
+login_failures_per_user = 0
+login_failures_per_ip = 0
+TOML
+RUST_LOG=warn taskset -c 0 $BIN/tokengate serve --config "$WORK/tokengate.toml" 2>"$WORK/server.log" &
+SERVER_PID=$!
+for _ in $(seq 1 100); do curl -s "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+
+LOAD=(taskset -c 1 $BIN/tokengate-load --target "http://127.0.0.1:$PORT" --domain domain-bench)
+# The probes are paced (what health checks and key fetches look like), so
+# they measure the server's latency without taking its CPU themselves.
+probes() { # label
+  "${LOAD[@]}" --protocol grpc --scenario get-public-key -c 1 -m 2 --rate "$PROBE_RATE" \
+    -d "$DUR" --warmup 0 >"$WORK/gpk.txt" &
+  local gpk=$!
+  "${LOAD[@]}" --protocol rest --scenario healthz -c 1 -m 2 --rate "$PROBE_RATE" \
+    -d "$DUR" --warmup 0 >"$WORK/healthz.txt"
+  wait $gpk
+  echo "== $1"
+  echo "get_public_key (gRPC, $PROBE_RATE/s):"
+  grep -E "^get_public_key|latency|error" "$WORK/gpk.txt" | sed 's/^/  /'
+  echo "/healthz (HTTP/1.1, $PROBE_RATE/s):"
+  grep -E "^healthz|latency|error" "$WORK/healthz.txt" | sed 's/^/  /'
+}
+storm() { # label
+  STORM_PW=storm-password "${LOAD[@]}" --protocol grpc --scenario issue --user storm@example.com \
+    --password-env STORM_PW -c 2 -m 16 -d "$DUR" --warmup 2 >"$WORK/storm.txt" &
+  local storm_pid=$!
+  sleep 2
+  probes "$1"
+  wait $storm_pid
+  echo "issue storm (gRPC, 2 x 16 in flight, bcrypt cost 10):"
+  grep -E "^issue|latency|error" "$WORK/storm.txt" | sed 's/^/  /'
+}
+
+probes "quiet"
+storm "storm, password threads at nice +10 (as shipped)"
+if [ "$(id -u)" = 0 ]; then
+  for task in /proc/$SERVER_PID/task/*; do
+    if grep -q '^tokengate-passw' "$task/comm"; then renice -n 0 -p "$(basename "$task")" >/dev/null; fi
+  done
+  storm "storm, password threads put back to nice 0 (for comparison)"
+fi
