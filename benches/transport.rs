@@ -56,6 +56,7 @@ fn app(keys: &std::path::Path) -> AppService {
             allowed_origins: vec!["http://localhost:3000".into()],
             max_body_bytes: 65536,
             default_timeout: Duration::from_secs(10),
+            max_timeout: Duration::from_secs(60),
             client_ip_header: None,
         },
     )

@@ -174,6 +174,7 @@ pub async fn run(
             allowed_origins: config.cors.allowed_origins.clone(),
             max_body_bytes: config.limits.max_body_bytes,
             default_timeout: Duration::from_millis(config.server.default_timeout_ms),
+            max_timeout: Duration::from_millis(config.server.max_timeout_ms),
             client_ip_header: config.limits.client_ip_header.clone(),
         },
     )?;

@@ -48,6 +48,8 @@ pub struct StackSettings {
     pub max_body_bytes: usize,
     /// Deadline for calls without `grpc-timeout`.
     pub default_timeout: Duration,
+    /// Longest deadline a `grpc-timeout` may ask for.
+    pub max_timeout: Duration,
     /// Header a trusted proxy sets with the client address.
     pub client_ip_header: Option<String>,
 }
@@ -105,7 +107,10 @@ pub fn build(
         .propagate_x_request_id()
         .layer(AccessLogLayer::new(known_paths))
         .layer(cors_layer(&settings.allowed_origins))
-        .layer(DeadlineLayer::new(settings.default_timeout))
+        .layer(DeadlineLayer::new(
+            settings.default_timeout,
+            settings.max_timeout,
+        ))
         .layer(BodyLimitLayer::new(settings.max_body_bytes))
         .service(dispatch);
     Ok(BoxCloneSyncService::new(service))

@@ -94,6 +94,7 @@ fn app(keys: &std::path::Path) -> AppService {
             allowed_origins: vec!["http://localhost:3000".into()],
             max_body_bytes: MAX_BODY_BYTES,
             default_timeout: Duration::from_secs(5),
+            max_timeout: Duration::from_secs(60),
             client_ip_header: None,
         },
     )

@@ -1,6 +1,11 @@
-//! Deadlines: a gRPC call's `grpc-timeout` is honoured (capped by nothing
-//! but itself); calls without one get the server default. An expired call
-//! answers DEADLINE_EXCEEDED (504 over REST).
+//! Deadlines: a gRPC or gRPC-Web call's `grpc-timeout` is honoured up to the
+//! server's maximum; other calls (REST, or no `grpc-timeout`) get the server
+//! default. An expired call answers DEADLINE_EXCEEDED (504 over REST).
+//!
+//! The maximum matters for more than slow handlers: the deadline also bounds
+//! reading the request body, so without it a client announcing
+//! `grpc-timeout: 99999999H` and then sending its body one byte a day would
+//! hold a connection (and a `server.max_connections` slot) forever.
 
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -17,12 +22,17 @@ use crate::transport::protocol::Protocol;
 #[derive(Debug, Clone)]
 pub struct DeadlineLayer {
     default: Duration,
+    max: Duration,
 }
 
 impl DeadlineLayer {
-    /// `default` applies when the client names no deadline.
-    pub fn new(default: Duration) -> Self {
-        Self { default }
+    /// `default` applies when the client names no deadline; no call gets
+    /// more than `max`.
+    pub fn new(default: Duration, max: Duration) -> Self {
+        Self {
+            default: default.min(max),
+            max,
+        }
     }
 }
 
@@ -32,6 +42,7 @@ impl<S> Layer<S> for DeadlineLayer {
         Deadline {
             inner,
             default: self.default,
+            max: self.max,
         }
     }
 }
@@ -41,6 +52,7 @@ impl<S> Layer<S> for DeadlineLayer {
 pub struct Deadline<S> {
     inner: S,
     default: Duration,
+    max: Duration,
 }
 
 /// Parses a `grpc-timeout` value: up to 8 digits and a unit (H M S m u n).
@@ -61,6 +73,24 @@ pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     })
 }
 
+/// The deadline of one call: its `grpc-timeout` up to `max` for gRPC and
+/// gRPC-Web, `default` otherwise. REST has no deadline header of its own; a
+/// stray `grpc-timeout` there is not a deadline the client agreed to.
+fn effective_deadline(
+    protocol: Protocol,
+    grpc_timeout: Option<&http::HeaderValue>,
+    default: Duration,
+    max: Duration,
+) -> Duration {
+    let requested = match protocol {
+        Protocol::Rest => None,
+        _ => grpc_timeout
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_grpc_timeout),
+    };
+    requested.map_or(default, |d| d.min(max))
+}
+
 impl<S, B> Service<Request<B>> for Deadline<S>
 where
     S: Service<Request<B>, Response = Response<Body>> + Clone + Send + 'static,
@@ -77,12 +107,12 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let protocol = Protocol::of(&request);
-        let deadline = request
-            .headers()
-            .get("grpc-timeout")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_grpc_timeout)
-            .unwrap_or(self.default);
+        let deadline = effective_deadline(
+            protocol,
+            request.headers().get("grpc-timeout"),
+            self.default,
+            self.max,
+        );
         let future = self.inner.call(request);
         Box::pin(async move {
             match tokio::time::timeout(deadline, future).await {
@@ -98,6 +128,23 @@ where
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn grpc_timeout_is_capped_and_ignored_over_rest() {
+        let (default, max) = (Duration::from_secs(10), Duration::from_secs(60));
+        let huge = http::HeaderValue::from_static("99999999H");
+        let short = http::HeaderValue::from_static("250m");
+        let deadline = |p, v| effective_deadline(p, v, default, max);
+        assert_eq!(deadline(Protocol::Grpc, Some(&huge)), max);
+        assert_eq!(deadline(Protocol::GrpcWeb, Some(&huge)), max);
+        assert_eq!(
+            deadline(Protocol::Grpc, Some(&short)),
+            Duration::from_millis(250)
+        );
+        assert_eq!(deadline(Protocol::Grpc, None), default);
+        assert_eq!(deadline(Protocol::Rest, Some(&short)), default);
+        assert_eq!(deadline(Protocol::Rest, Some(&huge)), default);
+    }
     use super::*;
 
     #[test]

@@ -226,6 +226,9 @@ impl Default for LimitsConfig {
 pub struct ServerConfig {
     /// Deadline for calls that send no `grpc-timeout`, ms.
     pub default_timeout_ms: u64,
+    /// Longest deadline a `grpc-timeout` may ask for, ms (it also bounds
+    /// how long a request body may take to arrive).
+    pub max_timeout_ms: u64,
     /// Time a client has to send its request headers, ms.
     pub header_read_timeout_ms: u64,
     /// A connection with no request in flight for this long is closed, ms.
@@ -249,6 +252,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             default_timeout_ms: 10_000,
+            max_timeout_ms: 60_000,
             header_read_timeout_ms: 5_000,
             idle_timeout_ms: 120_000,
             http2_keepalive_interval_ms: 30_000,
@@ -357,6 +361,14 @@ impl Config {
         }
         if t.password_queue == 0 {
             return bad("token.password_queue must be at least 1".into());
+        }
+        if self.server.default_timeout_ms == 0
+            || self.server.max_timeout_ms < self.server.default_timeout_ms
+        {
+            return bad(
+                "server.default_timeout_ms must be positive and at most server.max_timeout_ms"
+                    .into(),
+            );
         }
         if self.server.max_connections == 0 {
             return bad("server.max_connections must be at least 1".into());

@@ -13,6 +13,7 @@
 
 pub mod cli;
 pub mod conn;
+pub mod hostile;
 pub mod proto;
 pub mod report;
 pub mod target;

@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Honest load, quiet and then mixed with hostile traffic, against one release
+# server pinned to core 0 (default config); the load generator and the
+# attacker share core 1:
+#   tools/bench/hostile-mix.sh [seconds]        (default 10)
+# Prints the honest rps / p50 / p99 (get_public_key over gRPC -c 4 -m 16, and
+# a gRPC refresh-chain -c 1 -m 4) quiet vs hostile, with the ratio of the
+# p99s, for two mixes:
+#   mix        every attack, including the stream attacker's hyper-concurrent
+#              flavour (1,000 *valid* get_public_key calls at a time: extra
+#              load more than an attack);
+#   malformed  the same without hyper-concurrent (garbage, half-open,
+#              oversized, streams past the limit, rapid reset, flood);
+# then the attacker's reports with the server's RSS, and the server's RSS
+# under each attack kind alone (fresh server each, no honest load; the
+# flood of 12,000 is past the default max_connections of 10,000).
+# Environment: ALONE_DUR (default 6) seconds per attack kind alone,
+# SKIP_ALONE=1 to skip that part.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DUR=${1:-10}
+ALONE_DUR=${ALONE_DUR:-6}
+BIN=target/release
+if [ ! -x $BIN/tokengate ] || [ ! -x $BIN/tokengate-load ] || [ ! -x $BIN/tokengate-hostile ]; then
+  cargo build --release --locked -p tokengate -p tokengate-load
+fi
+WORK=$(mktemp -d)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+URL="http://127.0.0.1:$PORT"
+SERVER_PID=""
+HOSTILE_PID=""
+cleanup() {
+  for pid in $HOSTILE_PID $SERVER_PID; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# bcrypt cost 4: logins are cheap, the refresh chain measures refreshes.
+HASH=$(printf 'bench-password' | $BIN/tokengate hash-password --bcrypt --cost 4)
+cat >"$WORK/users.toml" <<TOML
+[[domain]]
+domain_id = "domain-bench"
+[[domain.user]]
+user_id = "bench@example.com"
+password_hash = "$HASH"
+TOML
+cat >"$WORK/tokengate.toml" <<TOML
+listen = "127.0.0.1:$PORT"
+directory = "users.toml"
+[keys]
+dir = "keys"
+[token]
+refresh_ttl = 1000000
+[limits]
+login_failures_per_user = 0
+login_failures_per_ip = 0
+TOML
+
+start_server() {
+  RUST_LOG=error taskset -c 0 $BIN/tokengate serve --config "$WORK/tokengate.toml" 2>>"$WORK/server.log" &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do curl -s "$URL/healthz" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "the server did not start:" >&2
+  cat "$WORK/server.log" >&2
+  exit 1
+}
+
+stop_server() {
+  kill "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+
+# The two honest loads at once, JSON reports in $WORK/<tag>-{gpk,chain}.json.
+honest() { # tag
+  taskset -c 1 $BIN/tokengate-load --target "$URL" --protocol grpc --scenario get-public-key \
+    --domain domain-bench -c 4 -m 16 -d "$DUR" --warmup 1 --json >"$WORK/$1-gpk.json" &
+  local gpk=$!
+  BENCH_PW=bench-password taskset -c 1 $BIN/tokengate-load --target "$URL" --protocol grpc \
+    --scenario refresh-chain --domain domain-bench --user bench@example.com --password-env BENCH_PW \
+    -c 1 -m 4 -d "$DUR" --warmup 1 --json >"$WORK/$1-chain.json"
+  wait "$gpk"
+}
+
+hostile() { # seconds [extra args...]
+  local secs=$1
+  shift
+  taskset -c 1 $BIN/tokengate-hostile --target "$URL" --domain domain-bench -d "$secs" --drain 2 \
+    --server-pid "$SERVER_PID" "$@"
+}
+
+under_attack() { # tag [hostile args...]
+  local tag=$1
+  shift
+  hostile $((DUR + 2)) --connections 2000 "$@" >"$WORK/$tag.txt" &
+  HOSTILE_PID=$!
+  sleep 0.5
+  honest "$tag"
+  wait "$HOSTILE_PID"
+  HOSTILE_PID=""
+}
+
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+start_server
+honest quiet
+under_attack mix
+stop_server
+# A fresh server: the mix's 2,200 held connections would still be open.
+start_server
+under_attack malformed --stream-kinds raw-over-limit,rapid-reset
+stop_server
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+python3 - "$WORK" <<'PY'
+import json, sys
+work = sys.argv[1]
+def calls(tag):
+    out = {}
+    for part in ("gpk", "chain"):
+        with open(f"{work}/{tag}-{part}.json") as f:
+            for c in json.load(f)["calls"]:
+                out[c["call"]] = c
+    return out
+runs = {tag: calls(tag) for tag in ("quiet", "mix", "malformed")}
+print(f"\n{'honest call':<15} {'run':>9} {'calls':>8} {'errors':>7} {'rps':>9} {'p50 ms':>8} {'p99 ms':>8} {'p99/quiet':>9}")
+for name in ("get_public_key", "issue", "refresh"):
+    if runs["quiet"][name]["calls"] == 0:
+        continue  # refresh-chain issues only during the warm-up
+    q = runs["quiet"][name]["latency_ms"]["p99"]
+    for tag, run in runs.items():
+        c = run[name]
+        p99 = c["latency_ms"]["p99"]
+        print(f"{name:<15} {tag:>9} {c['calls']:>8} {c['errors_total']:>7} {c['rps']:>9.1f} "
+              f"{c['latency_ms']['p50']:>8.3f} {p99:>8.3f} {p99 / q:>9.2f}")
+PY
+for tag in mix malformed; do
+  echo
+  echo "== attacker report: $tag"
+  cat "$WORK/$tag.txt"
+done
+
+if [ "${SKIP_ALONE:-0}" != 1 ]; then
+  echo
+  echo "server RSS under each attack kind alone (fresh server, ${ALONE_DUR} s, no honest load):"
+  for kind in "garbage 4" "half-open 200" "half-open 1000 --half-open-kinds big-partial-headers" \
+    "oversized 4" "streams 2" "connections 2000" "connections 12000"; do
+    read -r -a spec <<<"$kind"
+    name=${spec[0]}
+    count=${spec[1]}
+    args=("${spec[@]:2}")
+    for k in garbage half-open oversized streams connections; do
+      if [ "$k" = "$name" ]; then args+=("--$k" "$count"); else args+=("--$k" 0); fi
+    done
+    start_server
+    hostile "$ALONE_DUR" "${args[@]}" >"$WORK/alone.txt"
+    echo "  $kind: $(grep -E '^server memory' "$WORK/alone.txt")"
+    if [ "$name" = connections ]; then grep -E '^ +[0-9]+  ' "$WORK/alone.txt" | sed 's/^/    /'; fi
+    stop_server
+  done
+fi
