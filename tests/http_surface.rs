@@ -299,6 +299,32 @@ fn slow_header_senders_are_disconnected() {
     );
 }
 
+#[test]
+fn connections_that_never_send_a_byte_get_the_header_read_timeout() {
+    // A long idle timeout: only the header read timeout can close them.
+    let server = TestServer::start_with(ServerOptions {
+        extra_config: "[server]\nheader_read_timeout_ms = 500\nidle_timeout_ms = 60000\n"
+            .to_owned(),
+        ..ServerOptions::default()
+    });
+    let silent: Vec<_> = (0..20)
+        .map(|_| std::net::TcpStream::connect(server.addr).expect("connect"))
+        .collect();
+    let started = Instant::now();
+    for mut connection in silent {
+        connection
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut buf = [0u8; 64];
+        let n = connection.read(&mut buf).unwrap_or(0);
+        assert_eq!(n, 0, "closed without an answer");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "silent connections closed long before the idle timeout"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_readiness_metrics_and_openapi() {
     let server = TestServer::start();

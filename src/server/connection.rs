@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -39,6 +39,63 @@ impl Activity {
         }
         let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
         Some(self.started.elapsed().saturating_sub(last))
+    }
+}
+
+/// A TCP stream that notes when the client first sent anything.
+struct FirstByteWatch {
+    inner: TcpStream,
+    spoke: Arc<AtomicBool>,
+}
+
+impl tokio::io::AsyncRead for FirstByteWatch {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.spoke.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for FirstByteWatch {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -105,6 +162,11 @@ pub(super) async fn serve_connection(
         .max_pending_accept_reset_streams(Some(64))
         // 16 KiB of headers per request (HPACK-decoded): tokens are ~1 KiB.
         .max_header_list_size(16 * 1024);
+    let spoke = Arc::new(AtomicBool::new(false));
+    let stream = FirstByteWatch {
+        inner: stream,
+        spoke: Arc::clone(&spoke),
+    };
     let connection = builder.serve_connection(TokioIo::new(stream), hyper_service);
     tokio::pin!(connection);
 
@@ -117,6 +179,7 @@ pub(super) async fn serve_connection(
     // and waits for the answer, which a silent client never gives. Past
     // this instant the connection is dropped whatever it is doing.
     let mut close_by: Option<tokio::time::Instant> = None;
+    let first_byte_by = tokio::time::Instant::now() + settings.header_read_timeout;
     loop {
         tokio::select! {
             result = connection.as_mut() => {
@@ -143,6 +206,15 @@ pub(super) async fn serve_connection(
                     // may have calls in flight, which get the drain time.
                     let grace = if idle { IDLE_CLOSE_GRACE } else { settings.drain_timeout };
                     close_by = Some(tokio::time::Instant::now() + grace);
+                }
+            }
+            // hyper's header read timeout starts with the first byte; a
+            // connection that never sends one would otherwise hold its
+            // slot until the idle timeout.
+            _ = tokio::time::sleep_until(first_byte_by), if !spoke.load(Ordering::Relaxed) && !asked_to_close => {
+                if !spoke.load(Ordering::Relaxed) {
+                    tracing::debug!(%peer, "no byte within the header read timeout; closing");
+                    return;
                 }
             }
             _ = sleep_until_some(close_by) => {

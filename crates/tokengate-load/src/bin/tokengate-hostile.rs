@@ -12,7 +12,7 @@ use tokengate_load::hostile::{HalfOpen, HostileConfig, StreamAttack, run};
 /// the server reacted (and its memory, with --server-pid). Zero attackers
 /// of a kind turns it off.
 #[derive(Debug, Parser)]
-#[command(name = "tokengate-hostile", version, about, long_about = None)]
+#[command(name = "tokengate-hostile", version)]
 struct Cli {
     /// The service URL (http only). Must be on loopback (127.0.0.0/8, ::1).
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:50051")]
