@@ -20,12 +20,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 DUR=${1:-10}
 ALONE_DUR=${ALONE_DUR:-6}
-BIN=target/release
-if [ ! -x $BIN/tokengate ] || [ ! -x $BIN/tokengate-load ] || [ ! -x $BIN/tokengate-hostile ]; then
-  cargo build --release --locked -p tokengate -p tokengate-load
-fi
+# shellcheck source=tools/bench/common.sh
+. tools/bench/common.sh
+ensure_release_build
 WORK=$(mktemp -d)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 URL="http://127.0.0.1:$PORT"
 SERVER_PID=""
 HOSTILE_PID=""
@@ -36,14 +35,7 @@ cleanup() {
 trap cleanup EXIT
 
 # bcrypt cost 4: logins are cheap, the refresh chain measures refreshes.
-HASH=$(printf 'bench-password' | $BIN/tokengate hash-password --bcrypt --cost 4)
-cat >"$WORK/users.toml" <<TOML
-[[domain]]
-domain_id = "domain-bench"
-[[domain.user]]
-user_id = "bench@example.com"
-password_hash = "$HASH"
-TOML
+write_users "$WORK/users.toml" bench@example.com bench-password 4
 cat >"$WORK/tokengate.toml" <<TOML
 listen = "127.0.0.1:$PORT"
 directory = "users.toml"
@@ -59,7 +51,7 @@ TOML
 start_server() {
   RUST_LOG=error taskset -c 0 $BIN/tokengate serve --config "$WORK/tokengate.toml" 2>>"$WORK/server.log" &
   SERVER_PID=$!
-  for _ in $(seq 1 100); do curl -s "$URL/healthz" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  wait_healthy "$PORT" && return 0
   echo "the server did not start:" >&2
   cat "$WORK/server.log" >&2
   exit 1

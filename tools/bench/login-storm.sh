@@ -13,20 +13,14 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 DUR=${1:-10}
 PROBE_RATE=${PROBE_RATE:-200}
-BIN=target/release
-[ -x $BIN/tokengate ] && [ -x $BIN/tokengate-load ] || cargo build --release --locked -p tokengate -p tokengate-load
+# shellcheck source=tools/bench/common.sh
+. tools/bench/common.sh
+ensure_release_build
 WORK=$(mktemp -d)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 SERVER_PID=""
 trap 'kill $SERVER_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
-HASH=$(printf 'storm-password' | $BIN/tokengate hash-password --bcrypt --cost 10)
-cat >"$WORK/users.toml" <<TOML
-[[domain]]
-domain_id = "domain-bench"
-[[domain.user]]
-user_id = "storm@example.com"
-password_hash = "$HASH"
-TOML
+write_users "$WORK/users.toml" storm@example.com storm-password 10
 cat >"$WORK/tokengate.toml" <<TOML
 listen = "127.0.0.1:$PORT"
 directory = "users.toml"
@@ -41,9 +35,9 @@ login_failures_per_ip = 0
 TOML
 RUST_LOG=warn taskset -c 0 $BIN/tokengate serve --config "$WORK/tokengate.toml" 2>"$WORK/server.log" &
 SERVER_PID=$!
-for _ in $(seq 1 100); do curl -s "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+wait_healthy "$PORT"
 
-LOAD=(taskset -c 1 $BIN/tokengate-load --target "http://127.0.0.1:$PORT" --domain domain-bench)
+LOAD=(taskset -c 1 "$BIN/tokengate-load" --target "http://127.0.0.1:$PORT" --domain domain-bench)
 # The probes are paced (what health checks and key fetches look like), so
 # they measure the server's latency without taking its CPU themselves.
 probes() { # label
@@ -83,7 +77,7 @@ storm() { # label
 probes "quiet"
 storm "storm, password threads at nice +10 (as shipped)"
 if [ "$(id -u)" = 0 ]; then
-  for task in /proc/$SERVER_PID/task/*; do
+  for task in "/proc/$SERVER_PID/task/"*; do
     if grep -q '^tokengate-passw' "$task/comm"; then renice -n 0 -p "$(basename "$task")" >/dev/null; fi
   done
   storm "storm, password threads put back to nice 0 (for comparison)"

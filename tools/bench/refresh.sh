@@ -6,24 +6,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DUR=${1:-8}
-BIN=target/release
-[ -x $BIN/tokengate ] && [ -x $BIN/tokengate-load ] || cargo build --release --locked -p tokengate -p tokengate-load
+# shellcheck source=tools/bench/common.sh
+. tools/bench/common.sh
+ensure_release_build
 WORK=$(mktemp -d)
-REDIS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+REDIS_PORT=$(free_port)
+PORT=$(free_port)
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >/dev/null 2>&1 &
 REDIS_PID=$!
 SERVER_PID=""
 trap 'kill $REDIS_PID $SERVER_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 # bcrypt cost 4: logins are cheap, so the run measures refreshes.
-HASH=$(printf 'bench-password' | $BIN/tokengate hash-password --bcrypt --cost 4)
-cat >"$WORK/users.toml" <<TOML
-[[domain]]
-domain_id = "domain-bench"
-[[domain.user]]
-user_id = "bench@example.com"
-password_hash = "$HASH"
-TOML
+write_users "$WORK/users.toml" bench@example.com bench-password 4
 run() { # algorithm store protocol
   local alg=$1 store=$2 proto=$3 extra=""
   [ "$store" = redis ] && extra="[store]
@@ -45,10 +39,10 @@ $extra
 TOML
   RUST_LOG=warn taskset -c 0 $BIN/tokengate serve --config "$WORK/tokengate.toml" 2>"$WORK/server.log" &
   SERVER_PID=$!
-  for _ in $(seq 1 100); do curl -s "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  wait_healthy "$PORT"
   printf '%-6s %-7s %-9s ' "$alg" "$store" "$proto"
   BENCH_PW=bench-password taskset -c 1 $BIN/tokengate-load --target "http://127.0.0.1:$PORT" \
-    --protocol $proto --scenario refresh-chain --domain domain-bench --user bench@example.com \
+    --protocol "$proto" --scenario refresh-chain --domain domain-bench --user bench@example.com \
     --password-env BENCH_PW -c 4 -m 16 -d "$DUR" --warmup 1 | grep -A1 -E "^refresh " | tr -s ' ' | tr '\n' ' '
   echo
   kill "$SERVER_PID" 2>/dev/null || true

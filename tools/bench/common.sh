@@ -1,0 +1,43 @@
+# Shared pieces of the tools/bench scripts; source it after `cd` to the
+# repository root:  . tools/bench/common.sh
+# shellcheck shell=bash
+
+BIN=target/release
+
+# Builds the release binaries the benchmarks run, unless they are there.
+ensure_release_build() {
+  if [ ! -x $BIN/tokengate ] || [ ! -x $BIN/tokengate-load ] || [ ! -x $BIN/tokengate-hostile ]; then
+    cargo build --release --locked -p tokengate -p tokengate-load
+  fi
+}
+
+# A free TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# write_users FILE USER PASSWORD BCRYPT_COST: a directory with one user in
+# domain-bench (a low cost keeps re-logins cheap where logins are not what
+# is measured).
+write_users() {
+  local file=$1 user=$2 password=$3 cost=$4 hash
+  hash=$(printf '%s' "$password" | $BIN/tokengate hash-password --bcrypt --cost "$cost")
+  cat >"$file" <<TOML
+[[domain]]
+domain_id = "domain-bench"
+[[domain.user]]
+user_id = "$user"
+password_hash = "$hash"
+TOML
+}
+
+# wait_healthy PORT: up to 10 s for /healthz to answer.
+wait_healthy() {
+  local _
+  for _ in $(seq 1 100); do
+    curl -s "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "the server on port $1 did not come up" >&2
+  return 1
+}
