@@ -116,6 +116,22 @@ pub fn build(
     Ok(BoxCloneSyncService::new(service))
 }
 
+/// The whole stack around `core`, with a health service and metrics
+/// handle of its own, for driving it in-process (benchmarks, fuzzing): what
+/// `serve` builds, minus the listener and the lifecycle it shares.
+pub fn in_process(
+    core: Arc<TokenService>,
+    settings: &StackSettings,
+) -> Result<AppService, tonic_reflection::server::Error> {
+    let (_, health) = tonic_health::server::health_reporter();
+    let endpoints = EndpointState {
+        core: Arc::clone(&core),
+        metrics: crate::app::metrics_handle(),
+        lifecycle: crate::server::Lifecycle::new(),
+    };
+    build(core, endpoints, health, settings)
+}
+
 /// Request ids: a random per-process prefix and a counter. Unique across
 /// replicas and restarts, and far cheaper than a random UUID per call (one
 /// `getrandom` syscall each).

@@ -26,9 +26,7 @@ use http_body_util::BodyExt as _;
 use prost::Message as _;
 use tokengate::proto::core_v1::AuthenticationResponse;
 use tokengate::proto::identity_v1::TokenInfo;
-use tokengate::server::Lifecycle;
 use tokengate::stack::{self, AppService, StackSettings};
-use tokengate::transport::http_endpoints::EndpointState;
 use tokengate_core::{PasswordPool, TokenService, TokenSettings};
 use tokengate_directory::{Directory, hash_bcrypt};
 use tokengate_keys::{Algorithm, KeyDir};
@@ -80,16 +78,8 @@ fn app(keys: &std::path::Path) -> AppService {
         PasswordPool::new(1, 64),
         TokenSettings::default(),
     ));
-    let (_, health) = tonic_health::server::health_reporter();
-    let endpoints = EndpointState {
-        core: Arc::clone(&core),
-        metrics: tokengate::app::metrics_handle(),
-        lifecycle: Lifecycle::new(),
-    };
-    stack::build(
+    stack::in_process(
         core,
-        endpoints,
-        health,
         &StackSettings {
             allowed_origins: vec!["http://localhost:3000".into()],
             max_body_bytes: MAX_BODY_BYTES,
