@@ -14,6 +14,8 @@ mod directory;
 mod grpc_frame_limit;
 #[path = "../fuzz/src/grpc_web_framing.rs"]
 mod grpc_web_framing;
+#[path = "../fuzz/src/json_eq.rs"]
+mod json_eq;
 #[path = "../fuzz/src/jwt.rs"]
 mod jwt;
 #[path = "../fuzz/src/rest_decode.rs"]
