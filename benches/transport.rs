@@ -5,8 +5,6 @@
 //! of a login request on its own.
 
 use std::hint::black_box;
-use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use base64::Engine as _;
@@ -14,43 +12,16 @@ use bytes::{BufMut as _, Bytes, BytesMut};
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt as _;
 use prost::Message as _;
+use tokengate::fixture;
 use tokengate::proto::core_v1::AuthenticationRequest;
 use tokengate::proto::identity_v1::IssueTokenRequest;
-use tokengate::stack::{self, AppService, StackSettings};
-use tokengate_core::{PasswordPool, TokenService, TokenSettings};
-use tokengate_directory::{Directory, hash_bcrypt};
-use tokengate_keys::{Algorithm, KeyDir};
-use tokengate_store::MemoryStore;
+use tokengate::stack::AppService;
 use tower::ServiceExt as _;
 
 const LOGIN: &str = r#"{"domain_id":"domain-1a2b3c","user_id":"alice@example.com","credentials":{"password":"correct horse battery"},"timeout":600,"refresh_count":3}"#;
 
 fn app(keys: &std::path::Path) -> AppService {
-    let hash = hash_bcrypt("pw", 4).expect("hash");
-    let directory = Directory::from_toml(&format!(
-        "[[domain]]\ndomain_id = \"d\"\n[[domain.user]]\nuser_id = \"u\"\npassword_hash = \"{hash}\"\n"
-    ))
-    .expect("directory");
-    let dir = KeyDir::new(keys);
-    dir.generate_missing(["d"], Algorithm::EdDSA).expect("keys");
-    let core = Arc::new(TokenService::new(
-        directory,
-        dir.load().expect("load"),
-        Arc::new(MemoryStore::new()),
-        PasswordPool::new(1, 64),
-        TokenSettings::default(),
-    ));
-    stack::in_process(
-        core,
-        &StackSettings {
-            allowed_origins: vec!["http://localhost:3000".into()],
-            max_body_bytes: 65536,
-            default_timeout: Duration::from_secs(10),
-            max_timeout: Duration::from_secs(60),
-            client_ip_header: None,
-        },
-    )
-    .expect("stack")
+    fixture::stack(keys, fixture::Limits::default()).expect("fixture stack")
 }
 
 fn grpc_frame(message: &[u8]) -> Bytes {
@@ -78,7 +49,7 @@ fn bench(c: &mut Criterion) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let service = runtime.block_on(async { app(tmp.path()) });
     let message = AuthenticationRequest {
-        domain_id: "d".into(),
+        domain_id: fixture::DOMAIN_ID.into(),
     }
     .encode_to_vec();
     let framed = grpc_frame(&message);

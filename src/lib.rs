@@ -8,6 +8,7 @@
 pub mod app;
 pub mod cli;
 pub mod devmode;
+pub mod fixture;
 pub mod layers;
 pub mod proto;
 pub mod reload;

@@ -114,14 +114,8 @@ fn attacks(server: &TestServer) -> HostileConfig {
     cfg.domain = "domain-a".into();
     cfg.garbage = 2;
     cfg.half_open = 100;
-    cfg.half_open_kinds = vec![
-        HalfOpen::Silent,
-        HalfOpen::PartialHeaders,
-        HalfOpen::BigPartialHeaders,
-        HalfOpen::H2Preface,
-        HalfOpen::PartialBody,
-        HalfOpen::PartialBodyLongDeadline,
-    ];
+    // Every kind, whatever the defaults become.
+    cfg.half_open_kinds = HalfOpen::ALL.to_vec();
     cfg.oversized = 2;
     cfg.oversized_bytes = 256 * 1024;
     cfg.streams = 1;

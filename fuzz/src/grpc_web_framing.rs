@@ -16,7 +16,7 @@
 //! request; OK comes with exactly one message of the method's output type,
 //! an error with none; `grpc-message` stays short (echoed ids are cut).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -24,13 +24,10 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use prost::Message as _;
+use tokengate::fixture;
 use tokengate::proto::core_v1::AuthenticationResponse;
 use tokengate::proto::identity_v1::TokenInfo;
-use tokengate::stack::{self, AppService, StackSettings};
-use tokengate_core::{PasswordPool, TokenService, TokenSettings};
-use tokengate_directory::{Directory, hash_bcrypt};
-use tokengate_keys::{Algorithm, KeyDir};
-use tokengate_store::MemoryStore;
+use tokengate::stack::AppService;
 use tower::ServiceExt as _;
 
 /// `Domain/get_public_key`: a known domain (`d`) answers OK.
@@ -64,31 +61,11 @@ fn harness() -> &'static Harness {
 }
 
 fn app(keys: &std::path::Path) -> AppService {
-    let hash = hash_bcrypt("pw", 4).expect("hash");
-    let directory = Directory::from_toml(&format!(
-        "[[domain]]\ndomain_id = \"d\"\n[[domain.user]]\nuser_id = \"u\"\npassword_hash = \"{hash}\"\n"
-    ))
-    .expect("directory");
-    let dir = KeyDir::new(keys);
-    dir.generate_missing(["d"], Algorithm::EdDSA).expect("keys");
-    let core = Arc::new(TokenService::new(
-        directory,
-        dir.load().expect("load"),
-        Arc::new(MemoryStore::new()),
-        PasswordPool::new(1, 64),
-        TokenSettings::default(),
-    ));
-    stack::in_process(
-        core,
-        &StackSettings {
-            allowed_origins: vec!["http://localhost:3000".into()],
-            max_body_bytes: MAX_BODY_BYTES,
-            default_timeout: Duration::from_secs(5),
-            max_timeout: Duration::from_secs(60),
-            client_ip_header: None,
-        },
-    )
-    .expect("stack")
+    let limits = fixture::Limits {
+        max_body_bytes: MAX_BODY_BYTES,
+        default_timeout: Duration::from_secs(5),
+    };
+    fixture::stack(keys, limits).expect("fixture stack")
 }
 
 /// Checks one input (see the module docs).

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -13,6 +13,8 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
 use tower::ServiceExt as _;
 
+use super::client_stream::ClientStream;
+use super::linger::{LINGER_MAX_BYTES, LINGER_TIME, linger};
 use super::{ConnectionSettings, Lifecycle};
 use crate::stack::AppService;
 
@@ -39,63 +41,6 @@ impl Activity {
         }
         let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
         Some(self.started.elapsed().saturating_sub(last))
-    }
-}
-
-/// A TCP stream that notes when the client first sent anything.
-struct FirstByteWatch {
-    inner: TcpStream,
-    spoke: Arc<AtomicBool>,
-}
-
-impl tokio::io::AsyncRead for FirstByteWatch {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.spoke.store(true, Ordering::Relaxed);
-        }
-        polled
-    }
-}
-
-impl tokio::io::AsyncWrite for FirstByteWatch {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -162,13 +107,8 @@ pub(super) async fn serve_connection(
         .max_pending_accept_reset_streams(Some(64))
         // 16 KiB of headers per request (HPACK-decoded): tokens are ~1 KiB.
         .max_header_list_size(16 * 1024);
-    let spoke = Arc::new(AtomicBool::new(false));
-    let stream = FirstByteWatch {
-        inner: stream,
-        spoke: Arc::clone(&spoke),
-    };
-    let connection = builder.serve_connection(TokioIo::new(stream), hyper_service);
-    tokio::pin!(connection);
+    let (stream, watch) = ClientStream::new(stream);
+    let mut connection = Box::pin(builder.serve_connection(TokioIo::new(stream), hyper_service));
 
     let mut draining = lifecycle.subscribe();
     let check_every =
@@ -186,7 +126,7 @@ pub(super) async fn serve_connection(
                 if let Err(e) = result {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
-                return;
+                break;
             }
             _ = draining.changed(), if !asked_to_close => {
                 connection.as_mut().graceful_shutdown();
@@ -211,8 +151,8 @@ pub(super) async fn serve_connection(
             // hyper's header read timeout starts with the first byte; a
             // connection that never sends one would otherwise hold its
             // slot until the idle timeout.
-            _ = tokio::time::sleep_until(first_byte_by), if !spoke.load(Ordering::Relaxed) && !asked_to_close => {
-                if !spoke.load(Ordering::Relaxed) {
+            _ = tokio::time::sleep_until(first_byte_by), if !watch.client_spoke() && !asked_to_close => {
+                if !watch.client_spoke() {
                     tracing::debug!(%peer, "no byte within the header read timeout; closing");
                     return;
                 }
@@ -222,5 +162,12 @@ pub(super) async fn serve_connection(
                 return;
             }
         }
+    }
+    // hyper is done with the connection; if the client has not closed its
+    // side it may still be sending (a body we refused): close lingering.
+    drop(connection);
+    if let Some(socket) = watch.take_unfinished_socket() {
+        let end = linger(socket, LINGER_TIME, LINGER_MAX_BYTES).await;
+        tracing::trace!(%peer, ?end, "lingering close");
     }
 }

@@ -2,7 +2,9 @@
 //! builder), with connection hygiene tonic's server lacks — header read
 //! timeout, idle timeout, maximum connection age — and a graceful drain.
 
+mod client_stream;
 mod connection;
+mod linger;
 
 pub use connection::PeerAddr;
 mod lifecycle;

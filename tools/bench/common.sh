@@ -31,6 +31,28 @@ password_hash = "$hash"
 TOML
 }
 
+# write_server_config FILE PORT ALGORITHM: a server config listening on
+# 127.0.0.1:PORT with the users of write_users in users.toml and keys in
+# keys/ (both beside FILE), signing with ALGORITHM, and the login lockouts
+# off (a benchmark logs the same user in thousands of times). More TOML
+# tables ([token], [store], ...) are read from standard input.
+write_server_config() {
+  local file=$1 port=$2 algorithm=$3
+  {
+    cat <<TOML
+listen = "127.0.0.1:$port"
+directory = "users.toml"
+[keys]
+dir = "keys"
+algorithm = "$algorithm"
+[limits]
+login_failures_per_user = 0
+login_failures_per_ip = 0
+TOML
+    cat
+  } >"$file"
+}
+
 # wait_healthy PORT: up to 10 s for /healthz to answer.
 wait_healthy() {
   local _

@@ -36,16 +36,9 @@ trap cleanup EXIT
 
 # bcrypt cost 4: logins are cheap, the refresh chain measures refreshes.
 write_users "$WORK/users.toml" bench@example.com bench-password 4
-cat >"$WORK/tokengate.toml" <<TOML
-listen = "127.0.0.1:$PORT"
-directory = "users.toml"
-[keys]
-dir = "keys"
+write_server_config "$WORK/tokengate.toml" "$PORT" RS256 <<TOML
 [token]
 refresh_ttl = 1000000
-[limits]
-login_failures_per_user = 0
-login_failures_per_ip = 0
 TOML
 
 start_server() {

@@ -21,17 +21,9 @@ PORT=$(free_port)
 SERVER_PID=""
 trap 'kill $SERVER_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 write_users "$WORK/users.toml" storm@example.com storm-password 10
-cat >"$WORK/tokengate.toml" <<TOML
-listen = "127.0.0.1:$PORT"
-directory = "users.toml"
-[keys]
-dir = "keys"
-algorithm = "EdDSA"
+write_server_config "$WORK/tokengate.toml" "$PORT" EdDSA <<TOML
 [token]
 password_queue = 64
-[limits]
-login_failures_per_user = 0
-login_failures_per_ip = 0
 TOML
 RUST_LOG=warn taskset -c 0 $BIN/tokengate serve --config "$WORK/tokengate.toml" 2>"$WORK/server.log" &
 SERVER_PID=$!

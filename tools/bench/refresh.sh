@@ -24,17 +24,9 @@ run() { # algorithm store protocol
 redis_url = \"redis://127.0.0.1:$REDIS_PORT/0\"
 key_prefix = \"bench-$alg:\""
   rm -rf "$WORK/keys"
-  cat >"$WORK/tokengate.toml" <<TOML
-listen = "127.0.0.1:$PORT"
-directory = "users.toml"
-[keys]
-dir = "keys"
-algorithm = "$alg"
+  write_server_config "$WORK/tokengate.toml" "$PORT" "$alg" <<TOML
 [token]
 refresh_ttl = 1000000
-[limits]
-login_failures_per_user = 0
-login_failures_per_ip = 0
 $extra
 TOML
   RUST_LOG=warn taskset -c 0 $BIN/tokengate serve --config "$WORK/tokengate.toml" 2>"$WORK/server.log" &
