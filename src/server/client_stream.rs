@@ -132,22 +132,13 @@ impl AsyncWrite for ClientStream {
 
 #[cfg(test)]
 mod tests {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    use tokio::net::TcpListener;
-
     use super::*;
-
-    async fn pair() -> (TcpStream, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let address = listener.local_addr().expect("address");
-        let client = TcpStream::connect(address).await.expect("connect");
-        let (server, _) = listener.accept().await.expect("accept");
-        (client, server)
-    }
+    use crate::server::test_support::tcp_pair;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     #[tokio::test]
     async fn a_stream_dropped_while_the_client_is_open_hands_the_socket_back() {
-        let (mut client, server) = pair().await;
+        let (mut client, server) = tcp_pair().await;
         let (mut stream, watch) = ClientStream::new(server);
         assert!(!watch.client_spoke());
         client.write_all(b"hello").await.expect("write");
@@ -165,7 +156,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stream_the_client_closed_is_not_handed_back() {
-        let (client, server) = pair().await;
+        let (client, server) = tcp_pair().await;
         let (mut stream, watch) = ClientStream::new(server);
         drop(client);
         let mut buf = Vec::new();

@@ -58,21 +58,12 @@ pub(super) async fn linger(mut socket: TcpStream, time: Duration, max_bytes: usi
 
 #[cfg(test)]
 mod tests {
-    use tokio::net::TcpListener;
-
     use super::*;
-
-    async fn pair() -> (TcpStream, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let address = listener.local_addr().expect("address");
-        let client = TcpStream::connect(address).await.expect("connect");
-        let (server, _) = listener.accept().await.expect("accept");
-        (client, server)
-    }
+    use crate::server::test_support::tcp_pair;
 
     #[tokio::test]
     async fn the_client_sees_end_of_stream_at_once_and_may_keep_sending() {
-        let (mut client, server) = pair().await;
+        let (mut client, server) = tcp_pair().await;
         let lingering = tokio::spawn(linger(server, Duration::from_secs(10), 1 << 20));
         let mut buf = [0u8; 16];
         assert_eq!(client.read(&mut buf).await.expect("read"), 0, "FIN");
@@ -86,14 +77,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_that_never_closes_is_cut_off_by_time() {
-        let (_client, server) = pair().await;
+        let (_client, server) = tcp_pair().await;
         let end = linger(server, Duration::from_millis(100), 1 << 20).await;
         assert_eq!(end, LingerEnd::TimedOut);
     }
 
     #[tokio::test]
     async fn a_client_that_keeps_sending_is_cut_off_by_bytes() {
-        let (mut client, server) = pair().await;
+        let (mut client, server) = tcp_pair().await;
         let lingering = tokio::spawn(linger(server, Duration::from_secs(10), 64 * 1024));
         let flood =
             tokio::spawn(async move { while client.write_all(&[b'x'; 4096]).await.is_ok() {} });

@@ -5,6 +5,8 @@
 mod client_stream;
 mod connection;
 mod linger;
+#[cfg(test)]
+mod test_support;
 
 pub use connection::PeerAddr;
 mod lifecycle;
