@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use tower::ServiceExt as _;
 
 use super::client_stream::ClientStream;
-use super::linger::{LINGER_MAX_BYTES, LINGER_TIME, linger};
+use super::closing::{LINGER_MAX_BYTES, LINGER_TIME, LingerSlot, linger};
 use super::{ConnectionSettings, Lifecycle};
 use crate::stack::AppService;
 
@@ -27,6 +27,9 @@ struct Activity {
     in_flight: AtomicUsize,
     last_ms: AtomicU64,
     started: Instant,
+    /// An HTTP/1.x request head got through to the service (hyper's own
+    /// 400/431 answers to malformed heads never reach it).
+    served_http1: AtomicBool,
 }
 
 impl Activity {
@@ -69,12 +72,16 @@ pub(super) async fn serve_connection(
         in_flight: AtomicUsize::new(0),
         last_ms: AtomicU64::new(0),
         started: Instant::now(),
+        served_http1: AtomicBool::new(false),
     });
     let per_call = Arc::clone(&activity);
     let hyper_service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         let service = service.clone();
         let activity = Arc::clone(&per_call);
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        if request.version() <= http::Version::HTTP_11 {
+            activity.served_http1.store(true, Ordering::Relaxed);
+        }
         activity.touch();
         request.extensions_mut().insert(PeerAddr(peer));
         async move {
@@ -163,11 +170,24 @@ pub(super) async fn serve_connection(
             }
         }
     }
-    // hyper is done with the connection; if the client has not closed its
-    // side it may still be sending (a body we refused): close lingering.
+    // hyper is done with the connection. An HTTP/1.1 client that has not
+    // closed its side may still be sending a body we answered without
+    // reading (a 413): close lingering (closing.rs). Only there: a client
+    // whose request head hyper refused (400, 431) is sending garbage, and
+    // lingering on a flood of those would only multiply the work it causes;
+    // an HTTP/2 client gets its refusal as a stream reset and keeps the
+    // connection.
     drop(connection);
-    if let Some(socket) = watch.take_unfinished_socket() {
-        let end = linger(socket, LINGER_TIME, LINGER_MAX_BYTES).await;
-        tracing::trace!(%peer, ?end, "lingering close");
+    if !activity.served_http1.load(Ordering::Relaxed) {
+        return;
     }
+    let Some(socket) = watch.take_unfinished_socket() else {
+        return;
+    };
+    let Some(_slot) = LingerSlot::try_take() else {
+        tracing::debug!(%peer, "too many lingering closes; closing at once");
+        return;
+    };
+    let end = linger(socket, LINGER_TIME, LINGER_MAX_BYTES).await;
+    tracing::trace!(%peer, ?end, "lingering close");
 }

@@ -3,8 +3,8 @@
 //! timeout, idle timeout, maximum connection age — and a graceful drain.
 
 mod client_stream;
+mod closing;
 mod connection;
-mod linger;
 #[cfg(test)]
 mod test_support;
 

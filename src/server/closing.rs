@@ -1,12 +1,15 @@
-//! Lingering close. When the server is done with a connection while the
-//! client is still sending — typically an upload refused with 413 before
-//! its body was read — closing the socket at once makes the kernel answer
-//! the client's next segment with a reset, and an HTTP client busy writing
-//! the body reports "broken pipe" instead of reading the 413 already in
-//! its buffer. So: half-close (the client sees the end of our answers),
-//! then read and discard what the client still sends until it closes too,
-//! for a bounded time and number of bytes (nginx's `lingering_close`).
+//! Lingering close: how an HTTP/1.1 connection that served a request ends
+//! when hyper is done with it but the client has not closed its side. When
+//! the server answers before reading a whole upload — a 413 — closing the
+//! socket at once makes the kernel answer the client's next segment with a
+//! reset, and an HTTP client busy writing the body reports "broken pipe"
+//! instead of the 413 already in its buffer. So: half-close (the client sees
+//! the end of our answers), then read and discard what the client still
+//! sends until it closes too, for a bounded time and number of bytes
+//! (nginx's `lingering_close`), with a bounded number of connections
+//! lingering at once.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -17,6 +20,33 @@ pub(super) const LINGER_TIME: Duration = Duration::from_secs(2);
 
 /// The most a closed connection reads and discards.
 pub(super) const LINGER_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// The most connections lingering at once; past it, connections close at
+/// once (a flood of refused uploads cannot buy itself 2 s of reading each).
+pub(super) const MAX_LINGERING: usize = 256;
+
+static LINGERING: AtomicUsize = AtomicUsize::new(0);
+
+/// One of the [`MAX_LINGERING`] places, given back on drop.
+pub(super) struct LingerSlot(());
+
+impl LingerSlot {
+    /// A place to linger in, if one is free.
+    pub(super) fn try_take() -> Option<Self> {
+        LINGERING
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_LINGERING).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Self(()))
+    }
+}
+
+impl Drop for LingerSlot {
+    fn drop(&mut self) {
+        LINGERING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// How a lingering close ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +103,18 @@ mod tests {
         }
         drop(client);
         assert_eq!(lingering.await.expect("task"), LingerEnd::ClientClosed);
+    }
+
+    #[test]
+    fn lingering_places_are_limited_and_given_back() {
+        // No other unit test serves connections, so every place is free.
+        let taken: Vec<_> = std::iter::from_fn(LingerSlot::try_take)
+            .take(MAX_LINGERING + 1)
+            .collect();
+        assert_eq!(taken.len(), MAX_LINGERING);
+        assert!(LingerSlot::try_take().is_none());
+        drop(taken);
+        assert!(LingerSlot::try_take().is_some());
     }
 
     #[tokio::test]
