@@ -76,7 +76,7 @@ async fn a_refused_upload_still_reads_its_413() {
         .http1_only()
         .build()
         .expect("client");
-    const BODY_BYTES: usize = 8 << 20;
+    const BODY_BYTES: usize = 1 << 20;
     for declared_length in [true, false] {
         for attempt in 0..10 {
             let chunks = futures::stream::iter(
@@ -90,13 +90,39 @@ async fn a_refused_upload_still_reads_its_413() {
             if declared_length {
                 request = request.header("content-length", BODY_BYTES.to_string());
             }
-            let status = request.send().await.map(|r| r.status().as_u16());
+            let answer = request
+                .send()
+                .await
+                .map(|r| (r.status().as_u16(), r.headers().get("connection").cloned()));
+            // `Connection: close`: the client must not pool this connection,
+            // which the server closes after the answer.
             assert!(
-                matches!(status, Ok(413)),
-                "content-length {declared_length}, attempt {attempt}: {status:?}"
+                matches!(&answer, Ok((413, Some(c))) if c == "close"),
+                "content-length {declared_length}, attempt {attempt}: {answer:?}"
             );
         }
     }
+    // Answers to bodies read to their end keep the connection (REST and
+    // gRPC-Web over HTTP/1.1).
+    let call = public_key_call("domain-a");
+    let rest = client
+        .post(server.url(call.rest_path))
+        .header("content-type", "application/json")
+        .body(call.json.clone())
+        .send()
+        .await
+        .expect("rest");
+    assert_eq!(rest.status(), 200);
+    assert_eq!(rest.headers().get("connection"), None);
+    let grpc_web = client
+        .post(server.url(call.grpc_path))
+        .header("content-type", "application/grpc-web+proto")
+        .body(frame(&call.message))
+        .send()
+        .await
+        .expect("grpc-web");
+    assert_eq!(grpc_web.status(), 200);
+    assert_eq!(grpc_web.headers().get("connection"), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

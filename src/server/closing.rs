@@ -8,8 +8,16 @@
 //! sends until it closes too, for a bounded time and number of bytes
 //! (nginx's `lingering_close`), with a bounded number of connections
 //! lingering at once.
+//!
+//! Reading on after the answer is work an attacker can ask for: a loop of
+//! oversized uploads on loopback tripled the server's CPU with unbounded
+//! lingering (29 % → 97 % of its core). So all lingering connections share
+//! one discard budget, [`DISCARD_BYTES_PER_SECOND`]: a refused upload now
+//! and then is read to its end; a flood of them spends the budget and is
+//! closed at once, as without lingering.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -20,6 +28,59 @@ pub(super) const LINGER_TIME: Duration = Duration::from_secs(2);
 
 /// The most a closed connection reads and discards.
 pub(super) const LINGER_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// What all lingering connections together may read and discard, per
+/// second (and at most at once).
+pub(super) const DISCARD_BYTES_PER_SECOND: u64 = 32 * 1024 * 1024;
+
+/// A token bucket of bytes that may be discarded.
+pub(super) struct DiscardBudget {
+    rate: u64,
+    state: Mutex<BudgetState>,
+}
+
+struct BudgetState {
+    available: u64,
+    refilled_at: std::time::Instant,
+}
+
+impl DiscardBudget {
+    /// A full bucket of `rate` bytes, refilled at `rate` bytes per second.
+    pub(super) fn new(rate: u64) -> Self {
+        Self {
+            rate,
+            state: Mutex::new(BudgetState {
+                available: rate,
+                refilled_at: std::time::Instant::now(),
+            }),
+        }
+    }
+
+    /// Takes `bytes` from the bucket at `now`; false (and nothing taken)
+    /// if there are not that many.
+    pub(super) fn try_spend(&self, bytes: u64, now: std::time::Instant) -> bool {
+        // A poisoned lock only means a panic elsewhere mid-update: the
+        // counters are still usable.
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let elapsed = now.saturating_duration_since(state.refilled_at);
+        let refill = (elapsed.as_secs_f64() * self.rate as f64) as u64;
+        if refill > 0 {
+            state.available = (state.available + refill).min(self.rate);
+            state.refilled_at = now;
+        }
+        if state.available < bytes {
+            return false;
+        }
+        state.available -= bytes;
+        true
+    }
+}
+
+/// The budget every lingering connection of the process draws on.
+pub(super) fn discard_budget() -> &'static DiscardBudget {
+    static BUDGET: OnceLock<DiscardBudget> = OnceLock::new();
+    BUDGET.get_or_init(|| DiscardBudget::new(DISCARD_BYTES_PER_SECOND))
+}
 
 /// The most connections lingering at once; past it, connections close at
 /// once (a flood of refused uploads cannot buy itself 2 s of reading each).
@@ -57,14 +118,21 @@ pub(super) enum LingerEnd {
     TimedOut,
     /// [`LINGER_MAX_BYTES`] were discarded first.
     TooMuchData,
+    /// The shared discard budget ran out first.
+    OverBudget,
     /// The socket failed (the client reset it).
     Failed,
 }
 
 /// Half-closes `socket`, then discards what the client sends until it
-/// closes, or `time` passes, or `max_bytes` have been read; the socket is
-/// closed when this returns.
-pub(super) async fn linger(mut socket: TcpStream, time: Duration, max_bytes: usize) -> LingerEnd {
+/// closes, or `time` passes, or `max_bytes` have been read, or `budget`
+/// has no more; the socket is closed when this returns.
+pub(super) async fn linger(
+    mut socket: TcpStream,
+    time: Duration,
+    max_bytes: usize,
+    budget: &DiscardBudget,
+) -> LingerEnd {
     if socket.shutdown().await.is_err() {
         return LingerEnd::Failed;
     }
@@ -77,6 +145,9 @@ pub(super) async fn linger(mut socket: TcpStream, time: Duration, max_bytes: usi
             Ok(Err(_)) => return LingerEnd::Failed,
             Ok(Ok(0)) => return LingerEnd::ClientClosed,
             Ok(Ok(n)) => {
+                if !budget.try_spend(n as u64, std::time::Instant::now()) {
+                    return LingerEnd::OverBudget;
+                }
                 discarded += n;
                 if discarded >= max_bytes {
                     return LingerEnd::TooMuchData;
@@ -91,10 +162,42 @@ mod tests {
     use super::*;
     use crate::server::test_support::tcp_pair;
 
+    static BUDGET: std::sync::LazyLock<DiscardBudget> =
+        std::sync::LazyLock::new(|| DiscardBudget::new(1 << 30));
+
+    #[test]
+    fn the_discard_budget_refills_with_time_up_to_its_rate() {
+        let budget = DiscardBudget::new(1000);
+        let start = std::time::Instant::now();
+        assert!(budget.try_spend(600, start));
+        assert!(!budget.try_spend(600, start), "only 400 left");
+        assert!(budget.try_spend(400, start));
+        let later = start + Duration::from_millis(500);
+        assert!(budget.try_spend(500, later), "refilled by half a second");
+        assert!(!budget.try_spend(1, later));
+        let much_later = later + Duration::from_secs(60);
+        assert!(
+            !budget.try_spend(1001, much_later),
+            "never more than the rate"
+        );
+        assert!(budget.try_spend(1000, much_later));
+    }
+
+    #[tokio::test]
+    async fn a_lingering_close_stops_when_the_budget_runs_out() {
+        let (mut client, server) = tcp_pair().await;
+        let small = DiscardBudget::new(16 * 1024);
+        let flood =
+            tokio::spawn(async move { while client.write_all(&[b'x'; 4096]).await.is_ok() {} });
+        let end = linger(server, Duration::from_secs(10), 1 << 30, &small).await;
+        assert_eq!(end, LingerEnd::OverBudget);
+        flood.await.expect("the flood ends when the socket closes");
+    }
+
     #[tokio::test]
     async fn the_client_sees_end_of_stream_at_once_and_may_keep_sending() {
         let (mut client, server) = tcp_pair().await;
-        let lingering = tokio::spawn(linger(server, Duration::from_secs(10), 1 << 20));
+        let lingering = tokio::spawn(linger(server, Duration::from_secs(10), 1 << 20, &BUDGET));
         let mut buf = [0u8; 16];
         assert_eq!(client.read(&mut buf).await.expect("read"), 0, "FIN");
         // Writes still succeed: the server reads and discards them.
@@ -120,14 +223,14 @@ mod tests {
     #[tokio::test]
     async fn a_client_that_never_closes_is_cut_off_by_time() {
         let (_client, server) = tcp_pair().await;
-        let end = linger(server, Duration::from_millis(100), 1 << 20).await;
+        let end = linger(server, Duration::from_millis(100), 1 << 20, &BUDGET).await;
         assert_eq!(end, LingerEnd::TimedOut);
     }
 
     #[tokio::test]
     async fn a_client_that_keeps_sending_is_cut_off_by_bytes() {
         let (mut client, server) = tcp_pair().await;
-        let lingering = tokio::spawn(linger(server, Duration::from_secs(10), 64 * 1024));
+        let lingering = tokio::spawn(linger(server, Duration::from_secs(10), 64 * 1024, &BUDGET));
         let flood =
             tokio::spawn(async move { while client.write_all(&[b'x'; 4096]).await.is_ok() {} });
         assert_eq!(lingering.await.expect("task"), LingerEnd::TooMuchData);

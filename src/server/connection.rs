@@ -14,7 +14,8 @@ use tokio::net::TcpStream;
 use tower::ServiceExt as _;
 
 use super::client_stream::ClientStream;
-use super::closing::{LINGER_MAX_BYTES, LINGER_TIME, LingerSlot, linger};
+use super::closing::{LINGER_MAX_BYTES, LINGER_TIME, LingerSlot, discard_budget, linger};
+use super::unread_body::WatchedBody;
 use super::{ConnectionSettings, Lifecycle};
 use crate::stack::AppService;
 
@@ -79,13 +80,31 @@ pub(super) async fn serve_connection(
         let service = service.clone();
         let activity = Arc::clone(&per_call);
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
-        if request.version() <= http::Version::HTTP_11 {
-            activity.served_http1.store(true, Ordering::Relaxed);
-        }
         activity.touch();
         request.extensions_mut().insert(PeerAddr(peer));
+        let http1 = request.version() <= http::Version::HTTP_11;
+        let (request, body_end) = if http1 {
+            activity.served_http1.store(true, Ordering::Relaxed);
+            let (parts, body) = request.into_parts();
+            let (body, end) = WatchedBody::new(body);
+            (
+                hyper::Request::from_parts(parts, Body::new(body)),
+                Some(end),
+            )
+        } else {
+            (request.map(Body::new), None)
+        };
         async move {
-            let response = service.oneshot(request.map(Body::new)).await;
+            let mut response = service.oneshot(request).await;
+            if let (Ok(response), Some(end)) = (&mut response, body_end)
+                && !end.reached()
+            {
+                // hyper will close after this answer (unread_body.rs).
+                response.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
             activity.in_flight.fetch_sub(1, Ordering::Relaxed);
             activity.touch();
             response
@@ -188,6 +207,6 @@ pub(super) async fn serve_connection(
         tracing::debug!(%peer, "too many lingering closes; closing at once");
         return;
     };
-    let end = linger(socket, LINGER_TIME, LINGER_MAX_BYTES).await;
+    let end = linger(socket, LINGER_TIME, LINGER_MAX_BYTES, discard_budget()).await;
     tracing::trace!(%peer, ?end, "lingering close");
 }

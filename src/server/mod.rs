@@ -7,6 +7,7 @@ mod closing;
 mod connection;
 #[cfg(test)]
 mod test_support;
+mod unread_body;
 
 pub use connection::PeerAddr;
 mod lifecycle;

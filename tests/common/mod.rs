@@ -323,7 +323,8 @@ fn decode_web_text(body: &[u8]) -> Vec<u8> {
     out
 }
 
-fn frame(message: &[u8]) -> Vec<u8> {
+/// A gRPC length-prefixed frame (uncompressed) around `message`.
+pub fn frame(message: &[u8]) -> Vec<u8> {
     let mut buf = BytesMut::with_capacity(message.len() + 5);
     buf.put_u8(0);
     buf.put_u32(message.len() as u32);
