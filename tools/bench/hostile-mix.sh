@@ -5,12 +5,14 @@
 #   tools/bench/hostile-mix.sh [seconds]        (default 10)
 # Prints the honest rps / p50 / p99 (get_public_key over gRPC -c 4 -m 16, and
 # a gRPC refresh-chain -c 1 -m 4) quiet vs hostile, with the ratio of the
-# p99s, for two mixes:
+# p99s, for three mixes:
 #   mix        every attack, including the stream attacker's hyper-concurrent
 #              flavour (1,000 *valid* get_public_key calls at a time: extra
 #              load more than an attack);
 #   malformed  the same without hyper-concurrent (garbage, half-open,
 #              oversized, streams past the limit, rapid reset, flood);
+#   bodies     garbage, half-open connections and oversized bodies only
+#              (no stream attacks, no connection flood);
 # then the attacker's reports with the server's RSS, and the server's RSS
 # under each attack kind alone (fresh server each, no honest load; the
 # flood of 12,000 is past the default max_connections of 10,000).
@@ -99,7 +101,7 @@ hostile() { # seconds [extra args...]
 under_attack() { # tag [hostile args...]
   local tag=$1
   shift
-  hostile $((DUR + 2)) --connections 2000 "$@" >"$WORK/$tag.txt" &
+  hostile $((DUR + 2)) "$@" >"$WORK/$tag.txt" &
   HOSTILE_PID=$!
   sleep 0.5
   honest "$tag"
@@ -110,11 +112,14 @@ under_attack() { # tag [hostile args...]
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 start_server
 honest quiet
-under_attack mix
+under_attack mix --connections 2000
 stop_server
 # A fresh server: the mix's 2,200 held connections would still be open.
 start_server
-under_attack malformed --stream-kinds raw-over-limit,rapid-reset
+under_attack malformed --connections 2000 --stream-kinds raw-over-limit,rapid-reset
+stop_server
+start_server
+under_attack bodies --connections 0 --streams 0
 stop_server
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -128,7 +133,7 @@ def calls(tag):
             for c in json.load(f)["calls"]:
                 out[c["call"]] = c
     return out
-runs = {tag: calls(tag) for tag in ("quiet", "mix", "malformed")}
+runs = {tag: calls(tag) for tag in ("quiet", "mix", "malformed", "bodies")}
 print(f"\n{'honest call':<15} {'run':>9} {'calls':>8} {'errors':>7} {'rps':>9} {'p50 ms':>8} {'p99 ms':>8} {'p99/quiet':>9}")
 for name in ("get_public_key", "issue", "refresh"):
     if runs["quiet"][name]["calls"] == 0:
@@ -140,7 +145,7 @@ for name in ("get_public_key", "issue", "refresh"):
         print(f"{name:<15} {tag:>9} {c['calls']:>8} {c['errors_total']:>7} {c['rps']:>9.1f} "
               f"{c['latency_ms']['p50']:>8.3f} {p99:>8.3f} {p99 / q:>9.2f}")
 PY
-for tag in mix malformed; do
+for tag in mix malformed bodies; do
   echo
   echo "== attacker report: $tag"
   cat "$WORK/$tag.txt"
