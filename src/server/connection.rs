@@ -51,6 +51,10 @@ impl Activity {
 /// Largest HTTP/1.1 read buffer, i.e. request head (hyper's minimum is 8 KiB).
 const MAX_HTTP1_HEAD_BYTES: usize = 32 * 1024;
 
+/// Streams the server may reset on one HTTP/2 connection for the client's
+/// errors before it sends GOAWAY (ENHANCE_YOUR_CALM) and closes.
+const MAX_LOCAL_ERROR_RESETS: usize = 32;
+
 /// How long an idle connection asked to close may take to do so.
 const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(5);
 
@@ -131,6 +135,11 @@ pub(super) async fn serve_connection(
         .keep_alive_timeout(settings.http2_keepalive_timeout)
         .max_concurrent_streams(settings.http2_max_concurrent_streams)
         .max_pending_accept_reset_streams(Some(64))
+        // Streams we had to reset (over the stream limit, malformed) before
+        // GOAWAY ENHANCE_YOUR_CALM; h2's default is 1,024, and a client
+        // sending 1,000 streams at once was refused them one by one, its
+        // burst holding the core for milliseconds each time.
+        .max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESETS))
         // 16 KiB of headers per request (HPACK-decoded): tokens are ~1 KiB.
         .max_header_list_size(16 * 1024);
     let (stream, watch) = ClientStream::new(stream);

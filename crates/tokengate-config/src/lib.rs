@@ -237,7 +237,9 @@ pub struct ServerConfig {
     pub http2_keepalive_interval_ms: u64,
     /// HTTP/2 PING answer timeout, ms.
     pub http2_keepalive_timeout_ms: u64,
-    /// Concurrent HTTP/2 streams per connection.
+    /// Concurrent HTTP/2 streams per connection. 100 (as Envoy and h2o):
+    /// with 256, one client's burst of streams held the core long enough to
+    /// triple other clients' p99 (BENCHMARKS.md, "Hostile traffic").
     pub http2_max_concurrent_streams: u32,
     /// Connections are asked to go away after this long, ms (0 = never).
     pub max_connection_age_ms: u64,
@@ -257,7 +259,7 @@ impl Default for ServerConfig {
             idle_timeout_ms: 120_000,
             http2_keepalive_interval_ms: 30_000,
             http2_keepalive_timeout_ms: 10_000,
-            http2_max_concurrent_streams: 256,
+            http2_max_concurrent_streams: 100,
             max_connection_age_ms: 0,
             drain_timeout_ms: 20_000,
             max_connections: 10_000,
