@@ -15,7 +15,7 @@ use tower::ServiceExt as _;
 
 use super::client_stream::ClientStream;
 use super::closing::{LINGER_MAX_BYTES, LINGER_TIME, LingerSlot, discard_budget, linger};
-use super::unread_body::WatchedBody;
+use super::unread_body::BodyEnd;
 use super::{ConnectionSettings, Lifecycle};
 use crate::stack::AppService;
 
@@ -80,6 +80,7 @@ pub(super) async fn serve_connection(
         served_http1: AtomicBool::new(false),
     });
     let per_call = Arc::clone(&activity);
+    let body_end = BodyEnd::new();
     let hyper_service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         let service = service.clone();
         let activity = Arc::clone(&per_call);
@@ -90,10 +91,10 @@ pub(super) async fn serve_connection(
         let (request, body_end) = if http1 {
             activity.served_http1.store(true, Ordering::Relaxed);
             let (parts, body) = request.into_parts();
-            let (body, end) = WatchedBody::new(body);
+            let body = Body::new(body_end.watch(body));
             (
-                hyper::Request::from_parts(parts, Body::new(body)),
-                Some(end),
+                hyper::Request::from_parts(parts, body),
+                Some(body_end.clone()),
             )
         } else {
             (request.map(Body::new), None)

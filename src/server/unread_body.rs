@@ -15,32 +15,38 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
-/// A request body that notes when it has been read to its end.
-pub(super) struct WatchedBody {
-    inner: Incoming,
-    ended: Arc<AtomicBool>,
-}
-
-/// The other half of a [`WatchedBody`]: asks whether the body ended.
+/// Whether the current request's body has been read to its end. One per
+/// HTTP/1.1 connection, whose requests are served one at a time, so a
+/// request costs no allocation for it.
+#[derive(Clone)]
 pub(super) struct BodyEnd(Arc<AtomicBool>);
 
-impl WatchedBody {
-    /// Wraps `inner`.
-    pub(super) fn new(inner: Incoming) -> (Self, BodyEnd) {
-        let ended = Arc::new(AtomicBool::new(inner.is_end_stream()));
-        let body = Self {
-            inner,
-            ended: Arc::clone(&ended),
-        };
-        (body, BodyEnd(ended))
-    }
-}
-
 impl BodyEnd {
+    /// A flag for a new connection.
+    pub(super) fn new() -> Self {
+        Self(Arc::new(AtomicBool::new(true)))
+    }
+
+    /// Wraps the body of the connection's next request.
+    pub(super) fn watch(&self, inner: Incoming) -> WatchedBody {
+        self.0.store(inner.is_end_stream(), Ordering::Relaxed);
+        WatchedBody {
+            inner,
+            ended: Arc::clone(&self.0),
+        }
+    }
+
     /// Whether the body was read to its end (or had nothing in it).
     pub(super) fn reached(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
+}
+
+/// A request body that notes, in its connection's [`BodyEnd`], when it has
+/// been read to its end.
+pub(super) struct WatchedBody {
+    inner: Incoming,
+    ended: Arc<AtomicBool>,
 }
 
 impl Body for WatchedBody {
