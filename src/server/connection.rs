@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -28,9 +28,6 @@ struct Activity {
     in_flight: AtomicUsize,
     last_ms: AtomicU64,
     started: Instant,
-    /// An HTTP/1.x request head got through to the service (hyper's own
-    /// 400/431 answers to malformed heads never reach it).
-    served_http1: AtomicBool,
 }
 
 impl Activity {
@@ -77,10 +74,10 @@ pub(super) async fn serve_connection(
         in_flight: AtomicUsize::new(0),
         last_ms: AtomicU64::new(0),
         started: Instant::now(),
-        served_http1: AtomicBool::new(false),
     });
     let per_call = Arc::clone(&activity);
     let body_end = BodyEnd::new();
+    let per_call_body_end = body_end.clone();
     let hyper_service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         let service = service.clone();
         let activity = Arc::clone(&per_call);
@@ -89,12 +86,11 @@ pub(super) async fn serve_connection(
         request.extensions_mut().insert(PeerAddr(peer));
         let http1 = request.version() <= http::Version::HTTP_11;
         let (request, body_end) = if http1 {
-            activity.served_http1.store(true, Ordering::Relaxed);
             let (parts, body) = request.into_parts();
-            let body = Body::new(body_end.watch(body));
+            let body = Body::new(per_call_body_end.watch(body));
             (
                 hyper::Request::from_parts(parts, body),
-                Some(body_end.clone()),
+                Some(per_call_body_end.clone()),
             )
         } else {
             (request.map(Body::new), None)
@@ -207,7 +203,7 @@ pub(super) async fn serve_connection(
     // an HTTP/2 client gets its refusal as a stream reset and keeps the
     // connection.
     drop(connection);
-    if !activity.served_http1.load(Ordering::Relaxed) {
+    if !body_end.served_a_request() {
         return;
     }
     let Some(socket) = watch.take_unfinished_socket() else {

@@ -8,37 +8,51 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
-/// Whether the current request's body has been read to its end. One per
-/// HTTP/1.1 connection, whose requests are served one at a time, so a
-/// request costs no allocation for it.
+/// No request has been served on the connection yet.
+const NO_REQUEST: u8 = 0;
+/// The current request's body has not been read to its end.
+const UNREAD: u8 = 1;
+/// The current request's body was read to its end (or had nothing in it).
+const ENDED: u8 = 2;
+
+/// Where the current request's body stands. One per HTTP/1.1 connection,
+/// whose requests are served one at a time, so a request costs no
+/// allocation for it.
 #[derive(Clone)]
-pub(super) struct BodyEnd(Arc<AtomicBool>);
+pub(super) struct BodyEnd(Arc<AtomicU8>);
 
 impl BodyEnd {
-    /// A flag for a new connection.
+    /// The state of a new connection.
     pub(super) fn new() -> Self {
-        Self(Arc::new(AtomicBool::new(true)))
+        Self(Arc::new(AtomicU8::new(NO_REQUEST)))
     }
 
     /// Wraps the body of the connection's next request.
     pub(super) fn watch(&self, inner: Incoming) -> WatchedBody {
-        self.0.store(inner.is_end_stream(), Ordering::Relaxed);
+        let state = if inner.is_end_stream() { ENDED } else { UNREAD };
+        self.0.store(state, Ordering::Relaxed);
         WatchedBody {
             inner,
-            ended: Arc::clone(&self.0),
+            state: Arc::clone(&self.0),
         }
     }
 
-    /// Whether the body was read to its end (or had nothing in it).
+    /// Whether the current body was read to its end (or had nothing in it).
     pub(super) fn reached(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.load(Ordering::Relaxed) != UNREAD
+    }
+
+    /// Whether a request got through to the service on this connection
+    /// (hyper's own 400/431 answers to malformed heads never do).
+    pub(super) fn served_a_request(&self) -> bool {
+        self.0.load(Ordering::Relaxed) != NO_REQUEST
     }
 }
 
@@ -46,7 +60,7 @@ impl BodyEnd {
 /// been read to its end.
 pub(super) struct WatchedBody {
     inner: Incoming,
-    ended: Arc<AtomicBool>,
+    state: Arc<AtomicU8>,
 }
 
 impl Body for WatchedBody {
@@ -59,7 +73,7 @@ impl Body for WatchedBody {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
-            self.ended.store(true, Ordering::Relaxed);
+            self.state.store(ENDED, Ordering::Relaxed);
         }
         polled
     }
