@@ -1060,11 +1060,13 @@ impl Pod {
             .into_iter()
             .map(|a| a.as_str().expect("arg").to_owned())
             .collect();
-        let child = pod_command(&entrypoint, &args, &env, uid, root.path())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log"))
-            .spawn()
-            .expect("start the pod's process");
+        let child = spawn_fresh_copy(|| {
+            let mut command = pod_command(&entrypoint, &args, &env, uid, root.path());
+            command
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).expect("log"));
+            command
+        });
         let mut pod = Self {
             root,
             child,
@@ -1189,6 +1191,24 @@ impl Drop for Pod {
 
 fn in_root(root: &Path, pod_path: &str) -> PathBuf {
     root.join(pod_path.trim_start_matches('/'))
+}
+
+/// Spawns a program this test process has just written (the copied
+/// entrypoint). While the copy's file was open for writing, another test's
+/// thread may have forked: its child holds that descriptor until it execs,
+/// and exec of a file open for writing fails with ETXTBSY. The window is
+/// the few microseconds between that fork and exec, so retry briefly.
+fn spawn_fresh_copy(mut command: impl FnMut() -> Command) -> std::process::Child {
+    let mut attempts = 0;
+    loop {
+        match command().spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && attempts < 100 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            result => return result.expect("start the pod's process"),
+        }
+    }
 }
 
 fn pod_command(
