@@ -219,6 +219,13 @@ pub async fn run(
         drain_timeout: Duration::from_millis(s.drain_timeout_ms),
         max_connections: s.max_connections,
     };
+    let l = &config.limits;
+    let guard = Arc::new(server::SourceGuard::new(server::SourceGuardSettings {
+        faults: l.source_faults,
+        window: Duration::from_secs(l.source_fault_window),
+        throttle_for: Duration::from_secs(l.source_throttle),
+        connections_per_second: l.throttled_connections_per_second,
+    }));
     let reporter = health_reporter.clone();
     let shutdown = async move {
         shutdown_signal().await;
@@ -234,7 +241,7 @@ pub async fn run(
             >>()
             .await;
     };
-    server::serve(listener, service, settings, lifecycle, shutdown).await;
+    server::serve(listener, service, settings, guard, lifecycle, shutdown).await;
     tracing::info!("stopped");
     Ok(())
 }

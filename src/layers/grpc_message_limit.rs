@@ -13,6 +13,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
+use crate::server::{ClientFault, FaultReporter};
 use crate::transport::status::too_large;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -61,9 +62,11 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let limit = self.limit;
+        let faults = request.extensions().get::<FaultReporter>().cloned();
         self.inner.call(request.map(|inner| LimitedFrames {
             inner,
             limit,
+            faults,
             header: Vec::with_capacity(5),
             remaining: 0,
         }))
@@ -76,6 +79,8 @@ pin_project! {
         #[pin]
         inner: B,
         limit: usize,
+        // Where an oversized message is reported (absent outside the server).
+        faults: Option<FaultReporter>,
         // Bytes of the current 5-byte frame header seen so far.
         header: Vec<u8>,
         // Payload bytes left in the current message.
@@ -121,6 +126,9 @@ where
                     ]) as usize;
                     this.header.clear();
                     if len > *this.limit {
+                        if let Some(faults) = this.faults.take() {
+                            faults.report(ClientFault::BodyTooLarge);
+                        }
                         // tonic surfaces a Status found in a body error as is.
                         return Poll::Ready(Some(Err(Box::new(too_large(*this.limit)))));
                     }

@@ -15,6 +15,7 @@ use tower::ServiceExt as _;
 
 use super::client_stream::ClientStream;
 use super::closing::{LINGER_MAX_BYTES, LINGER_TIME, LingerSlot, discard_budget, linger};
+use super::source_guard::{ClientFault, FaultReporter};
 use super::unread_body::BodyEnd;
 use super::{ConnectionSettings, Lifecycle};
 use crate::stack::AppService;
@@ -67,6 +68,7 @@ pub(super) async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     service: AppService,
+    faults: FaultReporter,
     settings: ConnectionSettings,
     lifecycle: Lifecycle,
 ) {
@@ -78,12 +80,14 @@ pub(super) async fn serve_connection(
     let per_call = Arc::clone(&activity);
     let body_end = BodyEnd::new();
     let per_call_body_end = body_end.clone();
+    let per_call_faults = faults.clone();
     let hyper_service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         let service = service.clone();
         let activity = Arc::clone(&per_call);
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
         activity.touch();
         request.extensions_mut().insert(PeerAddr(peer));
+        request.extensions_mut().insert(per_call_faults.clone());
         let http1 = request.version() <= http::Version::HTTP_11;
         let (request, body_end) = if http1 {
             let (parts, body) = request.into_parts();
@@ -157,6 +161,9 @@ pub(super) async fn serve_connection(
             result = connection.as_mut() => {
                 if let Err(e) = result {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    if let Some(fault) = fault_of(&*e) {
+                        faults.report(fault);
+                    }
                 }
                 break;
             }
@@ -215,4 +222,32 @@ pub(super) async fn serve_connection(
     };
     let end = linger(socket, LINGER_TIME, LINGER_MAX_BYTES, discard_budget()).await;
     tracing::trace!(%peer, ?end, "lingering close");
+}
+
+/// The client's fault in how its connection ended, if it was one: hyper
+/// refused its request head, or HTTP/2 closed it with GOAWAY for its
+/// errors. Timeouts, resets and clients vanishing mid-request are not
+/// counted: they cost the server nothing to refuse, and honest clients on
+/// bad networks do them too.
+fn fault_of(error: &(dyn std::error::Error + 'static)) -> Option<ClientFault> {
+    let hyper_error = error.downcast_ref::<hyper::Error>()?;
+    if hyper_error.is_parse_too_large() {
+        return Some(ClientFault::RequestHeadTooLarge);
+    }
+    if hyper_error.is_parse() {
+        return Some(ClientFault::MalformedRequest);
+    }
+    let h2_error = std::error::Error::source(hyper_error)?.downcast_ref::<h2::Error>()?;
+    let our_goaway = h2_error.is_go_away() && !h2_error.is_remote();
+    let client_broke_it = h2_error.reason().is_some_and(|reason| {
+        [
+            h2::Reason::PROTOCOL_ERROR,
+            h2::Reason::FLOW_CONTROL_ERROR,
+            h2::Reason::FRAME_SIZE_ERROR,
+            h2::Reason::COMPRESSION_ERROR,
+            h2::Reason::ENHANCE_YOUR_CALM,
+        ]
+        .contains(&reason)
+    });
+    (our_goaway && client_broke_it).then_some(ClientFault::Http2ProtocolError)
 }

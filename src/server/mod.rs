@@ -11,8 +11,10 @@ mod unread_body;
 
 pub use connection::PeerAddr;
 mod lifecycle;
+mod source_guard;
 
 pub use lifecycle::Lifecycle;
+pub use source_guard::{ClientFault, FaultReporter, SourceGuard, SourceGuardSettings};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,11 +48,14 @@ pub struct ConnectionSettings {
 
 /// Serves `service` on `listener` until `shutdown` resolves, then drains:
 /// stops accepting (new connections are refused), asks every connection to
-/// finish its in-flight calls, and waits up to the drain timeout.
+/// finish its in-flight calls, and waits up to the drain timeout. `guard`
+/// counts clients' protocol faults and throttles the addresses that keep
+/// making them.
 pub async fn serve(
     listener: TcpListener,
     service: AppService,
     settings: ConnectionSettings,
+    guard: Arc<SourceGuard>,
     lifecycle: Lifecycle,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
@@ -63,12 +68,17 @@ pub async fn serve(
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    if !guard.admit(peer.ip()) {
+                        reset(stream);
+                        metrics::counter!("tokengate_connections_rejected_total", "reason" => "source_throttled").increment(1);
+                        continue;
+                    }
                     // Accept-then-close rather than leaving the backlog to
                     // fill: the kernel queue would hold the flood and honest
                     // clients would time out behind it.
                     let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
                         drop(stream);
-                        metrics::counter!("tokengate_connections_rejected_total").increment(1);
+                        metrics::counter!("tokengate_connections_rejected_total", "reason" => "max_connections").increment(1);
                         if last_refusal_logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
                             tracing::warn!(
                                 max_connections = settings.max_connections,
@@ -83,6 +93,7 @@ pub async fn serve(
                         stream,
                         peer,
                         service.clone(),
+                        FaultReporter::new(Arc::clone(&guard), peer.ip()),
                         settings.clone(),
                         lifecycle.clone(),
                     );
@@ -114,4 +125,13 @@ pub async fn serve(
             "drain timeout passed; closing remaining connections"
         );
     }
+}
+
+/// Closes a connection with a reset: nothing is read or written, and no
+/// TIME_WAIT is left behind for each connection of a reconnect loop.
+fn reset(stream: tokio::net::TcpStream) {
+    // SO_LINGER 0 makes close() send RST at once; it cannot block (only a
+    // positive linger time can, which is why tokio deprecated its setter).
+    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    drop(stream);
 }

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 
-use crate::server::PeerAddr;
+use crate::server::{ClientFault, FaultReporter, PeerAddr};
 use crate::transport::grpc::GrpcAdapter;
 use crate::transport::status::{rest_error, rest_error_with_http, status_with_reason, too_large};
 
@@ -209,6 +209,7 @@ async fn serve(
     let body = match axum::body::to_bytes(body, max_body_bytes).await {
         Ok(body) => body,
         Err(_) => {
+            FaultReporter::report_for(&parts.extensions, ClientFault::BodyTooLarge);
             return rest_error_with_http(&too_large(max_body_bytes), StatusCode::PAYLOAD_TOO_LARGE);
         }
     };

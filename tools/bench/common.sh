@@ -53,6 +53,31 @@ TOML
   } >"$file"
 }
 
+# start_server CONFIG PORT: the release server with CONFIG, pinned to core 0,
+# its log appended to server.log beside CONFIG (level SERVER_LOG, default
+# warn); sets SERVER_PID and returns once /healthz answers, or prints the
+# log and exits.
+SERVER_PID=""
+start_server() {
+  local config=$1 port=$2 log
+  log="$(dirname "$config")/server.log"
+  RUST_LOG=${SERVER_LOG:-warn} taskset -c 0 $BIN/tokengate serve --config "$config" 2>>"$log" &
+  SERVER_PID=$!
+  wait_healthy "$port" && return 0
+  echo "the server did not start:" >&2
+  cat "$log" >&2
+  exit 1
+}
+
+# stop_server: stops the server start_server started, if it runs.
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  SERVER_PID=""
+}
+
 # wait_healthy PORT: up to 10 s for /healthz to answer.
 wait_healthy() {
   local _

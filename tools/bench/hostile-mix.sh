@@ -17,7 +17,14 @@
 # under each attack kind alone (fresh server each, no honest load; the
 # flood of 12,000 is past the default max_connections of 10,000).
 # Environment: ALONE_DUR (default 6) seconds per attack kind alone,
-# SKIP_ALONE=1 to skip that part; HONEST=paced (default) or saturating.
+# SKIP_ALONE=1 to skip that part; HONEST=paced (default) or saturating;
+# ATTACKER_SOURCE (default 127.0.0.2; empty: the honest clients' 127.0.0.1)
+# and SOURCE_FAULTS (limits.source_faults, default 20; 0 turns the
+# per-source throttle off).
+#
+# The attacker connects from its own address, as it would from its own
+# machine, so the server's per-source throttle (src/server/source_guard.rs)
+# can tell it from the honest clients.
 #
 # The honest load is paced by default (get_public_key 2,000 calls/s, the
 # refresh chain 200/s: about a tenth of what the server does quiet), so its
@@ -43,10 +50,10 @@ ensure_release_build
 WORK=$(mktemp -d)
 PORT=$(free_port)
 URL="http://127.0.0.1:$PORT"
-SERVER_PID=""
 HOSTILE_PID=""
 cleanup() {
-  for pid in $HOSTILE_PID $SERVER_PID; do kill "$pid" 2>/dev/null || true; done
+  if [ -n "$HOSTILE_PID" ]; then kill "$HOSTILE_PID" 2>/dev/null || true; fi
+  stop_server
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -58,20 +65,9 @@ write_server_config "$WORK/tokengate.toml" "$PORT" RS256 <<TOML
 refresh_ttl = 1000000
 TOML
 
-start_server() {
-  RUST_LOG=error taskset -c 0 $BIN/tokengate serve --config "$WORK/tokengate.toml" 2>>"$WORK/server.log" &
-  SERVER_PID=$!
-  wait_healthy "$PORT" && return 0
-  echo "the server did not start:" >&2
-  cat "$WORK/server.log" >&2
-  exit 1
-}
-
-stop_server() {
-  kill "$SERVER_PID" 2>/dev/null || true
-  wait "$SERVER_PID" 2>/dev/null || true
-  SERVER_PID=""
-}
+export TOKENGATE_LIMITS_SOURCE_FAULTS=${SOURCE_FAULTS:-20}
+ATTACKER_SOURCE=${ATTACKER_SOURCE-127.0.0.2}
+echo "attacker from ${ATTACKER_SOURCE:-127.0.0.1}, limits.source_faults = $TOKENGATE_LIMITS_SOURCE_FAULTS"
 
 # The two honest loads at once, JSON reports in $WORK/<tag>-{gpk,chain}.json.
 case "${HONEST:-paced}" in
@@ -95,7 +91,7 @@ hostile() { # seconds [extra args...]
   local secs=$1
   shift
   chrt --idle 0 taskset -c 1 $BIN/tokengate-hostile --target "$URL" --domain domain-bench -d "$secs" --drain 2 \
-    --server-pid "$SERVER_PID" "$@"
+    --server-pid "$SERVER_PID" ${ATTACKER_SOURCE:+--source "$ATTACKER_SOURCE"} "$@"
 }
 
 under_attack() { # tag [hostile args...]
@@ -110,15 +106,15 @@ under_attack() { # tag [hostile args...]
 }
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-start_server
+start_server "$WORK/tokengate.toml" "$PORT"
 honest quiet
 under_attack mix --connections 2000
 stop_server
 # A fresh server: the mix's 2,200 held connections would still be open.
-start_server
+start_server "$WORK/tokengate.toml" "$PORT"
 under_attack malformed --connections 2000 --stream-kinds raw-over-limit,rapid-reset
 stop_server
-start_server
+start_server "$WORK/tokengate.toml" "$PORT"
 under_attack bodies --connections 0 --streams 0
 stop_server
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -163,7 +159,7 @@ if [ "${SKIP_ALONE:-0}" != 1 ]; then
     for k in garbage half-open oversized streams connections; do
       if [ "$k" = "$name" ]; then args+=("--$k" "$count"); else args+=("--$k" 0); fi
     done
-    start_server
+    start_server "$WORK/tokengate.toml" "$PORT"
     hostile "$ALONE_DUR" "${args[@]}" >"$WORK/alone.txt"
     echo "  $kind: $(grep -E '^server memory' "$WORK/alone.txt")"
     if [ "$name" = connections ]; then grep -E '^ +[0-9]+  ' "$WORK/alone.txt" | sed 's/^/    /'; fi

@@ -18,16 +18,13 @@ PROBE_RATE=${PROBE_RATE:-200}
 ensure_release_build
 WORK=$(mktemp -d)
 PORT=$(free_port)
-SERVER_PID=""
-trap 'kill $SERVER_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'stop_server; rm -rf "$WORK"' EXIT
 write_users "$WORK/users.toml" storm@example.com storm-password 10
 write_server_config "$WORK/tokengate.toml" "$PORT" EdDSA <<TOML
 [token]
 password_queue = 64
 TOML
-RUST_LOG=warn taskset -c 0 $BIN/tokengate serve --config "$WORK/tokengate.toml" 2>"$WORK/server.log" &
-SERVER_PID=$!
-wait_healthy "$PORT"
+start_server "$WORK/tokengate.toml" "$PORT"
 
 LOAD=(taskset -c 1 "$BIN/tokengate-load" --target "http://127.0.0.1:$PORT" --domain domain-bench)
 # The probes are paced (what health checks and key fetches look like), so

@@ -14,8 +14,7 @@ REDIS_PORT=$(free_port)
 PORT=$(free_port)
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >/dev/null 2>&1 &
 REDIS_PID=$!
-SERVER_PID=""
-trap 'kill $REDIS_PID $SERVER_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'stop_server; kill $REDIS_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 # bcrypt cost 4: logins are cheap, so the run measures refreshes.
 write_users "$WORK/users.toml" bench@example.com bench-password 4
 run() { # algorithm store protocol
@@ -29,17 +28,13 @@ key_prefix = \"bench-$alg:\""
 refresh_ttl = 1000000
 $extra
 TOML
-  RUST_LOG=warn taskset -c 0 $BIN/tokengate serve --config "$WORK/tokengate.toml" 2>"$WORK/server.log" &
-  SERVER_PID=$!
-  wait_healthy "$PORT"
+  start_server "$WORK/tokengate.toml" "$PORT"
   printf '%-6s %-7s %-9s ' "$alg" "$store" "$proto"
   BENCH_PW=bench-password taskset -c 1 $BIN/tokengate-load --target "http://127.0.0.1:$PORT" \
     --protocol "$proto" --scenario refresh-chain --domain domain-bench --user bench@example.com \
     --password-env BENCH_PW -c 4 -m 16 -d "$DUR" --warmup 1 | grep -A1 -E "^refresh " | tr -s ' ' | tr '\n' ' '
   echo
-  kill "$SERVER_PID" 2>/dev/null || true
-  wait "$SERVER_PID" 2>/dev/null || true
-  SERVER_PID=""
+  stop_server
 }
 for alg in RS256 ES256 EdDSA; do
   for store in memory redis; do

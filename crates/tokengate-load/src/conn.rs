@@ -2,7 +2,6 @@
 //! in-flight slots of a worker (streams multiplexed), or one HTTP/1.1
 //! connection per slot (no pipelining). Dead connections are re-opened.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use tokio::net::TcpStream;
 use tokio::task::AbortHandle;
 
 use crate::HttpVersion;
+use crate::target::Dial;
 use crate::wire::Failure;
 
 /// A complete answer: status, headers, body and trailers.
@@ -54,18 +54,19 @@ impl ConnTasks {
 
 type Body = Full<Bytes>;
 
-async fn tcp(addr: SocketAddr) -> Result<TokioIo<TcpStream>, Failure> {
-    let stream = TcpStream::connect(addr)
+async fn tcp(dial: Dial) -> Result<TokioIo<TcpStream>, Failure> {
+    let stream = dial
+        .connect()
         .await
-        .map_err(|e| Failure::new("CONNECT", format!("connect {addr}: {e}")))?;
+        .map_err(|e| Failure::new("CONNECT", format!("connect {}: {e}", dial.addr)))?;
     stream
         .set_nodelay(true)
         .map_err(|e| Failure::new("CONNECT", format!("TCP_NODELAY: {e}")))?;
     Ok(TokioIo::new(stream))
 }
 
-async fn open_h1(addr: SocketAddr, tasks: &ConnTasks) -> Result<http1::SendRequest<Body>, Failure> {
-    let io = tcp(addr).await?;
+async fn open_h1(dial: Dial, tasks: &ConnTasks) -> Result<http1::SendRequest<Body>, Failure> {
+    let io = tcp(dial).await?;
     let (sender, conn) = http1::handshake(io)
         .await
         .map_err(|e| Failure::new("CONNECT", format!("HTTP/1.1 handshake: {e}")))?;
@@ -73,8 +74,8 @@ async fn open_h1(addr: SocketAddr, tasks: &ConnTasks) -> Result<http1::SendReque
     Ok(sender)
 }
 
-async fn open_h2(addr: SocketAddr, tasks: &ConnTasks) -> Result<http2::SendRequest<Body>, Failure> {
-    let io = tcp(addr).await?;
+async fn open_h2(dial: Dial, tasks: &ConnTasks) -> Result<http2::SendRequest<Body>, Failure> {
+    let io = tcp(dial).await?;
     let (sender, conn) = http2::Builder::new(TokioExecutor::new())
         .initial_stream_window_size(1 << 20)
         .initial_connection_window_size(4 << 20)
@@ -88,17 +89,17 @@ async fn open_h2(addr: SocketAddr, tasks: &ConnTasks) -> Result<http2::SendReque
 /// One HTTP/2 connection shared by several lanes; re-opened when it dies.
 #[derive(Debug)]
 pub struct SharedH2 {
-    addr: SocketAddr,
+    dial: Dial,
     tasks: ConnTasks,
     slot: tokio::sync::Mutex<Option<http2::SendRequest<Body>>>,
 }
 
 impl SharedH2 {
     /// Opens the connection.
-    pub async fn open(addr: SocketAddr, tasks: ConnTasks) -> Result<Arc<Self>, Failure> {
-        let sender = open_h2(addr, &tasks).await?;
+    pub async fn open(dial: Dial, tasks: ConnTasks) -> Result<Arc<Self>, Failure> {
+        let sender = open_h2(dial, &tasks).await?;
         Ok(Arc::new(Self {
-            addr,
+            dial,
             tasks,
             slot: tokio::sync::Mutex::new(Some(sender)),
         }))
@@ -112,7 +113,7 @@ impl SharedH2 {
             return Ok(s.clone());
         }
         *slot = None;
-        let sender = open_h2(self.addr, &self.tasks).await?;
+        let sender = open_h2(self.dial, &self.tasks).await?;
         *slot = Some(sender.clone());
         Ok(sender)
     }
@@ -124,7 +125,7 @@ pub enum Lane {
     /// A connection of its own, one call at a time.
     H1 {
         /// Where to (re)connect.
-        addr: SocketAddr,
+        dial: Dial,
         /// Connection tasks of the run.
         tasks: ConnTasks,
         /// The open connection, if any.
@@ -143,14 +144,14 @@ impl Lane {
     /// Opens the lanes of one worker: `in_flight` lanes on one HTTP/2
     /// connection, or `in_flight` HTTP/1.1 connections.
     pub async fn open_worker(
-        addr: SocketAddr,
+        dial: Dial,
         version: HttpVersion,
         in_flight: usize,
         tasks: &ConnTasks,
     ) -> Result<Vec<Lane>, Failure> {
         match version {
             HttpVersion::H2 => {
-                let shared = SharedH2::open(addr, tasks.clone()).await?;
+                let shared = SharedH2::open(dial, tasks.clone()).await?;
                 Ok((0..in_flight)
                     .map(|_| Lane::H2 {
                         shared: shared.clone(),
@@ -162,9 +163,9 @@ impl Lane {
                 let mut lanes = Vec::with_capacity(in_flight);
                 for _ in 0..in_flight {
                     lanes.push(Lane::H1 {
-                        addr,
+                        dial,
                         tasks: tasks.clone(),
-                        sender: Some(open_h1(addr, tasks).await?),
+                        sender: Some(open_h1(dial, tasks).await?),
                     });
                 }
                 Ok(lanes)
@@ -177,17 +178,17 @@ impl Lane {
     pub async fn send(&mut self, req: Request<Body>) -> Result<Response, Failure> {
         let response = match self {
             Lane::H1 {
-                addr,
+                dial,
                 tasks,
                 sender,
             } => {
                 let mut s = match sender.take() {
                     Some(s) if !s.is_closed() => s,
-                    _ => open_h1(*addr, tasks).await?,
+                    _ => open_h1(*dial, tasks).await?,
                 };
                 if s.ready().await.is_err() {
                     // Closed by the server while idle: one fresh connection, no retry of the call.
-                    s = open_h1(*addr, tasks).await?;
+                    s = open_h1(*dial, tasks).await?;
                     s.ready().await.map_err(transport)?;
                 }
                 let r = s.send_request(req).await.map_err(transport)?;

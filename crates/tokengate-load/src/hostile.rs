@@ -24,7 +24,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::convert::Infallible;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -48,7 +48,7 @@ use tokio::time::{Instant, timeout_at};
 use crate::conn::{ConnTasks, Lane};
 use crate::proto::AuthenticationRequest;
 use crate::report::ServerMemory;
-use crate::target::Target;
+use crate::target::{Dial, Target};
 use crate::wire::{Call, Wire, grpc_frame};
 use crate::{HttpVersion, LoadError, Payload, Protocol};
 
@@ -209,6 +209,10 @@ pub struct HostileConfig {
     pub rapid_reset_streams: usize,
     /// TCP connections of the flood, opened at once and held.
     pub connections: usize,
+    /// The local address every attack connects from (e.g. 127.0.0.2, so
+    /// the server can tell the attacker from honest clients on 127.0.0.1);
+    /// the kernel's choice when None.
+    pub source: Option<IpAddr>,
     /// The server's PID, to sample its memory (Linux `/proc`).
     pub server_pid: Option<u32>,
     /// Seed of the random garbage.
@@ -236,6 +240,7 @@ impl HostileConfig {
             stream_kinds: StreamAttack::ALL.to_vec(),
             rapid_reset_streams: 20_000,
             connections: 1000,
+            source: None,
             server_pid: None,
             seed: 1,
         }
@@ -275,6 +280,9 @@ impl HostileConfig {
         }
         if self.domain.is_empty() {
             return bad("--domain must not be empty");
+        }
+        if self.source.is_some_and(|ip| !ip.is_loopback()) {
+            return bad("--source must be a loopback address (127.0.0.0/8 or ::1)");
         }
         Ok(())
     }
@@ -631,7 +639,7 @@ fn report_of(tallies: Tallies) -> Vec<AttackReport> {
 #[derive(Debug)]
 struct Ctx {
     cfg: HostileConfig,
-    addr: SocketAddr,
+    dial: Dial,
     authority: String,
     prefix: String,
     /// No attack starts after this.
@@ -659,7 +667,10 @@ pub async fn run(cfg: &HostileConfig) -> Result<HostileReport, HostileError> {
     let start = Instant::now();
     let ctx = Arc::new(Ctx {
         cfg: cfg.clone(),
-        addr: target.addr,
+        dial: Dial {
+            addr: target.addr,
+            source: cfg.source,
+        },
         authority: target.authority,
         prefix: target.prefix,
         end: start + cfg.duration,
@@ -774,8 +785,8 @@ impl Rng {
 /// The most of the server's answer kept for classification.
 const KEEP_BYTES: usize = 64 * 1024;
 
-async fn connect(addr: SocketAddr, until: Instant) -> Option<TcpStream> {
-    match timeout_at(until, TcpStream::connect(addr)).await {
+async fn connect(dial: Dial, until: Instant) -> Option<TcpStream> {
+    match timeout_at(until, dial.connect()).await {
         Ok(Ok(s)) => {
             let _ = s.set_nodelay(true);
             Some(s)
@@ -789,13 +800,13 @@ async fn connect(addr: SocketAddr, until: Instant) -> Option<TcpStream> {
 /// line arrives. The write half stays open the whole time: a half-close
 /// would tell the server the request is over.
 async fn send_and_watch(
-    addr: SocketAddr,
+    dial: Dial,
     chunks: Vec<Bytes>,
     until: Instant,
     stop_at_answer: bool,
 ) -> Ending {
     let started = Instant::now();
-    let Some(stream) = connect(addr, until).await else {
+    let Some(stream) = connect(dial, until).await else {
         return Ending {
             reply: Reply::Nothing,
             end: End::ConnectFailed,
@@ -870,7 +881,7 @@ async fn garbage_attacker(ctx: Arc<Ctx>, mut rng: Rng) -> Tallies {
         n += 1;
         let chunks = garbage_bytes(flavour, &ctx.authority, &mut rng);
         let until = (Instant::now() + ctx.cfg.attempt_timeout).min(ctx.give_up);
-        let ending = send_and_watch(ctx.addr, chunks, until, false).await;
+        let ending = send_and_watch(ctx.dial, chunks, until, false).await;
         tallies.of(Kind::Garbage, flavour).record(&ending);
     }
     tallies
@@ -947,7 +958,7 @@ async fn half_open_slot(ctx: Arc<Ctx>, kind: HalfOpen) -> Tallies {
     let mut tallies = Tallies::default();
     let bytes = half_open_bytes(kind, &ctx.authority, &ctx.prefix);
     while ctx.running() {
-        let ending = send_and_watch(ctx.addr, vec![bytes.clone()], ctx.give_up, false).await;
+        let ending = send_and_watch(ctx.dial, vec![bytes.clone()], ctx.give_up, false).await;
         tallies.of(Kind::HalfOpen, kind.name()).record(&ending);
         if ending.end == End::ConnectFailed {
             pause(&ctx, Duration::from_millis(100)).await;
@@ -1002,7 +1013,7 @@ const AT_ONCE: Duration = Duration::from_millis(500);
 async fn flood_slot(ctx: Arc<Ctx>) -> Tallies {
     let mut tallies = Tallies::default();
     while ctx.running() {
-        let ending = send_and_watch(ctx.addr, Vec::new(), ctx.give_up, false).await;
+        let ending = send_and_watch(ctx.dial, Vec::new(), ctx.give_up, false).await;
         let key = match ending.end {
             End::Closed | End::Reset if ending.after < AT_ONCE => "closed at once (< 500 ms)",
             End::Closed | End::Reset => "closed later (>= 500 ms)",
@@ -1041,7 +1052,7 @@ async fn oversized_attacker(ctx: Arc<Ctx>, index: usize) -> Tallies {
             tally.add(key, 1);
         } else {
             let chunks = rest_oversized(&ctx, flavour == "rest-chunked");
-            let ending = send_and_watch(ctx.addr, chunks, until, true).await;
+            let ending = send_and_watch(ctx.dial, chunks, until, true).await;
             tally.record(&ending);
         }
     }
@@ -1106,7 +1117,7 @@ impl Body for StallBody {
 /// A native gRPC issue whose 5-byte prefix announces a 100 MB message, with
 /// 16 KiB of it sent; the answer's gRPC status (or what went wrong).
 async fn grpc_oversized(ctx: &Ctx, until: Instant) -> String {
-    let Some(stream) = connect(ctx.addr, until).await else {
+    let Some(stream) = connect(ctx.dial, until).await else {
         return "connect failed".into();
     };
     let handshake =
@@ -1211,7 +1222,7 @@ async fn hyper_concurrent(ctx: &Ctx, tally: &mut Tally) {
     };
     let tasks = ConnTasks::default();
     let n = ctx.cfg.streams_per_connection;
-    let lanes = match Lane::open_worker(ctx.addr, HttpVersion::H2, n, &tasks).await {
+    let lanes = match Lane::open_worker(ctx.dial, HttpVersion::H2, n, &tasks).await {
         Ok(l) => l,
         Err(f) => return tally.add(format!("connection: {}", f.key), 1),
     };
@@ -1248,7 +1259,7 @@ async fn hyper_concurrent(ctx: &Ctx, tally: &mut Tally) {
 async fn raw_over_limit(ctx: &Ctx, tally: &mut Tally) {
     let until = (Instant::now() + ctx.cfg.attempt_timeout).min(ctx.give_up);
     let started = Instant::now();
-    let mut conn = match RawH2::open(ctx.addr, until).await {
+    let mut conn = match RawH2::open(ctx.dial, until).await {
         Ok(c) => c,
         Err(end) => return tally.add(format!("handshake: {end}"), 1),
     };
@@ -1315,7 +1326,7 @@ async fn raw_over_limit(ctx: &Ctx, tally: &mut Tally) {
 async fn rapid_reset(ctx: &Ctx, tally: &mut Tally) {
     let until = (Instant::now() + ctx.cfg.attempt_timeout).min(ctx.give_up);
     let started = Instant::now();
-    let mut conn = match RawH2::open(ctx.addr, until).await {
+    let mut conn = match RawH2::open(ctx.dial, until).await {
         Ok(c) => c,
         Err(end) => return tally.add(format!("handshake: {end}"), 1),
     };
@@ -1475,8 +1486,8 @@ struct RawH2 {
 }
 
 impl RawH2 {
-    async fn open(addr: SocketAddr, until: Instant) -> Result<Self, End> {
-        let stream = connect(addr, until).await.ok_or(End::ConnectFailed)?;
+    async fn open(dial: Dial, until: Instant) -> Result<Self, End> {
+        let stream = connect(dial, until).await.ok_or(End::ConnectFailed)?;
         let (rd, wr) = stream.into_split();
         let mut conn = Self {
             rd,

@@ -30,7 +30,7 @@ use tokio::time::Instant;
 use crate::conn::{ConnTasks, Lane, TRANSPORT_BACKOFF};
 use crate::report::OpStats;
 pub use crate::report::{Report, ServerMemory};
-use crate::target::Target;
+use crate::target::{Dial, Target};
 pub use crate::wire::Payload;
 use crate::wire::{CALL_KINDS, Call, Failure, Wire};
 
@@ -328,7 +328,7 @@ async fn run_with(
     let idle = open_idle_connections(cfg, target, version, &wire, tasks).await?;
     let mut lanes = Vec::with_capacity(cfg.connections * cfg.in_flight);
     for _ in 0..cfg.connections {
-        let worker = Lane::open_worker(target.addr, version, cfg.in_flight, tasks)
+        let worker = Lane::open_worker(Dial::to(target.addr), version, cfg.in_flight, tasks)
             .await
             .map_err(|f| LoadError::Connect {
                 target: cfg.target.clone(),
@@ -414,7 +414,7 @@ async fn open_idle_connections(
             target: cfg.target.clone(),
             message: format!("idle connection {}: {message}", n + 1),
         };
-        let mut lanes = Lane::open_worker(target.addr, version, 1, tasks)
+        let mut lanes = Lane::open_worker(Dial::to(target.addr), version, 1, tasks)
             .await
             .map_err(|f| failed(f.message))?;
         let mut lane = lanes.pop().ok_or_else(|| failed("no lane".into()))?;

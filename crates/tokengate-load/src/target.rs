@@ -18,6 +18,37 @@ pub struct Target {
     pub prefix: String,
 }
 
+/// Where a connection goes, and the local address it leaves from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dial {
+    /// The target's address.
+    pub addr: SocketAddr,
+    /// The local address to connect from (the kernel's choice when None):
+    /// on loopback any 127.0.0.0/8 address works, so an attacker and the
+    /// honest clients can come from different addresses, as they would.
+    pub source: Option<IpAddr>,
+}
+
+impl Dial {
+    /// Connections to `addr` from the kernel's choice of local address.
+    pub fn to(addr: SocketAddr) -> Self {
+        Self { addr, source: None }
+    }
+
+    /// Opens a TCP connection.
+    pub async fn connect(&self) -> std::io::Result<tokio::net::TcpStream> {
+        let Some(source) = self.source else {
+            return tokio::net::TcpStream::connect(self.addr).await;
+        };
+        let socket = match source {
+            IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        socket.bind(SocketAddr::new(source, 0))?;
+        socket.connect(self.addr).await
+    }
+}
+
 impl Target {
     /// Parses `url` (`http://host[:port][/prefix]`) and resolves it. Unless
     /// `allow_remote`, every address the host resolves to must be loopback.

@@ -60,6 +60,10 @@ struct Cli {
     /// TCP connections of the flood, opened at once and held.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     connections: usize,
+    /// Connect from this local address (e.g. 127.0.0.2: the server then
+    /// tells the attacker from honest clients on 127.0.0.1).
+    #[arg(long, value_name = "IP")]
+    source: Option<std::net::IpAddr>,
     /// The server's PID: sample its VmRSS / VmHWM every 500 ms.
     #[arg(long, value_name = "PID")]
     server_pid: Option<u32>,
@@ -96,6 +100,7 @@ fn config(cli: &Cli) -> anyhow::Result<HostileConfig> {
         stream_kinds: cli.stream_kinds.clone(),
         rapid_reset_streams: cli.rapid_reset_streams,
         connections: cli.connections,
+        source: cli.source,
         server_pid: cli.server_pid,
         seed: cli.seed,
     })
