@@ -85,6 +85,8 @@ async fn dashboards_and_alerts_query_metrics_the_binary_exports() {
                 "1".to_owned(),
             ),
             ("TOKENGATE_TOKEN_PASSWORD_QUEUE".to_owned(), "1".to_owned()),
+            // One protocol fault throttles its address.
+            ("TOKENGATE_LIMITS_SOURCE_FAULTS".to_owned(), "1".to_owned()),
         ],
         ..ServerOptions::default()
     });
@@ -126,6 +128,17 @@ async fn dashboards_and_alerts_query_metrics_the_binary_exports() {
         burst.iter().any(|o| o.code == 8),
         "some logins were refused by the full pool"
     );
+    // A malformed request from another loopback address (the honest
+    // clients above keep theirs): a client fault, a throttled address, and
+    // its next connection refused.
+    let attacker = std::net::IpAddr::from([127, 0, 0, 2]);
+    for request in [
+        &b"\x00\x01 not http\r\n\r\n"[..],
+        b"GET /healthz HTTP/1.1\r\n\r\n",
+    ] {
+        send_from(attacker, server.addr, request);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     std::fs::write(server.path("users.toml"), "not [ toml").expect("write");
     server.signal("HUP");
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
@@ -150,4 +163,22 @@ async fn dashboards_and_alerts_query_metrics_the_binary_exports() {
         missing.is_empty(),
         "queried but not exported: {missing:?}\nexported: {exported:?}"
     );
+}
+
+/// Sends `request` from `source` on a new connection and reads until the
+/// server closes or resets it.
+fn send_from(source: std::net::IpAddr, to: std::net::SocketAddr, request: &[u8]) {
+    use std::io::{Read as _, Write as _};
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket
+        .bind(&std::net::SocketAddr::new(source, 0).into())
+        .expect("bind");
+    socket.connect(&to.into()).expect("connect");
+    let mut stream = std::net::TcpStream::from(socket);
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
+    let _ = stream.write_all(request);
+    let _ = stream.read_to_end(&mut Vec::new());
 }
