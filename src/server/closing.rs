@@ -11,13 +11,14 @@
 //!
 //! Reading on after the answer is work an attacker can ask for: a loop of
 //! oversized uploads on loopback tripled the server's CPU with unbounded
-//! lingering (29 % → 97 % of its core). So all lingering connections share
-//! one discard budget, [`DISCARD_BYTES_PER_SECOND`]: a refused upload now
-//! and then is read to its end; a flood of them spends the budget and is
-//! closed at once, as without lingering.
+//! lingering (29 % → 97 % of its core). So the lingering connections of a
+//! listener share one discard budget, [`DISCARD_BYTES_PER_SECOND`], in
+//! [`Lingering`]: a refused upload now and then is read to its end; a
+//! flood of them spends the budget and is closed at once, as without
+//! lingering.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -76,36 +77,60 @@ impl DiscardBudget {
     }
 }
 
-/// The budget every lingering connection of the process draws on.
-pub(super) fn discard_budget() -> &'static DiscardBudget {
-    static BUDGET: OnceLock<DiscardBudget> = OnceLock::new();
-    BUDGET.get_or_init(|| DiscardBudget::new(DISCARD_BYTES_PER_SECOND))
-}
-
 /// The most connections lingering at once; past it, connections close at
 /// once (a flood of refused uploads cannot buy itself 2 s of reading each).
 pub(super) const MAX_LINGERING: usize = 256;
 
-static LINGERING: AtomicUsize = AtomicUsize::new(0);
+/// What the lingering closes of one listener share: a bounded number of
+/// places and one discard budget.
+pub(super) struct Lingering {
+    lingering: AtomicUsize,
+    max_lingering: usize,
+    budget: DiscardBudget,
+}
 
-/// One of the [`MAX_LINGERING`] places, given back on drop.
-pub(super) struct LingerSlot(());
-
-impl LingerSlot {
-    /// A place to linger in, if one is free.
-    pub(super) fn try_take() -> Option<Self> {
-        LINGERING
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MAX_LINGERING).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Self(()))
+impl Default for Lingering {
+    /// [`MAX_LINGERING`] places, [`DISCARD_BYTES_PER_SECOND`].
+    fn default() -> Self {
+        Self::new(MAX_LINGERING, DISCARD_BYTES_PER_SECOND)
     }
 }
 
-impl Drop for LingerSlot {
+impl Lingering {
+    /// `max_lingering` places sharing `bytes_per_second` of discarding.
+    pub(super) fn new(max_lingering: usize, bytes_per_second: u64) -> Self {
+        Self {
+            lingering: AtomicUsize::new(0),
+            max_lingering,
+            budget: DiscardBudget::new(bytes_per_second),
+        }
+    }
+
+    /// A place to linger in, if one is free.
+    pub(super) fn try_place(self: &Arc<Self>) -> Option<LingerPlace> {
+        self.lingering
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_lingering).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| LingerPlace(Arc::clone(self)))
+    }
+}
+
+/// One of a listener's lingering places, given back on drop.
+pub(super) struct LingerPlace(Arc<Lingering>);
+
+impl LingerPlace {
+    /// Closes `socket` lingering ([`linger`] with [`LINGER_TIME`],
+    /// [`LINGER_MAX_BYTES`] and the listener's budget), then frees the place.
+    pub(super) async fn close(self, socket: TcpStream) -> LingerEnd {
+        linger(socket, LINGER_TIME, LINGER_MAX_BYTES, &self.0.budget).await
+    }
+}
+
+impl Drop for LingerPlace {
     fn drop(&mut self) {
-        LINGERING.fetch_sub(1, Ordering::AcqRel);
+        self.0.lingering.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -210,14 +235,14 @@ mod tests {
 
     #[test]
     fn lingering_places_are_limited_and_given_back() {
-        // No other unit test serves connections, so every place is free.
-        let taken: Vec<_> = std::iter::from_fn(LingerSlot::try_take)
+        let lingering = Arc::new(Lingering::default());
+        let taken: Vec<_> = std::iter::from_fn(|| lingering.try_place())
             .take(MAX_LINGERING + 1)
             .collect();
         assert_eq!(taken.len(), MAX_LINGERING);
-        assert!(LingerSlot::try_take().is_none());
+        assert!(lingering.try_place().is_none());
         drop(taken);
-        assert!(LingerSlot::try_take().is_some());
+        assert!(lingering.try_place().is_some());
     }
 
     #[tokio::test]

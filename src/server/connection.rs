@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use tower::ServiceExt as _;
 
 use super::client_stream::ClientStream;
-use super::closing::{LINGER_MAX_BYTES, LINGER_TIME, LingerSlot, discard_budget, linger};
+use super::closing::Lingering;
 use super::source_guard::{ClientFault, FaultReporter};
 use super::unread_body::BodyEnd;
 use super::{ConnectionSettings, Lifecycle};
@@ -69,6 +69,7 @@ pub(super) async fn serve_connection(
     peer: SocketAddr,
     service: AppService,
     faults: FaultReporter,
+    lingering: Arc<Lingering>,
     settings: ConnectionSettings,
     lifecycle: Lifecycle,
 ) {
@@ -216,11 +217,11 @@ pub(super) async fn serve_connection(
     let Some(socket) = watch.take_unfinished_socket() else {
         return;
     };
-    let Some(_slot) = LingerSlot::try_take() else {
+    let Some(place) = lingering.try_place() else {
         tracing::debug!(%peer, "too many lingering closes; closing at once");
         return;
     };
-    let end = linger(socket, LINGER_TIME, LINGER_MAX_BYTES, discard_budget()).await;
+    let end = place.close(socket).await;
     tracing::trace!(%peer, ?end, "lingering close");
 }
 

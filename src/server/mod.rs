@@ -61,6 +61,7 @@ pub async fn serve(
 ) {
     let tracker = TaskTracker::new();
     let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let lingering = Arc::new(closing::Lingering::default());
     let mut last_refusal_logged: Option<Instant> = None;
     tokio::pin!(shutdown);
     loop {
@@ -94,6 +95,7 @@ pub async fn serve(
                         peer,
                         service.clone(),
                         FaultReporter::new(Arc::clone(&guard), peer.ip()),
+                        Arc::clone(&lingering),
                         settings.clone(),
                         lifecycle.clone(),
                     );
