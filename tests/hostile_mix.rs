@@ -267,18 +267,6 @@ fn check_memory(report: &HostileReport) {
     );
 }
 
-async fn metric(base: &str, name: &str) -> f64 {
-    let text = reqwest::get(format!("{base}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn honest_calls_survive_a_hostile_mix() {
     let mut server = server();
@@ -349,11 +337,9 @@ async fn honest_calls_survive_a_hostile_mix() {
     let health = reqwest::get(server.url("/healthz")).await.expect("healthz");
     assert_eq!(health.status(), 200);
     assert!(
-        metric(
-            &server.url(""),
-            "tokengate_connections_rejected_total{reason=\"max_connections\"}"
-        )
-        .await
+        server
+            .metric("tokengate_connections_rejected_total{reason=\"max_connections\"}")
+            .await
             > 0.0
     );
     println!("hostile_mix took {:.1} s", started.elapsed().as_secs_f64());

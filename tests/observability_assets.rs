@@ -5,6 +5,7 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::io::{Read as _, Write as _};
 
 use common::*;
 
@@ -136,7 +137,9 @@ async fn dashboards_and_alerts_query_metrics_the_binary_exports() {
         &b"\x00\x01 not http\r\n\r\n"[..],
         b"GET /healthz HTTP/1.1\r\n\r\n",
     ] {
-        send_from(attacker, server.addr, request);
+        let mut stream = connect_from(attacker, server.addr);
+        let _ = stream.write_all(request);
+        let _ = stream.read_to_end(&mut Vec::new());
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     std::fs::write(server.path("users.toml"), "not [ toml").expect("write");
@@ -163,22 +166,4 @@ async fn dashboards_and_alerts_query_metrics_the_binary_exports() {
         missing.is_empty(),
         "queried but not exported: {missing:?}\nexported: {exported:?}"
     );
-}
-
-/// Sends `request` from `source` on a new connection and reads until the
-/// server closes or resets it.
-fn send_from(source: std::net::IpAddr, to: std::net::SocketAddr, request: &[u8]) {
-    use std::io::{Read as _, Write as _};
-    let socket =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    socket
-        .bind(&std::net::SocketAddr::new(source, 0).into())
-        .expect("bind");
-    socket.connect(&to.into()).expect("connect");
-    let mut stream = std::net::TcpStream::from(socket);
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .expect("timeout");
-    let _ = stream.write_all(request);
-    let _ = stream.read_to_end(&mut Vec::new());
 }

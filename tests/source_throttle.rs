@@ -11,12 +11,12 @@
 mod common;
 
 use std::io::{Read as _, Write as _};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Clients, Proto, ServerOptions, TestServer, public_key_call};
+use common::{Clients, Proto, ServerOptions, TestServer, connect_from, public_key_call};
 use tokengate_load::hostile::{HalfOpen, HostileConfig, run};
 
 const ATTACKER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
@@ -26,21 +26,6 @@ fn server_with(limits: &str) -> TestServer {
         extra_config: format!("[limits]\n{limits}\n"),
         ..ServerOptions::default()
     })
-}
-
-/// A blocking TCP connection to `to` from `source`.
-fn connect_from(source: IpAddr, to: SocketAddr) -> TcpStream {
-    let socket =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    socket
-        .bind(&SocketAddr::new(source, 0).into())
-        .expect("bind the source address");
-    socket.connect(&to.into()).expect("connect");
-    let stream = TcpStream::from(socket);
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("read timeout");
-    stream
 }
 
 /// Sends `request` on `stream` and reads until one whole answer is in, or
@@ -122,19 +107,6 @@ fn status_from(source: IpAddr, server: &TestServer, request: &[u8]) -> Option<u1
     status_of(&answer)
 }
 
-/// The value of the Prometheus sample `series` (name with labels), 0 when absent.
-async fn metric(server: &TestServer, series: &str) -> f64 {
-    let text = reqwest::get(server.url("/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 fn fault(kind: &str) -> String {
     format!("tokengate_client_faults_total{{fault=\"{kind}\"}}")
 }
@@ -193,21 +165,21 @@ async fn each_kind_of_client_fault_is_counted() {
 
     // The fault is counted when the connection ends: give it a moment.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while metric(&server, &fault("http2_protocol_error")).await < 1.0 {
+    while server.metric(&fault("http2_protocol_error")).await < 1.0 {
         assert!(Instant::now() < deadline, "{}", server.logs());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(metric(&server, &fault("malformed_request")).await, 1.0);
-    assert_eq!(metric(&server, &fault("request_head_too_large")).await, 1.0);
-    assert_eq!(metric(&server, &fault("body_too_large")).await, 3.0);
-    assert_eq!(metric(&server, &fault("http2_protocol_error")).await, 1.0);
+    assert_eq!(server.metric(&fault("malformed_request")).await, 1.0);
+    assert_eq!(server.metric(&fault("request_head_too_large")).await, 1.0);
+    assert_eq!(server.metric(&fault("body_too_large")).await, 3.0);
+    assert_eq!(server.metric(&fault("http2_protocol_error")).await, 1.0);
     // A well-formed call that fails (no such domain) is no fault.
     let unknown = clients
         .call(Proto::Rest, &public_key_call("no-such-domain"))
         .await;
     assert!(!unknown.ok());
     assert_eq!(
-        metric(&server, "tokengate_sources_throttled_total").await,
+        server.metric("tokengate_sources_throttled_total").await,
         0.0
     );
 }
@@ -232,7 +204,7 @@ async fn an_address_that_keeps_faulting_is_throttled_and_nobody_else() {
     // A fault is counted as its connection ends, just after the answer
     // went out: wait for the count rather than race it.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while metric(&server, "tokengate_sources_throttled_total").await < 1.0 {
+    while server.metric("tokengate_sources_throttled_total").await < 1.0 {
         assert!(
             Instant::now() < deadline,
             "never throttled: {}",
@@ -257,15 +229,13 @@ async fn an_address_that_keeps_faulting_is_throttled_and_nobody_else() {
     assert_eq!(status_of(&answer), Some(200));
 
     assert_eq!(
-        metric(&server, "tokengate_sources_throttled_total").await,
+        server.metric("tokengate_sources_throttled_total").await,
         1.0
     );
     assert!(
-        metric(
-            &server,
-            "tokengate_connections_rejected_total{reason=\"source_throttled\"}"
-        )
-        .await
+        server
+            .metric("tokengate_connections_rejected_total{reason=\"source_throttled\"}")
+            .await
             >= 1.0
     );
     let logs = server.logs();
@@ -288,9 +258,9 @@ async fn zero_faults_turns_the_throttle_off() {
         assert_eq!(status_from(ATTACKER, &server, MALFORMED), Some(400));
     }
     assert_eq!(status_from(ATTACKER, &server, HEALTH), Some(200));
-    assert_eq!(metric(&server, &fault("malformed_request")).await, 30.0);
+    assert_eq!(server.metric(&fault("malformed_request")).await, 30.0);
     assert_eq!(
-        metric(&server, "tokengate_sources_throttled_total").await,
+        server.metric("tokengate_sources_throttled_total").await,
         0.0
     );
 }
@@ -347,13 +317,11 @@ async fn a_hostile_mix_from_one_address_is_throttled_and_honest_calls_go_on() {
         ok_during > 0,
         "honest calls made progress during the attack"
     );
-    assert!(metric(&server, "tokengate_sources_throttled_total").await >= 1.0);
+    assert!(server.metric("tokengate_sources_throttled_total").await >= 1.0);
     assert!(
-        metric(
-            &server,
-            "tokengate_connections_rejected_total{reason=\"source_throttled\"}"
-        )
-        .await
+        server
+            .metric("tokengate_connections_rejected_total{reason=\"source_throttled\"}")
+            .await
             > 0.0,
         "{report}"
     );

@@ -191,6 +191,20 @@ impl TestServer {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The value of the Prometheus sample `series` (a name, with its labels
+    /// if it has any) on this server's /metrics; 0 when absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = reqwest::get(self.url("/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
     /// Sends a signal to the process.
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
@@ -717,4 +731,25 @@ pub fn read_until(
 /// The repository root.
 pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A blocking TCP connection to `to` from the local address `source` (on
+/// Linux every 127.0.0.0/8 address is loopback: tests play a second client
+/// machine from 127.0.0.2), with a 5 s read timeout.
+pub fn connect_from(source: std::net::IpAddr, to: SocketAddr) -> std::net::TcpStream {
+    let domain = if source.is_ipv4() {
+        socket2::Domain::IPV4
+    } else {
+        socket2::Domain::IPV6
+    };
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, None).expect("socket");
+    socket
+        .bind(&SocketAddr::new(source, 0).into())
+        .expect("bind the source address");
+    socket.connect(&to.into()).expect("connect");
+    let stream = std::net::TcpStream::from(socket);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    stream
 }
