@@ -173,11 +173,27 @@ async fn each_kind_of_client_fault_is_counted() {
     assert_eq!(server.metric(&fault("request_head_too_large")).await, 1.0);
     assert_eq!(server.metric(&fault("body_too_large")).await, 3.0);
     assert_eq!(server.metric(&fault("http2_protocol_error")).await, 1.0);
+    // An upload cut short (the client went away) is no fault.
+    let mut cut = connect_from(ATTACKER, server.addr);
+    cut.write_all(
+        b"POST /identity/v1/token/issue HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{\"domain_id\": \"d",
+    )
+    .expect("write");
+    drop(cut);
+    tokio::time::sleep(Duration::from_millis(300)).await;
     // A well-formed call that fails (no such domain) is no fault.
     let unknown = clients
         .call(Proto::Rest, &public_key_call("no-such-domain"))
         .await;
     assert!(!unknown.ok());
+    for (kind, count) in [
+        ("malformed_request", 1.0),
+        ("request_head_too_large", 1.0),
+        ("body_too_large", 3.0),
+        ("http2_protocol_error", 1.0),
+    ] {
+        assert_eq!(server.metric(&fault(kind)).await, count, "{kind}");
+    }
     assert_eq!(
         server.metric("tokengate_sources_throttled_total").await,
         0.0

@@ -208,8 +208,14 @@ async fn serve(
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, max_body_bytes).await {
         Ok(body) => body,
-        Err(_) => {
-            FaultReporter::report_for(&parts.extensions, ClientFault::BodyTooLarge);
+        Err(e) => {
+            // Only a body past the limit is the client's fault; one cut
+            // short (the client went away) is not.
+            let past_the_limit = std::error::Error::source(&e)
+                .is_some_and(|inner| inner.is::<http_body_util::LengthLimitError>());
+            if past_the_limit {
+                FaultReporter::report_for(&parts.extensions, ClientFault::BodyTooLarge);
+            }
             return rest_error_with_http(&too_large(max_body_bytes), StatusCode::PAYLOAD_TOO_LARGE);
         }
     };
