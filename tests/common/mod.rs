@@ -130,9 +130,12 @@ impl TestServer {
             .clone()
             .unwrap_or_else(|| directory_toml(options.bcrypt_cost));
         std::fs::write(dir.path().join("users.toml"), directory).expect("write directory");
-        let port = free_port();
+        // Port 0: the server picks a free port and logs it. A port picked
+        // here and bound by the server later could be taken in between by
+        // another test's server or client socket (CI saw a test talk to a
+        // port nobody listened on any more).
         let config = format!(
-            "listen = \"127.0.0.1:{port}\"\ndirectory = \"users.toml\"\n[keys]\ndir = {:?}\nalgorithm = \"{}\"\n[cors]\nallowed_origins = [\"http://localhost:3000\"]\n[log]\nformat = \"json\"\nlevel = \"info\"\n{}",
+            "listen = \"127.0.0.1:0\"\ndirectory = \"users.toml\"\n[keys]\ndir = {:?}\nalgorithm = \"{}\"\n[cors]\nallowed_origins = [\"http://localhost:3000\"]\n[log]\nformat = \"json\"\nlevel = \"info\"\n{}",
             options.keys_dir.as_deref().unwrap_or(Path::new("keys")),
             options.algorithm,
             options.extra_config
@@ -149,13 +152,13 @@ impl TestServer {
             .stderr(std::fs::File::create(&stderr_log).expect("log file"))
             .spawn()
             .expect("spawn tokengate");
-        let server = Self {
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        let mut server = Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             child,
             dir,
             stderr_log,
         };
-        server.wait_ready();
+        server.addr = server.wait_listening();
         server
     }
 
@@ -172,13 +175,23 @@ impl TestServer {
         self.dir.path().join(name)
     }
 
-    fn wait_ready(&self) {
+    /// Waits for the server's "serving ... on one port" log line and
+    /// returns the address it names.
+    fn wait_listening(&mut self) -> SocketAddr {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect(self.addr).is_ok() {
-                return;
+            let listening = self.logs().lines().find_map(|line| {
+                let entry: serde_json::Value = serde_json::from_str(line).ok()?;
+                (entry["message"] == "serving gRPC, gRPC-Web and REST on one port")
+                    .then(|| entry["listen"].as_str()?.parse().ok())?
+            });
+            if let Some(addr) = listening {
+                return addr;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("tokengate exited ({status}): {}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
         panic!("tokengate did not start: {}", self.logs());
     }
