@@ -10,7 +10,7 @@ use futures::future::{BoxFuture, FutureExt as _};
 use http::{Request, Response, StatusCode};
 use tower::{Layer, Service};
 
-use crate::server::{ClientFault, FaultReporter};
+use crate::server::{ClientFault, Peer};
 use crate::transport::protocol::Protocol;
 use crate::transport::status::too_large;
 
@@ -76,7 +76,7 @@ where
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
         if declared.is_some_and(|len| len > allowance(protocol, self.limit)) {
-            FaultReporter::report_for(request.extensions(), ClientFault::BodyTooLarge);
+            Peer::report_for(request.extensions(), ClientFault::BodyTooLarge);
             let response = protocol
                 .status_response(too_large(self.limit), Some(StatusCode::PAYLOAD_TOO_LARGE));
             return async move { Ok(response) }.boxed();

@@ -13,7 +13,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use crate::server::{ClientFault, FaultReporter};
+use crate::server::{ClientFault, Peer};
 use crate::transport::status::too_large;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -62,7 +62,7 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let limit = self.limit;
-        let faults = request.extensions().get::<FaultReporter>().cloned();
+        let faults = request.extensions().get::<Peer>().cloned();
         self.inner.call(request.map(|inner| LimitedFrames {
             inner,
             limit,
@@ -80,7 +80,7 @@ pin_project! {
         inner: B,
         limit: usize,
         // Where an oversized message is reported (absent outside the server).
-        faults: Option<FaultReporter>,
+        faults: Option<Peer>,
         // Bytes of the current 5-byte frame header seen so far.
         header: Vec<u8>,
         // Payload bytes left in the current message.

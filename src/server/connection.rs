@@ -15,14 +15,45 @@ use tower::ServiceExt as _;
 
 use super::client_stream::ClientStream;
 use super::closing::Lingering;
-use super::source_guard::{ClientFault, FaultReporter};
+use super::source_guard::{ClientFault, SourceGuard};
 use super::unread_body::BodyEnd;
 use super::{ConnectionSettings, Lifecycle};
 use crate::stack::AppService;
 
-/// The client's address, for handlers that need it (rate limits).
-#[derive(Debug, Clone, Copy)]
-pub struct PeerAddr(pub SocketAddr);
+/// The client at the other end of a request's connection, in every
+/// request's extensions: its address (per-IP limits) and where its protocol
+/// faults are counted (the body limits report theirs).
+#[derive(Debug, Clone)]
+pub struct Peer {
+    addr: SocketAddr,
+    guard: Arc<SourceGuard>,
+}
+
+impl Peer {
+    /// The client at `addr`, its faults counted by `guard`.
+    pub(super) fn new(addr: SocketAddr, guard: Arc<SourceGuard>) -> Self {
+        Self { addr, guard }
+    }
+
+    /// The client's TCP address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Counts `fault` against this client's address.
+    pub fn report(&self, fault: ClientFault) {
+        self.guard.report(self.addr.ip(), fault);
+    }
+
+    /// Counts `fault` against the client of the request carrying
+    /// `extensions`, if it came through the server (tests may call layers
+    /// without one).
+    pub fn report_for(extensions: &http::Extensions, fault: ClientFault) {
+        if let Some(peer) = extensions.get::<Peer>() {
+            peer.report(fault);
+        }
+    }
+}
 
 /// Calls in flight and the time of the last activity on one connection.
 struct Activity {
@@ -66,9 +97,8 @@ async fn sleep_until_some(at: Option<tokio::time::Instant>) {
 
 pub(super) async fn serve_connection(
     stream: TcpStream,
-    peer: SocketAddr,
+    client: Peer,
     service: AppService,
-    faults: FaultReporter,
     lingering: Arc<Lingering>,
     settings: ConnectionSettings,
     lifecycle: Lifecycle,
@@ -81,14 +111,14 @@ pub(super) async fn serve_connection(
     let per_call = Arc::clone(&activity);
     let body_end = BodyEnd::new();
     let per_call_body_end = body_end.clone();
-    let per_call_faults = faults.clone();
+    let per_call_peer = client.clone();
+    let peer = client.addr();
     let hyper_service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         let service = service.clone();
         let activity = Arc::clone(&per_call);
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
         activity.touch();
-        request.extensions_mut().insert(PeerAddr(peer));
-        request.extensions_mut().insert(per_call_faults.clone());
+        request.extensions_mut().insert(per_call_peer.clone());
         let http1 = request.version() <= http::Version::HTTP_11;
         let (request, body_end) = if http1 {
             let (parts, body) = request.into_parts();
@@ -163,7 +193,7 @@ pub(super) async fn serve_connection(
                 if let Err(e) = result {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                     if let Some(fault) = fault_of(&*e) {
-                        faults.report(fault);
+                        client.report(fault);
                     }
                 }
                 break;

@@ -9,12 +9,12 @@ mod connection;
 mod test_support;
 mod unread_body;
 
-pub use connection::PeerAddr;
+pub use connection::Peer;
 mod lifecycle;
 mod source_guard;
 
 pub use lifecycle::Lifecycle;
-pub use source_guard::{ClientFault, FaultReporter, SourceGuard, SourceGuardSettings};
+pub use source_guard::{ClientFault, SourceGuard, SourceGuardSettings};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -92,9 +92,8 @@ pub async fn serve(
                     let _ = stream.set_nodelay(true);
                     let connection = connection::serve_connection(
                         stream,
-                        peer,
+                        Peer::new(peer, Arc::clone(&guard)),
                         service.clone(),
-                        FaultReporter::new(Arc::clone(&guard), peer.ip()),
                         Arc::clone(&lingering),
                         settings.clone(),
                         lifecycle.clone(),

@@ -228,36 +228,6 @@ impl SourceGuard {
     }
 }
 
-/// Reports one connection's faults against its client's address; handed to
-/// the layers that refuse requests (body limits) in the request's
-/// extensions.
-#[derive(Debug, Clone)]
-pub struct FaultReporter {
-    guard: std::sync::Arc<SourceGuard>,
-    source: IpAddr,
-}
-
-impl FaultReporter {
-    /// A reporter for connections from `source`.
-    pub fn new(guard: std::sync::Arc<SourceGuard>, source: IpAddr) -> Self {
-        Self { guard, source }
-    }
-
-    /// Counts `fault` against this connection's client.
-    pub fn report(&self, fault: ClientFault) {
-        self.guard.report(self.source, fault);
-    }
-
-    /// Counts `fault` against the client of the request carrying
-    /// `extensions`, if it came through the server (tests may call layers
-    /// without one).
-    pub fn report_for(extensions: &http::Extensions, fault: ClientFault) {
-        if let Some(reporter) = extensions.get::<FaultReporter>() {
-            reporter.report(fault);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use crate::proto::core_v1::{AuthenticationRequest, AuthenticationResponse};
 use crate::proto::identity_v1::domain_server::Domain;
 use crate::proto::identity_v1::token_server::Token;
 use crate::proto::identity_v1::{IssueTokenRequest, TokenInfo};
-use crate::server::PeerAddr;
+use crate::server::Peer;
 use crate::transport::status::to_status;
 
 /// The gRPC face of [`TokenService`].
@@ -47,7 +47,7 @@ impl GrpcAdapter {
                 return forwarded;
             }
         }
-        request.extensions().get::<PeerAddr>().map(|p| p.0.ip())
+        request.extensions().get::<Peer>().map(|p| p.addr().ip())
     }
 }
 

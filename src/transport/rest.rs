@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 
-use crate::server::{ClientFault, FaultReporter, PeerAddr};
+use crate::server::{ClientFault, Peer};
 use crate::transport::grpc::GrpcAdapter;
 use crate::transport::status::{rest_error, rest_error_with_http, status_with_reason, too_large};
 
@@ -57,7 +57,7 @@ pub struct RestRoute<S> {
 pub struct RestCall {
     headers: HeaderMap,
     body: Bytes,
-    peer: Option<PeerAddr>,
+    peer: Option<Peer>,
 }
 
 impl RestCall {
@@ -214,13 +214,13 @@ async fn serve(
             let past_the_limit = std::error::Error::source(&e)
                 .is_some_and(|inner| inner.is::<http_body_util::LengthLimitError>());
             if past_the_limit {
-                FaultReporter::report_for(&parts.extensions, ClientFault::BodyTooLarge);
+                Peer::report_for(&parts.extensions, ClientFault::BodyTooLarge);
             }
             return rest_error_with_http(&too_large(max_body_bytes), StatusCode::PAYLOAD_TOO_LARGE);
         }
     };
     let call = RestCall {
-        peer: parts.extensions.get::<PeerAddr>().copied(),
+        peer: parts.extensions.get::<Peer>().cloned(),
         headers: parts.headers,
         body,
     };
