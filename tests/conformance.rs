@@ -14,7 +14,6 @@ struct Row {
 }
 
 const INVALID_ARGUMENT: i32 = 3;
-const PERMISSION_DENIED: i32 = 7;
 const UNAUTHENTICATED: i32 = 16;
 
 fn issue_row(
@@ -193,7 +192,7 @@ fn issue_rows() -> Vec<Row> {
             "api user",
             issue_request("domain-a", "robot", pw, "", 0, 0),
             Err((
-                PERMISSION_DENIED,
+                UNAUTHENTICATED,
                 "ERROR_NOT_ALLOWED_ISSUE_TOKEN_API_USER: API_USER are not allowed to issue tokens. (user_id = robot)",
             )),
         ),

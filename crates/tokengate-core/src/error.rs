@@ -147,13 +147,16 @@ impl TokenError {
         }
     }
 
-    /// The status class.
+    /// The status class: the gRPC code of SpaceONE's error class for the
+    /// code (`ERROR_INVALID_ARGUMENT` → INVALID_ARGUMENT,
+    /// `ERROR_AUTHENTICATE_FAILURE` and its subclasses → UNAUTHENTICATED).
+    /// `ERROR_NOT_ALLOWED_ISSUE_TOKEN_API_USER` is one of those subclasses,
+    /// so it is UNAUTHENTICATED (REST 401), not PERMISSION_DENIED.
     pub fn status(&self) -> StatusCode {
         match self {
             TokenError::RequiredParameter { .. }
             | TokenError::InvalidParameter { .. }
             | TokenError::NotFound { .. } => StatusCode::InvalidArgument,
-            TokenError::ApiUserNotAllowed { .. } => StatusCode::PermissionDenied,
             TokenError::LoginLocked { .. } | TokenError::Busy => StatusCode::ResourceExhausted,
             TokenError::StoreUnavailable => StatusCode::Unavailable,
             TokenError::Internal { .. } => StatusCode::Internal,
@@ -174,6 +177,77 @@ impl TokenError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every row of SPEC §2's error table against the gRPC code of
+    /// SpaceONE's error class for it (python-core's `ERROR_INVALID_ARGUMENT`
+    /// and `ERROR_AUTHENTICATE_FAILURE` families), plus tokengate's own codes.
+    #[test]
+    fn every_code_has_its_spaceone_class() {
+        use StatusCode::*;
+        let cases = [
+            (
+                TokenError::RequiredParameter { key: "domain_id" },
+                InvalidArgument,
+            ),
+            (
+                TokenError::InvalidParameter {
+                    key: "timeout",
+                    reason: "r".into(),
+                },
+                InvalidArgument,
+            ),
+            (
+                TokenError::NotFound {
+                    key: "domain_id",
+                    value: "d".into(),
+                },
+                InvalidArgument,
+            ),
+            (
+                TokenError::DomainState {
+                    domain_id: "d".into(),
+                },
+                Unauthenticated,
+            ),
+            (
+                TokenError::AuthenticationFailure {
+                    user_id: "u".into(),
+                },
+                Unauthenticated,
+            ),
+            (TokenError::InvalidCredentials, Unauthenticated),
+            (
+                TokenError::ApiUserNotAllowed {
+                    user_id: "u".into(),
+                },
+                Unauthenticated,
+            ),
+            (
+                TokenError::UserStatus {
+                    user_id: "u".into(),
+                },
+                Unauthenticated,
+            ),
+            (TokenError::MaxRefreshCount { max: 18 }, Unauthenticated),
+            (TokenError::RefreshCountExhausted, Unauthenticated),
+            (TokenError::InvalidRefreshToken, Unauthenticated),
+            (TokenError::CannotDecodeToken, Unauthenticated),
+            (TokenError::EmptyDomainId, Unauthenticated),
+            (TokenError::TokenValidationFailed, Unauthenticated),
+            (
+                TokenError::LoginLocked {
+                    retry_after_secs: 1,
+                },
+                ResourceExhausted,
+            ),
+            (TokenError::Busy, ResourceExhausted),
+            (TokenError::StoreUnavailable, Unavailable),
+            (TokenError::Internal { detail: "x" }, Internal),
+        ];
+        for (err, class) in cases {
+            assert_eq!(err.status(), class, "{}", err.code());
+        }
+    }
 
     #[test]
     fn exact_spaceone_texts() {

@@ -65,6 +65,7 @@ fn settings() -> TokenSettings {
             per_user: 10_000,
             per_ip: 0,
             window_secs: 300,
+            ..Default::default()
         },
     }
 }
@@ -404,7 +405,7 @@ fn status_failure(user_id: &str) -> String {
 
 #[tokio::test]
 async fn issue_rules_table() {
-    use StatusCode::{InvalidArgument, PermissionDenied, Unauthenticated};
+    use StatusCode::{InvalidArgument, Unauthenticated};
 
     let fx = Fixture::new(settings());
     let pw = || password(PASSWORD);
@@ -705,14 +706,14 @@ async fn issue_rules_table() {
             "API_USER, right password",
             login(DOMAIN, "", "robot", pw()),
             "ERROR_NOT_ALLOWED_ISSUE_TOKEN_API_USER",
-            PermissionDenied,
+            Unauthenticated,
             "ERROR_NOT_ALLOWED_ISSUE_TOKEN_API_USER: API_USER are not allowed to issue tokens. (user_id = robot)",
         ),
         issue_case(
             "API_USER, right password, user_type USER",
             login(DOMAIN, "USER", "robot", pw()),
             "ERROR_NOT_ALLOWED_ISSUE_TOKEN_API_USER",
-            PermissionDenied,
+            Unauthenticated,
             "ERROR_NOT_ALLOWED_ISSUE_TOKEN_API_USER: API_USER are not allowed to issue tokens. (user_id = robot)",
         ),
         issue_case(
