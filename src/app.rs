@@ -50,6 +50,8 @@ pub fn token_settings(config: &Config) -> TokenSettings {
             per_user: config.limits.login_failures_per_user,
             per_ip: config.limits.login_failures_per_ip,
             window_secs: config.limits.login_failure_window,
+            // A check cannot outlive the longest call, so that is its lease.
+            check_lease_secs: config.server.max_timeout_ms.div_ceil(1000),
         },
     }
 }

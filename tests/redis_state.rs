@@ -272,6 +272,45 @@ async fn parallel_refreshes_of_one_token() {
     );
 }
 
+/// Many parallel logins with the right password (a user opening many tabs,
+/// a batch job) all succeed with the shipped limits, on both stores, and
+/// count nothing toward a lock: correct logins only take turns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_four_parallel_right_logins_all_succeed() {
+    let redis = RedisServer::start();
+    for (store, options) in [
+        ("memory", ServerOptions::default()),
+        ("redis", with_redis(&redis, "tg:", "")),
+    ] {
+        let server = TestServer::start_with(options);
+        let clients = Clients::new(&server).await;
+        let logins = futures::future::join_all((0..64).map(|i| {
+            let clients = &clients;
+            async move {
+                let (req, json) =
+                    issue_request("domain-a", "alice@example.com", Some(PASSWORD), "", 0, 0);
+                let proto = if i % 2 == 0 { Proto::Grpc } else { Proto::Rest };
+                clients.call(proto, &issue_call(&req, json)).await
+            }
+        }))
+        .await;
+        let refused: Vec<_> = logins.iter().filter(|o| !o.ok()).collect();
+        assert!(refused.is_empty(), "{store}: {refused:?}");
+        // Nothing was counted: the limit's ten wrong guesses still reach
+        // the password check.
+        for _ in 0..10 {
+            let (req, json) =
+                issue_request("domain-a", "alice@example.com", Some("wrong"), "", 0, 0);
+            let outcome = clients.call(Proto::Rest, &issue_call(&req, json)).await;
+            assert_eq!(
+                outcome.reason.as_deref(),
+                Some("ERROR_AUTHENTICATION_FAILURE"),
+                "{store}"
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lockout_holds_under_fifty_parallel_guesses() {
     let redis = RedisServer::start();

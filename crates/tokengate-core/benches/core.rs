@@ -29,6 +29,7 @@ fn service(algorithm: Algorithm, keys: &std::path::Path) -> Arc<TokenService> {
                 per_user: 0,
                 per_ip: 0,
                 window_secs: 1,
+                ..Default::default()
             },
             ..TokenSettings::default()
         },

@@ -8,6 +8,7 @@
 
 mod claims;
 mod error;
+mod login_limits;
 mod password_pool;
 mod secrets;
 mod service;
@@ -15,8 +16,7 @@ mod shared;
 
 pub use claims::{AccessClaims, RefreshClaims, TokenCategory};
 pub use error::{StatusCode, TokenError};
+pub use login_limits::LoginLimits;
 pub use password_pool::{PasswordPool, PoolBusy};
-pub use service::{
-    Credentials, IssueRequest, LoginLimits, PublicKey, TokenPair, TokenService, TokenSettings,
-};
+pub use service::{Credentials, IssueRequest, PublicKey, TokenPair, TokenService, TokenSettings};
 pub use shared::Shared;

@@ -10,12 +10,12 @@ use tokengate_directory::{
 };
 use tokengate_keys::{DomainKeys, KeyRing, UnverifiedToken, decode_unverified_claims};
 use tokengate_store::{
-    AttemptCounter, FamilyRecord, FamilyRef, LoginAttempt, RefreshStore, RotateRequest, Rotation,
-    StoreError,
+    CheckOutcome, FamilyRecord, FamilyRef, RefreshStore, RotateRequest, Rotation, StoreError,
 };
 
 use tracing::Instrument as _;
 
+use crate::LoginLimits;
 use crate::claims::UnverifiedRouting;
 use crate::secrets;
 use crate::{AccessClaims, PasswordPool, RefreshClaims, Shared, TokenCategory, TokenError};
@@ -39,27 +39,6 @@ pub struct TokenSettings {
     pub issuer: String,
     /// Failed-login limits.
     pub login_limits: LoginLimits,
-}
-
-/// Failed logins allowed per window (SPEC §3); 0 disables a counter.
-#[derive(Debug, Clone)]
-pub struct LoginLimits {
-    /// Per (domain, user).
-    pub per_user: u32,
-    /// Per client IP.
-    pub per_ip: u32,
-    /// The window, seconds.
-    pub window_secs: u64,
-}
-
-impl Default for LoginLimits {
-    fn default() -> Self {
-        Self {
-            per_user: 10,
-            per_ip: 100,
-            window_secs: 300,
-        }
-    }
 }
 
 impl Default for TokenSettings {
@@ -143,7 +122,7 @@ impl std::fmt::Debug for TokenService {
     }
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -161,7 +140,7 @@ fn shown(value: &str) -> String {
     }
 }
 
-fn store_error(err: StoreError) -> TokenError {
+pub(crate) fn store_error(err: StoreError) -> TokenError {
     tracing::warn!(error = %err, "refresh store call failed; answering UNAVAILABLE");
     TokenError::StoreUnavailable
 }
@@ -365,10 +344,13 @@ impl TokenService {
         let hash = principal
             .map(|p| p.password_hash.clone())
             .unwrap_or_else(|| directory.dummy_hash().clone());
-        // SPEC §3: count the attempt first, atomically, so parallel guesses
-        // cannot slip past the limit; a right password gives it back.
-        let counters = self.attempt_counters(&req);
-        self.acquire_attempts(&counters).await?;
+        // SPEC §3: a slot of each failed-login counter first, so parallel
+        // guesses cannot slip past the limit; only a wrong password counts.
+        let slots = self
+            .settings
+            .login_limits
+            .take_slots(&self.store, &req.domain_id, &req.user_id, req.client_ip)
+            .await?;
         let password_ok = match self
             .passwords
             .verify(hash, password.clone())
@@ -378,13 +360,16 @@ impl TokenService {
             Ok(ok) => ok,
             Err(_busy) => {
                 metrics::counter!("tokengate_password_pool_rejections_total").increment(1);
-                self.release_attempts(&counters).await;
+                slots.release(CheckOutcome::NotFailed).await;
                 return Err(TokenError::Busy);
             }
         };
-        if password_ok {
-            self.release_attempts(&counters).await;
-        }
+        let outcome = if password_ok {
+            CheckOutcome::NotFailed
+        } else {
+            slots.failed()
+        };
+        slots.release(outcome).await;
         let principal = match principal {
             Some(p) if password_ok => p,
             _ => {
@@ -596,74 +581,6 @@ impl TokenService {
                 Err(TokenError::InvalidRefreshToken)
             }
             Rotation::Invalid => Err(TokenError::InvalidRefreshToken),
-        }
-    }
-
-    /// The failed-login counters an attempt is charged to: ids are digests,
-    /// so neither user ids nor addresses appear in store keys.
-    fn attempt_counters(&self, req: &IssueRequest) -> Vec<AttemptCounter> {
-        let limits = &self.settings.login_limits;
-        let mut counters = Vec::with_capacity(2);
-        if limits.per_user > 0 {
-            counters.push(AttemptCounter {
-                id: secrets::digest_id(&["user", &req.domain_id, &req.user_id]),
-                limit: limits.per_user,
-            });
-        }
-        if let (Some(ip), true) = (req.client_ip, limits.per_ip > 0) {
-            counters.push(AttemptCounter {
-                id: secrets::digest_id(&["ip", &ip.to_string()]),
-                limit: limits.per_ip,
-            });
-        }
-        counters
-    }
-
-    async fn acquire_attempts(&self, counters: &[AttemptCounter]) -> Result<(), TokenError> {
-        let window_ms = self.settings.login_limits.window_secs * 1000;
-        for (i, counter) in counters.iter().enumerate() {
-            let outcome = self
-                .store
-                .acquire_attempt(counter, window_ms, now_ms())
-                .await;
-            if matches!(outcome, Ok(LoginAttempt::Allowed)) {
-                continue;
-            }
-            // Give back what the earlier counters took.
-            self.release_attempts(&counters[..i]).await;
-            return match outcome {
-                Ok(LoginAttempt::Locked { retry_after_ms }) => {
-                    let scope = if counter.id == counters[0].id
-                        && self.settings.login_limits.per_user > 0
-                    {
-                        "user"
-                    } else {
-                        "ip"
-                    };
-                    tracing::warn!(
-                        audit = "lockout",
-                        scope,
-                        "login refused: too many failed attempts"
-                    );
-                    metrics::counter!("tokengate_login_lockouts_total", "scope" => scope)
-                        .increment(1);
-                    Err(TokenError::LoginLocked {
-                        retry_after_secs: retry_after_ms.div_ceil(1000).max(1),
-                    })
-                }
-                Ok(LoginAttempt::Allowed) => Ok(()),
-                Err(e) => Err(store_error(e)),
-            };
-        }
-        Ok(())
-    }
-
-    async fn release_attempts(&self, counters: &[AttemptCounter]) {
-        for counter in counters {
-            if let Err(e) = self.store.release_attempt(counter, now_ms()).await {
-                // Failing here only over-counts a right password: fail safe.
-                tracing::warn!(error = %e, "cannot release a login attempt");
-            }
         }
     }
 

@@ -75,6 +75,7 @@ async fn unknown_user_wrong_password_and_disabled_user_cost_the_same() {
                 per_user: 0,
                 per_ip: 0,
                 window_secs: 1,
+                ..Default::default()
             },
             ..TokenSettings::default()
         },

@@ -8,8 +8,8 @@ use std::time::Instant;
 use tracing::Instrument as _;
 
 use crate::{
-    AttemptCounter, FamilyRecord, FamilyRef, KeyId, LoginAttempt, RefreshStore, RotateRequest,
-    Rotation, StoreError,
+    AttemptCounter, CheckLease, CheckOutcome, FamilyRecord, FamilyRef, KeyId, LoginAttempt,
+    RefreshStore, RotateRequest, Rotation, StoreError,
 };
 
 /// Wraps a store with metrics.
@@ -84,12 +84,12 @@ impl RefreshStore for InstrumentedStore {
     async fn acquire_attempt(
         &self,
         counter: &AttemptCounter,
-        window_ms: u64,
+        lease: &CheckLease,
         now_ms: u64,
     ) -> Result<LoginAttempt, StoreError> {
         measure(
             "acquire_attempt",
-            self.inner.acquire_attempt(counter, window_ms, now_ms),
+            self.inner.acquire_attempt(counter, lease, now_ms),
         )
         .await
     }
@@ -97,11 +97,13 @@ impl RefreshStore for InstrumentedStore {
     async fn release_attempt(
         &self,
         counter: &AttemptCounter,
+        lease: &CheckLease,
+        outcome: CheckOutcome,
         now_ms: u64,
     ) -> Result<(), StoreError> {
         measure(
             "release_attempt",
-            self.inner.release_attempt(counter, now_ms),
+            self.inner.release_attempt(counter, lease, outcome, now_ms),
         )
         .await
     }

@@ -16,7 +16,10 @@ pub use instrumented::InstrumentedStore;
 pub use memory::MemoryStore;
 // `self::` because the module shares its name with the `redis` crate.
 pub use self::redis::{RedisConfigError, RedisEndpoint, RedisStore, RedisStoreConfig};
-pub use model::{AttemptCounter, FamilyRecord, KeyId, LoginAttempt, RotateRequest, Rotation};
+pub use model::{
+    AttemptCounter, CheckLease, CheckOutcome, FamilyRecord, KeyId, LoginAttempt, RotateRequest,
+    Rotation,
+};
 
 /// A store failure. Callers fail closed: the request is answered
 /// UNAVAILABLE and no token is handed out.
@@ -56,23 +59,24 @@ pub trait RefreshStore: Send + Sync + 'static {
         ttl_ms: u64,
     ) -> Result<(), StoreError>;
 
-    /// Counts a login attempt against `counter` before its password is
-    /// checked, atomically: when the counter is at its limit the attempt is
-    /// refused and not counted, so parallel attempts cannot slip past. The
-    /// window (and the counter's TTL) starts with its first attempt.
+    /// Takes a slot of `counter` for a password check, atomically: refused
+    /// with [`LoginAttempt::Locked`] when the window's failures reached the
+    /// limit, [`LoginAttempt::Busy`] when the checks in flight hold every
+    /// slot left (leases past `now_ms` no longer count).
     async fn acquire_attempt(
         &self,
         counter: &AttemptCounter,
-        window_ms: u64,
+        lease: &CheckLease,
         now_ms: u64,
     ) -> Result<LoginAttempt, StoreError>;
 
-    /// Gives back an attempt counted by [`RefreshStore::acquire_attempt`]:
-    /// the password was right (only failures count), or a later counter
-    /// refused the attempt.
+    /// Frees the slot `lease` holds (harmless if it expired or was never
+    /// taken) and, for a failed check, counts the failure.
     async fn release_attempt(
         &self,
         counter: &AttemptCounter,
+        lease: &CheckLease,
+        outcome: CheckOutcome,
         now_ms: u64,
     ) -> Result<(), StoreError>;
 

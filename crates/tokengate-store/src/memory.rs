@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::{
-    AttemptCounter, FamilyRecord, FamilyRef, KeyId, LoginAttempt, RefreshStore, RotateRequest,
-    Rotation, StoreError,
+    AttemptCounter, CheckLease, CheckOutcome, FamilyRecord, FamilyRef, KeyId, LoginAttempt,
+    RefreshStore, RotateRequest, Rotation, StoreError,
 };
 
 #[derive(Debug)]
@@ -30,14 +30,39 @@ struct KeyEntry {
     expires_at_ms: u64,
 }
 
+/// One failed-login counter: the window's failures and the checks in flight.
+#[derive(Debug, Default)]
+struct Attempts {
+    failures: u32,
+    /// When the failures are forgotten, ms (0: no failure yet).
+    window_end_ms: u64,
+    /// Lease id → when it frees itself, ms.
+    in_flight: HashMap<String, u64>,
+}
+
+impl Attempts {
+    /// Forgets what has run out by `now_ms`.
+    fn expire(&mut self, now_ms: u64) {
+        if self.window_end_ms <= now_ms {
+            self.failures = 0;
+            self.window_end_ms = 0;
+        }
+        self.in_flight.retain(|_, until| *until > now_ms);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.failures == 0 && self.in_flight.is_empty()
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
     families: HashMap<String, Family>,
     keys: HashMap<KeyId, KeyEntry>,
     /// (domain, principal) → revoked-before (ms) and when the marker expires.
     principal_revocations: HashMap<(String, String), (u64, u64)>,
-    /// Login attempt counters: id → (count, window end ms).
-    attempts: HashMap<String, (u32, u64)>,
+    /// Failed-login counters by id.
+    attempts: HashMap<String, Attempts>,
     writes_since_sweep: u32,
 }
 
@@ -53,6 +78,10 @@ impl State {
         self.families.retain(|_, f| f.record.expires_at_ms > now_ms);
         self.principal_revocations
             .retain(|_, (_, until)| *until > now_ms);
+        self.attempts.retain(|_, a| {
+            a.expire(now_ms);
+            !a.is_empty()
+        });
     }
 
     fn family_alive(&self, family: &FamilyRef, now_ms: u64) -> Option<&Family> {
@@ -202,34 +231,47 @@ impl RefreshStore for MemoryStore {
     async fn acquire_attempt(
         &self,
         counter: &AttemptCounter,
-        window_ms: u64,
+        lease: &CheckLease,
         now_ms: u64,
     ) -> Result<LoginAttempt, StoreError> {
         let mut state = self.lock();
         state.maybe_sweep(now_ms);
-        let entry = state.attempts.entry(counter.id.clone()).or_insert((0, 0));
-        if entry.1 <= now_ms {
-            *entry = (0, now_ms + window_ms);
-        }
-        if entry.0 >= counter.limit {
+        let attempts = state.attempts.entry(counter.id.clone()).or_default();
+        attempts.expire(now_ms);
+        if attempts.failures >= counter.limit {
             return Ok(LoginAttempt::Locked {
-                retry_after_ms: entry.1 - now_ms,
+                retry_after_ms: attempts.window_end_ms.saturating_sub(now_ms),
             });
         }
-        entry.0 += 1;
+        let in_flight = u32::try_from(attempts.in_flight.len()).unwrap_or(u32::MAX);
+        if attempts.failures.saturating_add(in_flight) >= counter.limit {
+            return Ok(LoginAttempt::Busy);
+        }
+        attempts
+            .in_flight
+            .insert(lease.id.clone(), lease.expires_at_ms);
         Ok(LoginAttempt::Allowed)
     }
 
     async fn release_attempt(
         &self,
         counter: &AttemptCounter,
+        lease: &CheckLease,
+        outcome: CheckOutcome,
         now_ms: u64,
     ) -> Result<(), StoreError> {
         let mut state = self.lock();
-        if let Some(entry) = state.attempts.get_mut(&counter.id)
-            && entry.1 > now_ms
-        {
-            entry.0 = entry.0.saturating_sub(1);
+        let attempts = state.attempts.entry(counter.id.clone()).or_default();
+        attempts.in_flight.remove(&lease.id);
+        attempts.expire(now_ms);
+        if let CheckOutcome::Failed { window_ms } = outcome {
+            if attempts.failures == 0 {
+                attempts.window_end_ms = now_ms.saturating_add(window_ms);
+            }
+            attempts.failures += 1;
+        }
+        if attempts.is_empty() {
+            state.attempts.remove(&counter.id);
         }
         Ok(())
     }

@@ -75,22 +75,56 @@ pub enum Rotation {
 /// One failed-login counter: per (domain, user) or per client IP. The id is
 /// opaque to the store (a digest, so user ids and addresses do not appear
 /// in key names).
+///
+/// A counter holds the failed password checks of its window and the checks
+/// in flight. With `limit` L and F failures, at most L − F checks may be in
+/// flight, so parallel guesses cannot slip past the limit; correct passwords
+/// only ever wait for a slot, they are never counted (SPEC §3).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AttemptCounter {
     /// Which counter.
     pub id: String,
-    /// Attempts allowed per window.
+    /// Failed checks allowed per window.
     pub limit: u32,
+}
+
+/// A password check in flight, holding one slot of each of its counters
+/// until it is released or its lease runs out (so a process that died
+/// mid-check frees its slots by itself).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CheckLease {
+    /// A random id, unique per check.
+    pub id: String,
+    /// When the slot frees itself if never released, unix milliseconds.
+    pub expires_at_ms: u64,
 }
 
 /// The answer to [`crate::RefreshStore::acquire_attempt`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginAttempt {
-    /// Counted; go ahead and check the password.
+    /// A slot is held for the lease: check the password, then release it.
     Allowed,
-    /// The counter is at its limit; retry after this many milliseconds.
+    /// Every slot left is held by a check in flight: try again shortly
+    /// (nothing was counted or held).
+    Busy,
+    /// The counter's failures reached the limit; retry after this many
+    /// milliseconds (nothing was counted or held).
     Locked {
-        /// Time left in the window.
+        /// Time left in the failure window.
         retry_after_ms: u64,
     },
+}
+
+/// How a password check that held a slot ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckOutcome {
+    /// The password was wrong: count a failure. The window (and the
+    /// counter's TTL) starts with its first failure.
+    Failed {
+        /// The failure window, ms.
+        window_ms: u64,
+    },
+    /// Anything else (right password, refused later, cancelled): the slot
+    /// is freed and nothing is counted.
+    NotFailed,
 }

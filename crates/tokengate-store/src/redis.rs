@@ -47,8 +47,8 @@ use ::redis::{
 use aws_lc_rs::digest::{SHA256, digest};
 
 use crate::{
-    AttemptCounter, FamilyRecord, FamilyRef, KeyId, LoginAttempt, RefreshStore, RotateRequest,
-    Rotation, StoreError,
+    AttemptCounter, CheckLease, CheckOutcome, FamilyRecord, FamilyRef, KeyId, LoginAttempt,
+    RefreshStore, RotateRequest, Rotation, StoreError,
 };
 
 /// Consecutive timeouts or connection-level failures after which the
@@ -285,9 +285,15 @@ impl RedisStore {
         self.key("ans", tag, &key.0)
     }
 
-    /// A login counter: its own slot (the id is already a digest).
+    /// A login counter's failures: its own slot (the id is already a digest).
     fn attempt_key(&self, counter: &AttemptCounter) -> String {
         format!("{}login:{{{}}}", self.prefix, counter.id)
+    }
+
+    /// The same counter's checks in flight (a sorted set of lease ids by
+    /// expiry), on the same slot so one script sees both.
+    fn in_flight_key(&self, counter: &AttemptCounter) -> String {
+        format!("{}login-checks:{{{}}}", self.prefix, counter.id)
     }
 
     fn revocation_key(&self, tag: &str) -> String {
@@ -375,32 +381,44 @@ impl RefreshStore for RedisStore {
     async fn acquire_attempt(
         &self,
         counter: &AttemptCounter,
-        window_ms: u64,
-        _now_ms: u64,
+        lease: &CheckLease,
+        now_ms: u64,
     ) -> Result<LoginAttempt, StoreError> {
         let mut call = self.scripts.acquire_attempt.prepare_invoke();
         call.key(self.attempt_key(counter))
+            .key(self.in_flight_key(counter))
             .arg(counter.limit)
-            .arg(window_ms.max(1));
-        let (allowed, value) = self
+            .arg(&lease.id)
+            .arg(ms(lease.expires_at_ms))
+            .arg(ms(now_ms));
+        let (answer, retry_after_ms) = self
             .exec(|mut conn| async move { call.invoke_async::<(i64, i64)>(&mut conn).await })
             .await?;
-        Ok(if allowed == 1 {
-            LoginAttempt::Allowed
-        } else {
-            LoginAttempt::Locked {
-                retry_after_ms: value.max(1) as u64,
-            }
+        Ok(match answer {
+            1 => LoginAttempt::Allowed,
+            2 => LoginAttempt::Busy,
+            _ => LoginAttempt::Locked {
+                retry_after_ms: retry_after_ms.max(1) as u64,
+            },
         })
     }
 
     async fn release_attempt(
         &self,
         counter: &AttemptCounter,
+        lease: &CheckLease,
+        outcome: CheckOutcome,
         _now_ms: u64,
     ) -> Result<(), StoreError> {
+        let window_ms = match outcome {
+            CheckOutcome::Failed { window_ms } => window_ms.max(1),
+            CheckOutcome::NotFailed => 0,
+        };
         let mut call = self.scripts.release_attempt.prepare_invoke();
-        call.key(self.attempt_key(counter));
+        call.key(self.attempt_key(counter))
+            .key(self.in_flight_key(counter))
+            .arg(&lease.id)
+            .arg(window_ms);
         self.exec(|mut conn| async move { call.invoke_async::<()>(&mut conn).await })
             .await
     }
@@ -594,37 +612,46 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 return 1
 ";
 
-/// The scripts, hashed once. `Script` sends EVALSHA and falls back to
-/// loading the script when a server does not know it (after a restart or on
-/// a new cluster node).
-/// Counts one login attempt unless the counter is at its limit; the window
-/// (the key's TTL) starts with the first attempt. Reply: `{1, count}` when
-/// counted, `{0, ms left}` when locked.
+/// Takes a slot for a password check. Reply: `{1, 0}` taken, `{2, 0}` every
+/// slot left is in flight, `{0, ms left}` locked by failures. The in-flight
+/// set lives as long as its longest lease; expired leases are dropped first.
 const ACQUIRE_ATTEMPT_LUA: &str = r"
--- KEYS: 1 counter; ARGV: 1 limit, 2 window ms
-local count = tonumber(redis.call('GET', KEYS[1]) or '0')
-if count >= tonumber(ARGV[1]) then
+-- KEYS: 1 failures, 2 checks in flight; ARGV: 1 limit, 2 lease id,
+-- 3 lease end ms, 4 now ms
+local limit = tonumber(ARGV[1])
+local failures = tonumber(redis.call('GET', KEYS[1]) or '0')
+if failures >= limit then
   local left = redis.call('PTTL', KEYS[1])
-  if left < 0 then
-    redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    left = tonumber(ARGV[2])
-  end
+  if left < 0 then left = 1000 end
   return {0, left}
 end
-count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return {1, count}
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+if failures + redis.call('ZCARD', KEYS[2]) >= limit then
+  return {2, 0}
+end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+local longest = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[2], longest[2])
+return {1, 0}
 ";
 
-/// Gives one counted attempt back (a right password). Never creates a key.
+/// Frees a check's slot and, for a failure, counts it; the failure window
+/// (the counter's TTL) starts with its first failure. The in-flight set
+/// disappears with its last member.
 const RELEASE_ATTEMPT_LUA: &str = r"
--- KEYS: 1 counter
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  if redis.call('DECR', KEYS[1]) <= 0 then redis.call('DEL', KEYS[1]) end
+-- KEYS: 1 failures, 2 checks in flight; ARGV: 1 lease id, 2 window ms (0: not failed)
+redis.call('ZREM', KEYS[2], ARGV[1])
+if ARGV[2] ~= '0' then
+  if redis.call('INCR', KEYS[1]) == 1 or redis.call('PTTL', KEYS[1]) < 0 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  end
 end
 return 1
 ";
 
+/// The scripts, hashed once. `Script` sends EVALSHA and falls back to
+/// loading the script when a server does not know it (after a restart or on
+/// a new cluster node).
 struct Scripts {
     start_family: Script,
     rotate: Script,

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::{RedisCluster, RedisServer, now_ms, unique};
 use tokengate_store::{
-    AttemptCounter, FamilyRecord, FamilyRef, KeyId, LoginAttempt, MemoryStore, RedisStore,
-    RedisStoreConfig, RefreshStore, RotateRequest, Rotation,
+    AttemptCounter, CheckLease, CheckOutcome, FamilyRecord, FamilyRef, KeyId, LoginAttempt,
+    MemoryStore, RedisStore, RedisStoreConfig, RefreshStore, RotateRequest, Rotation,
 };
 
 type Store = Arc<dyn RefreshStore>;
@@ -390,90 +390,198 @@ async fn password_change_inside_grace_gets_no_answer(store: &Store) {
     assert_eq!(rotate(store, &again).await, Rotation::Invalid);
 }
 
-async fn login_attempts_lock_at_the_limit(store: &Store) {
+fn lease(label: &str, expires_at_ms: u64) -> CheckLease {
+    CheckLease {
+        id: unique(label),
+        expires_at_ms,
+    }
+}
+
+const FAILED: CheckOutcome = CheckOutcome::Failed { window_ms: 60_000 };
+
+async fn acquire(
+    store: &Store,
+    counter: &AttemptCounter,
+    lease: &CheckLease,
+    now: u64,
+) -> LoginAttempt {
+    store
+        .acquire_attempt(counter, lease, now)
+        .await
+        .expect("acquire")
+}
+
+async fn release(
+    store: &Store,
+    counter: &AttemptCounter,
+    lease: &CheckLease,
+    outcome: CheckOutcome,
+    now: u64,
+) {
+    store
+        .release_attempt(counter, lease, outcome, now)
+        .await
+        .expect("release");
+}
+
+/// L failed checks lock the counter, with the window's time left; checks
+/// that did not fail count nothing.
+async fn login_failures_lock_at_the_limit(store: &Store) {
     let counter = AttemptCounter {
         id: unique("user"),
         limit: 3,
     };
     let t = now_ms();
     for i in 0..3 {
-        let got = store
-            .acquire_attempt(&counter, 60_000, t)
-            .await
-            .expect("acquire");
-        assert_eq!(got, LoginAttempt::Allowed, "attempt {i}");
+        let l = lease("check", t + 60_000);
+        assert_eq!(
+            acquire(store, &counter, &l, t).await,
+            LoginAttempt::Allowed,
+            "check {i}"
+        );
+        release(store, &counter, &l, FAILED, t).await;
     }
-    match store
-        .acquire_attempt(&counter, 60_000, t + 1)
-        .await
-        .expect("acquire")
-    {
+    match acquire(store, &counter, &lease("late", t + 60_000), t + 1).await {
         LoginAttempt::Locked { retry_after_ms } => {
-            assert!(retry_after_ms > 0 && retry_after_ms <= 60_000)
+            assert!(
+                retry_after_ms > 0 && retry_after_ms <= 60_000,
+                "{retry_after_ms}"
+            )
         }
         other => panic!("expected a lock, got {other:?}"),
     }
-    // A right password gives its attempt back.
-    store
-        .release_attempt(&counter, t + 2)
-        .await
-        .expect("release");
-    assert_eq!(
-        store
-            .acquire_attempt(&counter, 60_000, t + 3)
-            .await
-            .expect("acquire"),
-        LoginAttempt::Allowed
-    );
-    // Another counter is independent; releasing an unknown one is harmless.
+    // Another counter is independent; releasing an unknown lease is harmless.
     let other = AttemptCounter {
         id: unique("ip"),
         limit: 1,
     };
-    store
-        .release_attempt(&other, t)
-        .await
-        .expect("release unknown");
+    let stray = lease("stray", t + 60_000);
+    release(store, &other, &stray, CheckOutcome::NotFailed, t).await;
     assert_eq!(
-        store
-            .acquire_attempt(&other, 60_000, t)
-            .await
-            .expect("acquire"),
+        acquire(store, &other, &stray, t).await,
         LoginAttempt::Allowed
     );
 }
 
-async fn login_attempts_window_passes(store: &Store) {
+/// Checks that do not fail never lock, however many: they only take turns.
+async fn right_passwords_never_lock(store: &Store) {
+    let counter = AttemptCounter {
+        id: unique("user"),
+        limit: 2,
+    };
+    let t = now_ms();
+    for round in 0..5 {
+        let a = lease("a", t + 60_000);
+        let b = lease("b", t + 60_000);
+        assert_eq!(
+            acquire(store, &counter, &a, t).await,
+            LoginAttempt::Allowed,
+            "round {round}"
+        );
+        assert_eq!(
+            acquire(store, &counter, &b, t).await,
+            LoginAttempt::Allowed,
+            "round {round}"
+        );
+        // Both slots are in flight: a third waits, it is not locked.
+        assert_eq!(
+            acquire(store, &counter, &lease("c", t + 60_000), t).await,
+            LoginAttempt::Busy,
+            "round {round}"
+        );
+        release(store, &counter, &a, CheckOutcome::NotFailed, t).await;
+        release(store, &counter, &b, CheckOutcome::NotFailed, t).await;
+    }
+}
+
+/// Failures shrink the slots: with limit L and F failures, L − F checks may
+/// be in flight.
+async fn failures_leave_limit_minus_failures_slots(store: &Store) {
+    let counter = AttemptCounter {
+        id: unique("user"),
+        limit: 4,
+    };
+    let t = now_ms();
+    let first = lease("first", t + 60_000);
+    assert_eq!(
+        acquire(store, &counter, &first, t).await,
+        LoginAttempt::Allowed
+    );
+    release(store, &counter, &first, FAILED, t).await;
+    let held: Vec<_> = (0..3).map(|_| lease("held", t + 60_000)).collect();
+    for l in &held {
+        assert_eq!(acquire(store, &counter, l, t).await, LoginAttempt::Allowed);
+    }
+    assert_eq!(
+        acquire(store, &counter, &lease("more", t + 60_000), t).await,
+        LoginAttempt::Busy
+    );
+    // Two of the three fail: 3 failures, the last one still in flight.
+    release(store, &counter, &held[0], FAILED, t).await;
+    release(store, &counter, &held[1], FAILED, t).await;
+    assert_eq!(
+        acquire(store, &counter, &lease("more", t + 60_000), t).await,
+        LoginAttempt::Busy
+    );
+    release(store, &counter, &held[2], FAILED, t).await;
+    assert!(matches!(
+        acquire(store, &counter, &lease("more", t + 60_000), t).await,
+        LoginAttempt::Locked { .. }
+    ));
+}
+
+/// A lease that was never released (its process died) frees its slot when
+/// it runs out.
+async fn abandoned_checks_free_their_slot(store: &Store) {
     let counter = AttemptCounter {
         id: unique("user"),
         limit: 1,
     };
     let t = now_ms();
     assert_eq!(
-        store
-            .acquire_attempt(&counter, 300, t)
-            .await
-            .expect("acquire"),
+        acquire(store, &counter, &lease("dead", t + 200), t).await,
         LoginAttempt::Allowed
     );
-    assert!(matches!(
-        store
-            .acquire_attempt(&counter, 300, t)
-            .await
-            .expect("acquire"),
-        LoginAttempt::Locked { .. }
-    ));
-    tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(
-        store
-            .acquire_attempt(&counter, 300, now_ms())
-            .await
-            .expect("acquire"),
+        acquire(store, &counter, &lease("next", t + 60_000), t + 100).await,
+        LoginAttempt::Busy
+    );
+    assert_eq!(
+        acquire(store, &counter, &lease("next", t + 60_000), t + 201).await,
         LoginAttempt::Allowed
     );
 }
 
-async fn parallel_login_attempts_cannot_slip_past(store: &Store) {
+async fn login_failures_window_passes(store: &Store) {
+    let counter = AttemptCounter {
+        id: unique("user"),
+        limit: 1,
+    };
+    let t = now_ms();
+    let l = lease("check", t + 60_000);
+    assert_eq!(acquire(store, &counter, &l, t).await, LoginAttempt::Allowed);
+    release(
+        store,
+        &counter,
+        &l,
+        CheckOutcome::Failed { window_ms: 300 },
+        t,
+    )
+    .await;
+    assert!(matches!(
+        acquire(store, &counter, &lease("locked", t + 60_000), t).await,
+        LoginAttempt::Locked { .. }
+    ));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let now = now_ms();
+    assert_eq!(
+        acquire(store, &counter, &lease("after", now + 60_000), now).await,
+        LoginAttempt::Allowed
+    );
+}
+
+/// However many attempts race, at most the limit hold a slot at once.
+async fn parallel_checks_cannot_slip_past(store: &Store) {
     let counter = AttemptCounter {
         id: unique("user"),
         limit: 10,
@@ -483,21 +591,20 @@ async fn parallel_login_attempts_cannot_slip_past(store: &Store) {
         .map(|_| {
             let store = Arc::clone(store);
             let counter = counter.clone();
-            tokio::spawn(async move {
-                store
-                    .acquire_attempt(&counter, 60_000, t)
-                    .await
-                    .expect("acquire")
-            })
+            tokio::spawn(
+                async move { acquire(&store, &counter, &lease("racer", t + 60_000), t).await },
+            )
         })
         .collect();
-    let mut allowed = 0;
+    let (mut allowed, mut busy) = (0, 0);
     for task in tasks {
-        if task.await.expect("join") == LoginAttempt::Allowed {
-            allowed += 1;
+        match task.await.expect("join") {
+            LoginAttempt::Allowed => allowed += 1,
+            LoginAttempt::Busy => busy += 1,
+            locked => panic!("no failure was counted, yet {locked:?}"),
         }
     }
-    assert_eq!(allowed, 10);
+    assert_eq!((allowed, busy), (10, 40));
 }
 
 async fn run_suite(store: Store, backend: &str) {
@@ -519,9 +626,12 @@ async fn run_suite(store: Store, backend: &str) {
     case!(unknown_keys_and_families_are_invalid);
     case!(concurrent_rotations_have_one_winner);
     case!(concurrent_rotations_in_grace_share_the_answer);
-    case!(login_attempts_lock_at_the_limit);
-    case!(login_attempts_window_passes);
-    case!(parallel_login_attempts_cannot_slip_past);
+    case!(login_failures_lock_at_the_limit);
+    case!(right_passwords_never_lock);
+    case!(failures_leave_limit_minus_failures_slots);
+    case!(abandoned_checks_free_their_slot);
+    case!(login_failures_window_passes);
+    case!(parallel_checks_cannot_slip_past);
 }
 
 /// Generous: the machine is shared and slow; the timeout tests live in
