@@ -13,6 +13,7 @@ use tokengate_keys::{Algorithm, KeyDir, Purpose};
 
 use crate::app::{self, DirectorySource};
 use crate::devmode;
+use crate::telemetry::LogWriter;
 
 /// tokengate: SpaceONE identity v1 Token service (native gRPC, gRPC-Web and
 /// REST on one port).
@@ -146,9 +147,11 @@ fn load_config(arg: &ConfigArg) -> anyhow::Result<(PathBuf, Config)> {
     Ok((path.clone(), config))
 }
 
+/// Logging for a one-shot command: lines are written as they come (no
+/// background queue that could lose the last ones at exit).
 fn init_logging(format: &str, level: &str) {
     // Without trace export this cannot fail.
-    let _ = crate::telemetry::init(format, level, None);
+    let _ = crate::telemetry::init(format, level, LogWriter::Direct, None);
 }
 
 /// Parses the command line and runs the command.
@@ -183,6 +186,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let _telemetry = crate::telemetry::init(
                 &config.log.format,
                 &config.log.level,
+                LogWriter::Background,
                 Some(&config.telemetry),
             )?;
             if let Some(listen) = args.listen {
@@ -198,7 +202,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => {
             let data_dir = args.data_dir.unwrap_or_else(devmode::default_data_dir);
             let setup = devmode::setup(&data_dir, args.listen)?;
-            init_logging(&setup.config.log.format, &setup.config.log.level);
+            // Dropped after the server stops: queued log lines are written.
+            let _telemetry = crate::telemetry::init(
+                &setup.config.log.format,
+                &setup.config.log.level,
+                LogWriter::Background,
+                None,
+            )?;
             tracing::warn!("no config given: dev mode (in-memory store, demo credentials)");
             let password = setup.password.clone();
             let shown_dir = std::fs::canonicalize(&data_dir).unwrap_or(data_dir);

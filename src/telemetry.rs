@@ -1,7 +1,17 @@
 //! Logs (tracing → stderr, text or JSON) and, when `telemetry.otlp_endpoint`
-//! is set, OpenTelemetry trace export over OTLP/HTTP. Calls join the trace
+//! is set, OpenTelemetry trace export over OTLP/HTTP.
+//!
+//! A server writes its log lines from a background thread through a bounded
+//! queue: a slow or stalled stderr (a full pipe, a slow disk) must never
+//! stall a call. When the queue is full, lines are dropped and counted
+//! (`tokengate_log_lines_dropped_total`). Colours only on a terminal: in a
+//! file or a Kubernetes pipe, escape codes would be stored by every
+//! collector. Calls join the trace
 //! of an incoming W3C `traceparent` (see [`call_span`]); the core's spans
 //! (password check, signing, store calls) become its children.
+
+use std::io::IsTerminal as _;
+use std::sync::OnceLock;
 
 use anyhow::Context as _;
 use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
@@ -11,14 +21,49 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tokengate_config::TelemetryConfig;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
 
-/// Keeps the trace exporter alive; flushes pending spans when dropped.
+/// Keeps the trace exporter and the log writer alive; flushes pending spans
+/// and log lines when dropped.
 #[derive(Default)]
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
+    /// Held for its `Drop`, which writes out the queued lines.
+    _log_writer: Option<tracing_appender::non_blocking::WorkerGuard>,
+}
+
+/// Where log lines are written from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogWriter {
+    /// A background thread behind a bounded queue: for the server, whose
+    /// calls must not wait on stderr.
+    Background,
+    /// The calling thread: for one-shot commands, which must not lose a line.
+    Direct,
+}
+
+/// Lines the background writer may hold before it drops new ones.
+const LOG_QUEUE_LINES: usize = 65_536;
+
+/// The background writer's count of dropped lines, once it exists.
+static DROPPED_LOG_LINES: OnceLock<tracing_appender::non_blocking::ErrorCounter> = OnceLock::new();
+
+/// Publishes the count of log lines dropped because the queue was full
+/// (called before the metrics are rendered).
+pub fn record_dropped_log_lines() {
+    if let Some(counter) = DROPPED_LOG_LINES.get() {
+        metrics::counter!("tokengate_log_lines_dropped_total")
+            .absolute(counter.dropped_lines() as u64);
+    }
+}
+
+/// Colours only for a person at a terminal who has not asked for none
+/// (<https://no-color.org>).
+fn use_colours() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 impl Drop for TelemetryGuard {
@@ -32,14 +77,30 @@ impl Drop for TelemetryGuard {
 }
 
 /// Installs the global subscriber: `format` is `text` or `json`, `level` a
-/// tracing filter (RUST_LOG wins), `telemetry` the optional OTLP export.
+/// tracing filter (RUST_LOG wins), `writer` where lines are written from,
+/// `telemetry` the optional OTLP export.
 pub fn init(
     format: &str,
     level: &str,
+    writer: LogWriter,
     telemetry: Option<&TelemetryConfig>,
 ) -> anyhow::Result<TelemetryGuard> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let (make_writer, log_writer) = match writer {
+        LogWriter::Background => {
+            let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .buffered_lines_limit(LOG_QUEUE_LINES)
+                .lossy(true)
+                .thread_name("tokengate-log")
+                .finish(std::io::stderr());
+            let _ = DROPPED_LOG_LINES.set(writer.error_counter());
+            (BoxMakeWriter::new(writer), Some(guard))
+        }
+        LogWriter::Direct => (BoxMakeWriter::new(std::io::stderr), None),
+    };
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(make_writer)
+        .with_ansi(use_colours());
     let fmt = if format == "json" {
         fmt.json().flatten_event(true).boxed()
     } else {
@@ -79,7 +140,10 @@ pub fn init(
         .with(fmt)
         .with(otel)
         .try_init();
-    Ok(TelemetryGuard { provider })
+    Ok(TelemetryGuard {
+        provider,
+        _log_writer: log_writer,
+    })
 }
 
 struct HeaderExtractor<'a>(&'a http::HeaderMap);

@@ -80,6 +80,7 @@ fn not_ready(reason: &str) -> Response {
 }
 
 async fn metrics(State(state): State<EndpointState>) -> Response {
+    crate::telemetry::record_dropped_log_lines();
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

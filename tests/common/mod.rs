@@ -110,6 +110,17 @@ impl Default for ServerOptions {
     }
 }
 
+/// The address in a "serving ... on one port" log line, JSON or text.
+fn listen_address(line: &str) -> Option<SocketAddr> {
+    const MESSAGE: &str = "serving gRPC, gRPC-Web and REST on one port";
+    if let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) {
+        return (entry["message"] == MESSAGE).then(|| entry["listen"].as_str()?.parse().ok())?;
+    }
+    let (_, fields) = line.split_once(MESSAGE)?;
+    let (_, rest) = fields.split_once("listen=")?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
 /// A running `tokengate serve` process with its own config folder.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -175,16 +186,13 @@ impl TestServer {
         self.dir.path().join(name)
     }
 
-    /// Waits for the server's "serving ... on one port" log line and
+    /// Waits for the server's "serving ... on one port" log line (JSON or
+    /// text) and
     /// returns the address it names.
     fn wait_listening(&mut self) -> SocketAddr {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            let listening = self.logs().lines().find_map(|line| {
-                let entry: serde_json::Value = serde_json::from_str(line).ok()?;
-                (entry["message"] == "serving gRPC, gRPC-Web and REST on one port")
-                    .then(|| entry["listen"].as_str()?.parse().ok())?
-            });
+            let listening = self.logs().lines().find_map(listen_address);
             if let Some(addr) = listening {
                 return addr;
             }

@@ -373,7 +373,7 @@ impl TokenService {
         let principal = match principal {
             Some(p) if password_ok => p,
             _ => {
-                tracing::info!(domain_id = %req.domain_id, user_id = %req.user_id, "login failed");
+                tracing::debug!(domain_id = %req.domain_id, user_id = %req.user_id, "login failed");
                 metrics::counter!("tokengate_logins_failed_total").increment(1);
                 return Err(TokenError::AuthenticationFailure {
                     user_id: shown(&req.user_id),
@@ -425,7 +425,7 @@ impl TokenService {
             .start_family(&family, &secrets::key_id(&refresh.key), refresh.exp * 1000)
             .await
             .map_err(store_error)?;
-        tracing::info!(domain_id = %req.domain_id, user_id = %principal.id, "token issued");
+        tracing::debug!(domain_id = %req.domain_id, user_id = %principal.id, "token issued");
         metrics::counter!("tokengate_tokens_issued_total").increment(1);
         Ok(pair)
     }
@@ -547,7 +547,7 @@ impl TokenService {
         };
         match self.store.rotate(&request).await.map_err(store_error)? {
             Rotation::Rotated => {
-                tracing::info!(domain_id = %domain_id, user_id = %claims.aud, "token refreshed");
+                tracing::debug!(domain_id = %domain_id, user_id = %claims.aud, "token refreshed");
                 metrics::counter!("tokengate_tokens_refreshed_total").increment(1);
                 Ok(pair)
             }
