@@ -2,11 +2,10 @@
 //! store, core service, reloaders and the listener.
 
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokengate_config::Config;
 use tokengate_core::{LoginLimits, PasswordPool, TokenService, TokenSettings};
 use tokengate_directory::Directory;
@@ -14,8 +13,9 @@ use tokengate_keys::{Algorithm, KeyDir};
 use tokengate_store::{InstrumentedStore, MemoryStore, RedisStore, RedisStoreConfig, RefreshStore};
 use tokio::net::TcpListener;
 
+use crate::lifecycle::Lifecycle;
 use crate::reload;
-use crate::server::{self, ConnectionSettings, Lifecycle};
+use crate::server::{self, ConnectionSettings};
 use crate::stack::{self, StackSettings};
 use crate::transport::http_endpoints::EndpointState;
 
@@ -114,29 +114,6 @@ pub async fn build_core(
     )))
 }
 
-/// The process-wide Prometheus recorder (installed once).
-pub fn metrics_handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            // Histograms (not summaries), so replicas aggregate with
-            // histogram_quantile(); buckets from 0.5 ms to 10 s.
-            let buckets = [
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                10.0,
-            ];
-            let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &buckets)
-                .unwrap_or_else(|_| PrometheusBuilder::new());
-            let recorder = builder.build_recorder();
-            let handle = recorder.handle();
-            // Another recorder may exist (tests embedding us); then ours only renders.
-            let _ = metrics::set_global_recorder(recorder);
-            handle
-        })
-        .clone()
-}
-
 /// Runs the server until SIGTERM/SIGINT, then drains and returns.
 pub async fn run(
     config: Config,
@@ -165,7 +142,7 @@ pub async fn run(
 
     let endpoints = EndpointState {
         core: Arc::clone(&core),
-        metrics: metrics_handle(),
+        metrics: crate::telemetry::metrics_handle(),
         lifecycle: lifecycle.clone(),
     };
     let service = stack::build(

@@ -10,6 +10,8 @@ pub mod cli;
 pub mod devmode;
 pub mod fixture;
 pub mod layers;
+pub mod lifecycle;
+pub mod peer;
 pub mod proto;
 pub mod reload;
 pub mod server;

@@ -37,8 +37,7 @@ use crate::transport::http_endpoints::{self, EndpointState};
 use crate::transport::protocol::Protocol;
 use crate::transport::rest;
 
-/// The service a connection serves.
-pub type AppService = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
+pub use crate::server::AppService;
 
 /// What the stack needs.
 pub struct StackSettings {
@@ -126,8 +125,8 @@ pub fn in_process(
     let (_, health) = tonic_health::server::health_reporter();
     let endpoints = EndpointState {
         core: Arc::clone(&core),
-        metrics: crate::app::metrics_handle(),
-        lifecycle: crate::server::Lifecycle::new(),
+        metrics: crate::telemetry::metrics_handle(),
+        lifecycle: crate::lifecycle::Lifecycle::new(),
     };
     build(core, endpoints, health, settings)
 }

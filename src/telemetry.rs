@@ -1,4 +1,4 @@
-//! Logs (tracing → stderr, text or JSON) and, when `telemetry.otlp_endpoint`
+//! Logs (tracing → stderr, text or JSON), the Prometheus recorder, and, when `telemetry.otlp_endpoint`
 //! is set, OpenTelemetry trace export over OTLP/HTTP.
 //!
 //! A server writes its log lines from a background thread through a bounded
@@ -14,6 +14,7 @@ use std::io::IsTerminal as _;
 use std::sync::OnceLock;
 
 use anyhow::Context as _;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
@@ -144,6 +145,29 @@ pub fn init(
         provider,
         _log_writer: log_writer,
     })
+}
+
+/// The process-wide Prometheus recorder (installed once).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            // Histograms (not summaries), so replicas aggregate with
+            // histogram_quantile(); buckets from 0.5 ms to 10 s.
+            let buckets = [
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
+            ];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &buckets)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may exist (tests embedding us); then ours only renders.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
 }
 
 struct HeaderExtractor<'a>(&'a http::HeaderMap);

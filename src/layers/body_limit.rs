@@ -10,7 +10,7 @@ use futures::future::{BoxFuture, FutureExt as _};
 use http::{Request, Response, StatusCode};
 use tower::{Layer, Service};
 
-use crate::server::{ClientFault, Peer};
+use crate::peer::{ClientFault, Peer};
 use crate::transport::protocol::Protocol;
 use crate::transport::status::too_large;
 

@@ -13,7 +13,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use crate::server::{ClientFault, Peer};
+use crate::peer::{ClientFault, Peer};
 use crate::transport::status::too_large;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -1,7 +1,6 @@
 //! One client connection: serve it until it ends, or ask it to go away
 //! gracefully when it idles, reaches its maximum age, or the server drains.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -15,45 +14,10 @@ use tower::ServiceExt as _;
 
 use super::client_stream::ClientStream;
 use super::closing::Lingering;
-use super::source_guard::{ClientFault, SourceGuard};
 use super::unread_body::BodyEnd;
-use super::{ConnectionSettings, Lifecycle};
-use crate::stack::AppService;
-
-/// The client at the other end of a request's connection, in every
-/// request's extensions: its address (per-IP limits) and where its protocol
-/// faults are counted (the body limits report theirs).
-#[derive(Debug, Clone)]
-pub struct Peer {
-    addr: SocketAddr,
-    guard: Arc<SourceGuard>,
-}
-
-impl Peer {
-    /// The client at `addr`, its faults counted by `guard`.
-    pub(super) fn new(addr: SocketAddr, guard: Arc<SourceGuard>) -> Self {
-        Self { addr, guard }
-    }
-
-    /// The client's TCP address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Counts `fault` against this client's address.
-    pub fn report(&self, fault: ClientFault) {
-        self.guard.report(self.addr.ip(), fault);
-    }
-
-    /// Counts `fault` against the client of the request carrying
-    /// `extensions`, if it came through the server (tests may call layers
-    /// without one).
-    pub fn report_for(extensions: &http::Extensions, fault: ClientFault) {
-        if let Some(peer) = extensions.get::<Peer>() {
-            peer.report(fault);
-        }
-    }
-}
+use super::{AppService, ConnectionSettings};
+use crate::lifecycle::Lifecycle;
+use crate::peer::{ClientFault, Peer};
 
 /// Calls in flight and the time of the last activity on one connection.
 struct Activity {

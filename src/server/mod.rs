@@ -9,12 +9,9 @@ mod connection;
 mod test_support;
 mod unread_body;
 
-pub use connection::Peer;
-mod lifecycle;
 mod source_guard;
 
-pub use lifecycle::Lifecycle;
-pub use source_guard::{ClientFault, SourceGuard, SourceGuardSettings};
+pub use source_guard::{SourceGuard, SourceGuardSettings};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,7 +20,17 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
-use crate::stack::AppService;
+use std::convert::Infallible;
+
+use axum::body::Body;
+use http::{Request, Response};
+use tower::util::BoxCloneSyncService;
+
+use crate::lifecycle::Lifecycle;
+use crate::peer::{FaultSink, Peer};
+
+/// The service every connection serves: the whole request stack, boxed.
+pub type AppService = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
 
 /// Connection settings, from `[server]`.
 #[derive(Debug, Clone)]
@@ -92,7 +99,7 @@ pub async fn serve(
                     let _ = stream.set_nodelay(true);
                     let connection = connection::serve_connection(
                         stream,
-                        Peer::new(peer, Arc::clone(&guard)),
+                        Peer::new(peer, Arc::clone(&guard) as Arc<dyn FaultSink>),
                         service.clone(),
                         Arc::clone(&lingering),
                         settings.clone(),

@@ -28,32 +28,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::peer::{ClientFault, FaultSink};
+
 /// Addresses tracked at most.
 pub(crate) const MAX_SOURCES: usize = 16_384;
 
-/// What a client did wrong; each is counted against its address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientFault {
-    /// An HTTP/1.1 request head hyper could not parse (answered 400).
-    MalformedRequest,
-    /// An HTTP/1.1 request head past the 32 KiB cap (answered 431).
-    RequestHeadTooLarge,
-    /// A body or gRPC message past `limits.max_body_bytes`.
-    BodyTooLarge,
-    /// An HTTP/2 connection closed with GOAWAY for the client's errors
-    /// (protocol errors, too many streams reset for its errors).
-    Http2ProtocolError,
-}
-
-impl ClientFault {
-    /// The metric label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ClientFault::MalformedRequest => "malformed_request",
-            ClientFault::RequestHeadTooLarge => "request_head_too_large",
-            ClientFault::BodyTooLarge => "body_too_large",
-            ClientFault::Http2ProtocolError => "http2_protocol_error",
-        }
+impl FaultSink for SourceGuard {
+    fn report(&self, ip: IpAddr, fault: ClientFault) {
+        SourceGuard::report(self, ip, fault);
     }
 }
 

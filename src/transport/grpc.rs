@@ -9,11 +9,11 @@ use tokengate_core::{Credentials, IssueRequest, TokenService};
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
+use crate::peer::Peer;
 use crate::proto::core_v1::{AuthenticationRequest, AuthenticationResponse};
 use crate::proto::identity_v1::domain_server::Domain;
 use crate::proto::identity_v1::token_server::Token;
 use crate::proto::identity_v1::{IssueTokenRequest, TokenInfo};
-use crate::server::Peer;
 use crate::transport::status::to_status;
 
 /// The gRPC face of [`TokenService`].

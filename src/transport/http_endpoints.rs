@@ -11,8 +11,8 @@ use http::{StatusCode, header};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokengate_core::TokenService;
 
+use crate::lifecycle::Lifecycle;
 use crate::proto::OPENAPI_JSON;
-use crate::server::Lifecycle;
 
 /// What the endpoints read.
 #[derive(Clone)]

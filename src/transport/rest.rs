@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 
-use crate::server::{ClientFault, Peer};
+use crate::peer::{ClientFault, Peer};
 use crate::transport::grpc::GrpcAdapter;
 use crate::transport::status::{rest_error, rest_error_with_http, status_with_reason, too_large};
 

@@ -1,3 +1,7 @@
+//! The process's run state (serving, then draining after SIGTERM), shared by
+//! the listener, the connections and the readiness endpoints. A leaf module:
+//! it depends on nothing else in the crate.
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
