@@ -29,13 +29,12 @@ use crate::layers::body_limit::BodyLimitLayer;
 use crate::layers::cors::cors_layer;
 use crate::layers::deadline::DeadlineLayer;
 use crate::layers::grpc_message_limit::{GrpcMessageLimit, GrpcMessageLimitLayer};
-use crate::proto::FILE_DESCRIPTOR_SET;
 use crate::proto::identity_v1::domain_server::DomainServer;
 use crate::proto::identity_v1::token_server::TokenServer;
 use crate::transport::grpc::GrpcAdapter;
 use crate::transport::http_endpoints::{self, EndpointState};
 use crate::transport::protocol::Protocol;
-use crate::transport::rest;
+use crate::transport::{reflection, rest};
 
 pub use crate::server::AppService;
 
@@ -63,14 +62,10 @@ pub fn build(
     settings: &StackSettings,
 ) -> Result<AppService, tonic_reflection::server::Error> {
     let adapter = GrpcAdapter::new(core, settings.client_ip_header.as_deref());
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+    // Served under their upstream file names (see `transport::reflection`).
+    let descriptors = reflection::descriptors()?;
+    let reflection_v1 = descriptors.build_v1()?;
+    let reflection_v1alpha = descriptors.build_v1alpha()?;
     let grpc_routes = Routes::new(TokenServer::new(adapter.clone()))
         .add_service(DomainServer::new(adapter.clone()))
         .add_service(health)

@@ -6,5 +6,6 @@
 pub mod grpc;
 pub mod http_endpoints;
 pub mod protocol;
+pub mod reflection;
 pub mod rest;
 pub mod status;
