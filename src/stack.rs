@@ -3,8 +3,9 @@
 //!
 //! ```text
 //! catch panic → request id → access log + metrics → CORS → deadline
-//!   → body limit → dispatch ─┬─ gRPC       → message limit → tonic services
-//!                            ├─ gRPC-Web   → tonic-web → message limit → tonic services
+//!   → body limit → dispatch ─┬─ gRPC       → method not found → message limit → tonic services
+//!                            ├─ gRPC-Web   → tonic-web → method not found → message limit
+//!                            │             → tonic services
 //!                            └─ REST/HTTP  → routes from google.api.http + endpoints
 //! ```
 
@@ -17,6 +18,7 @@ use axum::body::Body;
 use futures::future::BoxFuture;
 use http::{Request, Response};
 use tokengate_core::TokenService;
+use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic_web::GrpcWebLayer;
 use tower::util::BoxCloneSyncService;
@@ -29,6 +31,7 @@ use crate::layers::body_limit::BodyLimitLayer;
 use crate::layers::cors::cors_layer;
 use crate::layers::deadline::DeadlineLayer;
 use crate::layers::grpc_message_limit::{GrpcMessageLimit, GrpcMessageLimitLayer};
+use crate::layers::method_not_found::{MethodNotFound, MethodNotFoundLayer};
 use crate::proto::identity_v1::domain_server::DomainServer;
 use crate::proto::identity_v1::token_server::TokenServer;
 use crate::transport::grpc::GrpcAdapter;
@@ -62,17 +65,22 @@ pub fn build(
     settings: &StackSettings,
 ) -> Result<AppService, tonic_reflection::server::Error> {
     let adapter = GrpcAdapter::new(core, settings.client_ip_header.as_deref());
-    // Served under their upstream file names (see `transport::reflection`).
+    // Reflection serves the files under their upstream names (see
+    // `transport::reflection`).
     let descriptors = reflection::descriptors()?;
-    let reflection_v1 = descriptors.build_v1()?;
-    let reflection_v1alpha = descriptors.build_v1alpha()?;
-    let grpc_routes = Routes::new(TokenServer::new(adapter.clone()))
-        .add_service(DomainServer::new(adapter.clone()))
-        .add_service(health)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .prepare();
-    let grpc = GrpcMessageLimitLayer::new(settings.max_body_bytes).layer(grpc_routes);
+    let routes = GrpcRoutes::default()
+        .add(TokenServer::new(adapter.clone()))
+        .add(DomainServer::new(adapter.clone()))
+        .add(health)
+        .add(descriptors.build_v1()?)
+        .add(descriptors.build_v1alpha()?);
+    // Every method of the routed services; any other path is answered
+    // before it reaches them.
+    let served = descriptors.methods_of(&routes.services)?;
+    let grpc = ServiceBuilder::new()
+        .layer(MethodNotFoundLayer::new(served))
+        .layer(GrpcMessageLimitLayer::new(settings.max_body_bytes))
+        .service(routes.routes.prepare());
     let grpc_web = GrpcWebLayer::new().layer(grpc.clone());
 
     let mut known_paths: Vec<&'static str> = rest::rest_routes::<GrpcAdapter>()
@@ -126,6 +134,32 @@ pub fn in_process(
     build(core, endpoints, health, settings)
 }
 
+/// tonic's routes and the names of the services they hold, kept together
+/// so that the list of served methods cannot miss a routed service.
+#[derive(Default)]
+struct GrpcRoutes {
+    routes: Routes,
+    services: Vec<&'static str>,
+}
+
+impl GrpcRoutes {
+    fn add<S>(mut self, service: S) -> Self
+    where
+        S: Service<http::Request<tonic::body::Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.services.push(S::NAME);
+        self.routes = self.routes.add_service(service);
+        self
+    }
+}
+
 /// Request ids: a random per-process prefix and a counter. Unique across
 /// replicas and restarts, and far cheaper than a random UUID per call (one
 /// `getrandom` syscall each).
@@ -174,7 +208,7 @@ fn format_request_id(prefix: u32, n: u64) -> [u8; 21] {
 /// Sends each request to the service of its protocol.
 #[derive(Clone)]
 struct Dispatch<W> {
-    grpc: GrpcMessageLimit<Routes>,
+    grpc: MethodNotFound<GrpcMessageLimit<Routes>>,
     grpc_web: W,
     rest: axum::Router,
 }

@@ -1,4 +1,5 @@
-//! Server reflection as SpaceONE's Python client uses it.
+//! Server reflection as SpaceONE's Python client uses it, and the answer to
+//! a method tokengate does not serve.
 //!
 //! spaceone-core 1.x lists services through reflection v1alpha, asks for the
 //! file containing each one and derives a Python module from the file name
@@ -194,5 +195,79 @@ async fn reflection_serves_every_file_under_its_upstream_name() {
             "{version:?}: {:?}",
             seen.keys()
         );
+    }
+}
+
+const UNIMPLEMENTED: i32 = 12;
+
+/// What tokengate serves over gRPC, in the order of its routes.
+const SERVED: &str = "spaceone.api.identity.v1.Token/issue, \
+                      spaceone.api.identity.v1.Token/refresh, \
+                      spaceone.api.identity.v1.Domain/get_public_key, \
+                      grpc.health.v1.Health/Check, \
+                      grpc.health.v1.Health/Watch, \
+                      grpc.reflection.v1.ServerReflection/ServerReflectionInfo, \
+                      grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
+
+#[tokio::test]
+async fn an_unserved_method_is_unimplemented_naming_what_is_served() {
+    let server = TestServer::start();
+    let clients = Clients::new(&server).await;
+    let grpc_protocols = ALL_PROTOCOLS.iter().filter(|p| **p != Proto::Rest);
+    for &proto in grpc_protocols {
+        for path in [
+            // A method of SpaceONE's Domain that tokengate leaves out.
+            "/spaceone.api.identity.v1.Domain/list",
+            // Method names are case-sensitive.
+            "/spaceone.api.identity.v1.Token/Issue",
+            "/spaceone.api.inventory.v1.Server/list",
+            "/grpc.health.v1.Health/List",
+        ] {
+            let call = Call {
+                grpc_path: path,
+                rest_path: "",
+                message: Vec::new(),
+                json: String::new(),
+                headers: Vec::new(),
+            };
+            let outcome = clients.call(proto, &call).await;
+            assert_eq!(outcome.code, UNIMPLEMENTED, "{proto:?} {path}");
+            assert_eq!(
+                outcome.message,
+                format!(
+                    "ERROR_METHOD_NOT_FOUND: Method not found: {path}. \
+                     This server provides: {SERVED}."
+                ),
+                "{proto:?} {path}"
+            );
+            assert_eq!(
+                outcome.reason.as_deref(),
+                Some("ERROR_METHOD_NOT_FOUND"),
+                "{proto:?} {path}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_method_named_as_served_is_served() {
+    let server = TestServer::start();
+    let clients = Clients::new(&server).await;
+    // The unary ones, called with an empty message: whatever they answer,
+    // it is not UNIMPLEMENTED. (The streaming ones are exercised above.)
+    for method in SERVED.split(", ").filter(|m| !m.ends_with("Watch")) {
+        if method.contains("ServerReflection") {
+            continue;
+        }
+        let path = format!("/{method}");
+        let call = Call {
+            grpc_path: &path,
+            rest_path: "",
+            message: Vec::new(),
+            json: String::new(),
+            headers: Vec::new(),
+        };
+        let outcome = clients.call(Proto::Grpc, &call).await;
+        assert_ne!(outcome.code, UNIMPLEMENTED, "{path}: {outcome:?}");
     }
 }

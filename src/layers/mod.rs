@@ -6,3 +6,4 @@ pub mod body_limit;
 pub mod cors;
 pub mod deadline;
 pub mod grpc_message_limit;
+pub mod method_not_found;
