@@ -2,11 +2,11 @@
 //! shares (outermost first), then the protocol dispatch.
 //!
 //! ```text
-//! catch panic → request id → access log + metrics → CORS → deadline
-//!   → body limit → dispatch ─┬─ gRPC       → method not found → message limit → tonic services
-//!                            ├─ gRPC-Web   → tonic-web → method not found → message limit
-//!                            │             → tonic services
-//!                            └─ REST/HTTP  → routes from google.api.http + endpoints
+//! classify protocol → catch panic → request id → access log + metrics
+//!   → CORS → deadline → body limit → dispatch
+//!       ├─ gRPC       → method not found → message limit → tonic services
+//!       ├─ gRPC-Web   → tonic-web → method not found → message limit → tonic services
+//!       └─ REST/HTTP  → routes from google.api.http + endpoints
 //! ```
 
 use std::convert::Infallible;
@@ -24,10 +24,11 @@ use tonic_web::GrpcWebLayer;
 use tower::util::BoxCloneSyncService;
 use tower::{Layer as _, Service, ServiceBuilder, ServiceExt as _};
 use tower_http::ServiceBuilderExt as _;
-use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::layers::access_log::AccessLogLayer;
 use crate::layers::body_limit::BodyLimitLayer;
+use crate::layers::catch_panic::CatchPanicLayer;
+use crate::layers::classify_protocol::ClassifyProtocolLayer;
 use crate::layers::cors::cors_layer;
 use crate::layers::deadline::DeadlineLayer;
 use crate::layers::grpc_message_limit::{GrpcMessageLimit, GrpcMessageLimitLayer};
@@ -98,13 +99,8 @@ pub fn build(
     };
     let service = ServiceBuilder::new()
         .map_response_body(Body::new)
-        .layer(CatchPanicLayer::custom(|_| {
-            tracing::error!("a request handler panicked");
-            Protocol::Rest.status_response(
-                tonic::Status::internal("ERROR_INTERNAL_API: Internal error."),
-                None,
-            )
-        }))
+        .layer(ClassifyProtocolLayer)
+        .layer(CatchPanicLayer)
         .set_x_request_id(RequestIds::new())
         .propagate_x_request_id()
         .layer(AccessLogLayer::new(known_paths))

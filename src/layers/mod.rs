@@ -3,6 +3,8 @@
 
 pub mod access_log;
 pub mod body_limit;
+pub mod catch_panic;
+pub mod classify_protocol;
 pub mod cors;
 pub mod deadline;
 pub mod grpc_message_limit;

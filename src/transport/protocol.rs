@@ -21,8 +21,19 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// Classifies a request.
+    /// The protocol of a request: classified once, by the outermost layer
+    /// ([`crate::layers::classify_protocol`]), and read back from the
+    /// request's extensions by every layer after it.
     pub fn of<B>(request: &Request<B>) -> Self {
+        request
+            .extensions()
+            .get::<Protocol>()
+            .copied()
+            .unwrap_or_else(|| Self::classify(request))
+    }
+
+    /// Classifies a request by its content type.
+    pub fn classify<B>(request: &Request<B>) -> Self {
         let content_type = request
             .headers()
             .get(header::CONTENT_TYPE)
