@@ -5,8 +5,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use clap::Parser;
 
-use crate::wire::{Call, Wire};
-use crate::{HttpVersion, LoadConfig, LoadError, Payload, Protocol, Scenario};
+use crate::config::{LoadConfig, Scenario};
+use crate::error::LoadError;
+use crate::protocol::{HttpVersion, Protocol};
+use crate::wire::{Call, Payload, Wire};
 
 /// Load generator for the SpaceONE identity v1 Token API over native gRPC,
 /// gRPC-Web and REST. Speaks only the wire contract, so it drives tokengate

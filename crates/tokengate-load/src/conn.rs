@@ -13,7 +13,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 use tokio::task::AbortHandle;
 
-use crate::HttpVersion;
+use crate::protocol::HttpVersion;
 use crate::target::Dial;
 use crate::wire::Failure;
 

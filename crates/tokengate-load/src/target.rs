@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use http::Uri;
 
-use crate::LoadError;
+use crate::error::LoadError;
 
 /// A resolved target: where to connect, what to send as authority, and the
 /// path prefix put before every route.

@@ -15,8 +15,9 @@ use http_body_util::Full;
 use prost::Message as _;
 use serde::Serialize;
 
+use crate::error::LoadError;
 use crate::proto::{AuthenticationRequest, IssueTokenRequest, TokenInfo, password_credentials};
-use crate::{HttpVersion, LoadError, Protocol};
+use crate::protocol::{HttpVersion, Protocol};
 
 /// The three calls of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

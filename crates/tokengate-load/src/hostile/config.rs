@@ -117,7 +117,7 @@ impl HostileConfig {
     /// Checks ranges.
     pub fn validate(&self) -> Result<(), HostileError> {
         let bad = |m: &str| Err(HostileError::Config(m.to_owned()));
-        if self.duration.is_zero() || self.duration.as_secs_f64() > crate::MAX_SECONDS {
+        if self.duration.is_zero() || self.duration.as_secs_f64() > crate::config::MAX_SECONDS {
             return bad("--duration must be > 0 and at most 24 h");
         }
         if self.drain.as_secs_f64() > 3600.0 || self.attempt_timeout.is_zero() {

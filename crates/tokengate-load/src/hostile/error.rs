@@ -1,7 +1,7 @@
 //! Why a hostile run stops early: a target that may not be attacked, a
 //! setting out of range, or an attacker task that failed or did not stop.
 
-use crate::LoadError;
+use crate::error::LoadError;
 
 /// Errors that stop a hostile run.
 #[derive(Debug, thiserror::Error)]

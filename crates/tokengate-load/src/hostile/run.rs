@@ -148,7 +148,7 @@ pub(super) async fn pause(ctx: &Ctx, d: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::LoadError;
+    use crate::error::LoadError;
 
     #[tokio::test]
     async fn remote_targets_are_refused() {

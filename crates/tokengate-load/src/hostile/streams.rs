@@ -22,8 +22,8 @@ use super::run::Ctx;
 use super::tally::{Tallies, Tally};
 use crate::conn::{ConnTasks, Lane};
 use crate::proto::AuthenticationRequest;
-use crate::wire::{Call, Wire, grpc_frame};
-use crate::{HttpVersion, Payload, Protocol};
+use crate::protocol::{HttpVersion, Protocol};
+use crate::wire::{Call, Payload, Wire, grpc_frame};
 
 /// What a stream attacker does on each connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
