@@ -11,7 +11,7 @@
 //!
 //! Reading on after the answer is work an attacker can ask for: a loop of
 //! oversized uploads on loopback tripled the server's CPU with unbounded
-//! lingering (29 % → 97 % of its core). So the lingering connections of a
+//! lingering (BENCHMARKS.md, "Hostile traffic"). So the lingering connections of a
 //! listener share one discard budget, [`DISCARD_BYTES_PER_SECOND`], in
 //! [`Lingering`]: a refused upload now and then is read to its end; a
 //! flood of them spends the budget and is closed at once, as without

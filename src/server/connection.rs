@@ -118,10 +118,10 @@ pub(super) async fn serve_connection(
         .header_read_timeout(settings.header_read_timeout)
         // Few headers are ever needed here; many headers is an attack.
         .max_headers(64)
-        // hyper's default read buffer grows to ~400 KiB for a request's
-        // headers: 1,000 stalled connections then held 0.5 GiB. 32 KiB
-        // holds any honest request head (tokens are ~1 KiB; HTTP/2 allows
-        // 16 KiB) and larger heads get 431.
+        // hyper's default read buffer grows far past any honest request
+        // head, so stalled connections each hold that much (BENCHMARKS.md,
+        // "Memory"). The cap holds any honest head (a token is about a
+        // kilobyte) and larger heads get 431.
         .max_buf_size(MAX_HTTP1_HEAD_BYTES)
         .keep_alive(true);
     builder

@@ -3,9 +3,9 @@
 //! Every refusal of a broken request costs the server's core something: a
 //! 300 KiB request head is read to the 32 KiB cap, scanned and answered
 //! 431; an oversized upload is answered 413 and read on while the
-//! connection lingers. One client looping on those (≈10,000 connections/s
-//! on loopback) took 80 % of the server's core and doubled everybody
-//! else's p99 (BENCHMARKS.md, "Hostile traffic"). Honest clients do not
+//! connection lingers. One client looping on those on loopback took most
+//! of the server's core and doubled everybody else's p99 (BENCHMARKS.md,
+//! "Hostile traffic"). Honest clients do not
 //! send such requests, let alone many in a row: so each address counts its
 //! faults, and an address with `faults` within `window` is *throttled* for
 //! `throttle_for` — its new connections beyond a trickle
