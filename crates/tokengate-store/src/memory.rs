@@ -1,4 +1,6 @@
-//! The in-memory store: one process only (a dev instance or tests).
+//! The in-memory store: one process only (a dev instance or tests), and
+//! the plain reference implementation of the rotation rules documented on
+//! [`Rotation`]: `State::judge` follows them rule by rule.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -8,21 +10,29 @@ use crate::{
     RefreshStore, RotateRequest, Rotation, StoreError,
 };
 
+/// A family as issued, and whether it has ended early.
 #[derive(Debug)]
 struct Family {
     record: FamilyRecord,
     revoked: bool,
 }
 
+/// Where a one-time key is in its life.
 #[derive(Debug)]
 enum KeyState {
+    /// Issued, not yet presented.
     Live,
+    /// Presented once and won; kept until the token expires so that a
+    /// second presentation is seen as reuse (or a duplicate in grace).
     Spent {
+        /// The winner's encrypted answer (empty without a grace window).
         answer: Vec<u8>,
+        /// Until when a duplicate gets `answer`, unix ms (exclusive).
         grace_until_ms: u64,
     },
 }
 
+/// A one-time key: which family it belongs to and until when it counts.
 #[derive(Debug)]
 struct KeyEntry {
     family_id: String,
@@ -55,6 +65,12 @@ impl Attempts {
     }
 }
 
+/// How many writes pass between two sweeps of expired records: often
+/// enough to bound memory, rarely enough that a sweep's full scan is paid
+/// by few calls.
+const SWEEP_EVERY: u32 = 4096;
+
+/// Everything the store holds, behind one mutex.
 #[derive(Debug, Default)]
 struct State {
     families: HashMap<String, Family>,
@@ -70,7 +86,7 @@ impl State {
     /// Drops expired records now and then so memory stays bounded.
     fn maybe_sweep(&mut self, now_ms: u64) {
         self.writes_since_sweep += 1;
-        if self.writes_since_sweep < 4096 {
+        if self.writes_since_sweep < SWEEP_EVERY {
             return;
         }
         self.writes_since_sweep = 0;
@@ -84,18 +100,68 @@ impl State {
         });
     }
 
-    fn family_alive(&self, family: &FamilyRef, now_ms: u64) -> Option<&Family> {
-        let f = self.families.get(&family.family_id)?;
-        let revoked_before = self
-            .principal_revocations
+    /// Whether `revoke_principal` ended the families of `family`'s
+    /// principal issued at or before its time, with its marker still in
+    /// force at `now_ms`.
+    fn principal_revoked(&self, family: &FamilyRef, issued_at_ms: u64, now_ms: u64) -> bool {
+        self.principal_revocations
             .get(&(family.domain_id.clone(), family.principal_id.clone()))
-            .filter(|(_, until)| *until > now_ms)
-            .map(|(before, _)| *before);
-        let alive = !f.revoked
-            && f.record.expires_at_ms > now_ms
-            && f.record.family == *family
-            && revoked_before.is_none_or(|before| f.record.issued_at_ms > before);
-        alive.then_some(f)
+            .is_some_and(|&(before, until)| until > now_ms && issued_at_ms <= before)
+    }
+
+    /// The rotation rules documented on [`Rotation`], in their order and by
+    /// their numbers. Only decides; `rotate` applies the outcome.
+    fn judge(&self, req: &RotateRequest) -> Rotation {
+        let now = req.now_ms;
+        // Rotation rule 1, unknown family: none has this id, or it is another
+        // domain's or principal's.
+        let Some(family) = self
+            .families
+            .get(&req.family.family_id)
+            .filter(|f| f.record.family == req.family)
+        else {
+            return Rotation::Invalid;
+        };
+        // Rotation rule 2, revoked: a revoked family never refreshes again.
+        if family.revoked {
+            return Rotation::Invalid;
+        }
+        // Rotation rule 3, past the family's end: no descendant outlives it.
+        if family.record.expires_at_ms <= now {
+            return Rotation::Invalid;
+        }
+        // Rotation rule 4, principal revoked: families issued at or before the
+        // revocation are over.
+        if self.principal_revoked(&req.family, family.record.issued_at_ms, now) {
+            return Rotation::Invalid;
+        }
+        // Rotation rule 5, unknown key: never recorded, another family's, or expired.
+        let Some(key) = self
+            .keys
+            .get(&req.presented)
+            .filter(|k| k.family_id == req.family.family_id && k.expires_at_ms > now)
+        else {
+            return Rotation::Invalid;
+        };
+        // Rotation rule 6, password changed: ends the family whatever the key's
+        // state, so a duplicate inside the grace window gets no answer
+        // minted before the change.
+        if family.record.password_fingerprint != req.password_fingerprint {
+            return Rotation::PasswordChanged;
+        }
+        // Rotation rule 7, re-sent, never matches here: nothing re-sends a call to
+        // this store.
+        match &key.state {
+            // Rotation rule 8, in grace: the winner's answer, nothing revoked.
+            KeyState::Spent {
+                answer,
+                grace_until_ms,
+            } if now < *grace_until_ms && !answer.is_empty() => Rotation::Duplicate(answer.clone()),
+            // Rotation rule 9, reused: a spent key presented again ends the family.
+            KeyState::Spent { .. } => Rotation::ReuseDetected,
+            // Rotation rule 10, live: this call wins.
+            KeyState::Live => Rotation::Rotated,
+        }
     }
 }
 
@@ -150,32 +216,10 @@ impl RefreshStore for MemoryStore {
     async fn rotate(&self, req: &RotateRequest) -> Result<Rotation, StoreError> {
         let mut state = self.lock();
         state.maybe_sweep(req.now_ms);
-        let Some(family) = state.family_alive(&req.family, req.now_ms) else {
-            return Ok(Rotation::Invalid);
-        };
-        let password_changed = family.record.password_fingerprint != req.password_fingerprint;
-        let key = state
-            .keys
-            .get(&req.presented)
-            .filter(|k| k.family_id == req.family.family_id && k.expires_at_ms > req.now_ms);
-        let outcome = match key.map(|k| &k.state) {
-            None => return Ok(Rotation::Invalid),
-            // A password change ends the family whatever the key's state: a
-            // duplicate inside the grace window gets no pre-change answer.
-            Some(_) if password_changed => Rotation::PasswordChanged,
-            Some(KeyState::Spent {
-                answer,
-                grace_until_ms,
-                ..
-            }) => {
-                if req.now_ms < *grace_until_ms && !answer.is_empty() {
-                    return Ok(Rotation::Duplicate(answer.clone()));
-                }
-                Rotation::ReuseDetected
-            }
-            Some(KeyState::Live) => Rotation::Rotated,
-        };
+        let outcome = state.judge(req);
         match outcome {
+            // Rotation rule 10: spend the presented key (keeping the answer for its
+            // grace window) and record the successor.
             Rotation::Rotated => {
                 if let Some(k) = state.keys.get_mut(&req.presented) {
                     k.state = KeyState::Spent {
@@ -192,11 +236,14 @@ impl RefreshStore for MemoryStore {
                     },
                 );
             }
-            _ => {
+            // Rotation rules 6 and 9 end the family.
+            Rotation::PasswordChanged | Rotation::ReuseDetected => {
                 if let Some(f) = state.families.get_mut(&req.family.family_id) {
                     f.revoked = true;
                 }
             }
+            // Rotation rules 1–5 and 8 change nothing.
+            Rotation::Duplicate(_) | Rotation::Invalid => {}
         }
         Ok(outcome)
     }

@@ -55,20 +55,67 @@ pub struct RotateRequest {
     pub answer: Vec<u8>,
 }
 
-/// The outcome of a rotation.
+/// The outcome of a rotation, decided by the rotation rules below.
+///
+/// # The rotation rules
+///
+/// [`crate::RefreshStore::rotate`] applies these rules in this order; the
+/// first that matches decides, and nothing after it is looked at. "Now" is
+/// always the caller's [`RotateRequest::now_ms`], never a server's clock,
+/// so every store decides alike. [`crate::MemoryStore`] is the plain
+/// reference implementation (its code follows these numbers);
+/// `redis/scripts/rotate.lua` does the same in one atomic script.
+///
+/// | rule | name | when | outcome | the family |
+/// | --- | --- | --- | --- | --- |
+/// | 1 | unknown family | no family has this id, or it belongs to another domain or principal | [`Invalid`](Rotation::Invalid) | untouched |
+/// | 2 | revoked | the family was revoked (reuse, password change, `revoke_family`) | [`Invalid`](Rotation::Invalid) | stays revoked |
+/// | 3 | past the family's end | now ≥ the family's `expires_at_ms` | [`Invalid`](Rotation::Invalid) | untouched |
+/// | 4 | principal revoked | `revoke_principal` ran at or after the family's issue, and its marker still holds | [`Invalid`](Rotation::Invalid) | untouched |
+/// | 5 | unknown key | the presented key was never recorded, belongs to another family, or its token has expired (now ≥ its expiry) | [`Invalid`](Rotation::Invalid) | untouched |
+/// | 6 | password changed | the request's password fingerprint differs from the one recorded at issue, whatever the key's state | [`PasswordChanged`](Rotation::PasswordChanged) | revoked |
+/// | 7 | re-sent | the key was spent by this very request (same successor id), re-sent after its reply was lost | [`Rotated`](Rotation::Rotated) | untouched |
+/// | 8 | in grace | the key is spent, now < the winner's `now_ms + grace_ms`, and the winner left an answer | [`Duplicate`](Rotation::Duplicate) with that answer | untouched |
+/// | 9 | reused | the key is spent (any other case) | [`ReuseDetected`](Rotation::ReuseDetected) | revoked |
+/// | 10 | live | the key is live: it becomes spent (keeping the request's answer for its grace window) and the successor is recorded as live | [`Rotated`](Rotation::Rotated) | continues |
+///
+/// They are how the store carries out SPEC §2's refresh rule 2 ("the
+/// refresh key is consumed atomically … already consumed or revoked →
+/// reuse detection, unless inside `token.reuse_grace`"), the password part
+/// of refresh rule 3 and the family's absolute end of refresh rule 4.
+///
+/// Why each rule stands where it does:
+///
+/// - Rules 1–5 refuse without changing anything: a token that names no
+///   live family or key proves nothing about its holder, so it cannot be
+///   allowed to end someone's family.
+/// - Rule 6 comes before the key's state, so a duplicate inside the grace
+///   window gets no answer minted before the password changed.
+/// - Rule 7 only ever matches on Redis: its cluster client re-sends a
+///   command whose connection dropped before the reply came, and without
+///   this rule a rotation that won would revoke its own family. Callers
+///   draw a fresh random successor for every refresh, so no other request
+///   carries that id. Nothing re-sends a call to the memory store.
+/// - Rule 8 lets tabs of one browser that refresh together all keep the
+///   session (SPEC §2, refresh rule 2); rule 9 is reuse detection: a spent
+///   key presented again means the token leaked, so the whole family ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
-    /// This call won: the successor is recorded.
+    /// This call won (rule 10, or rule 7 for its own re-sent call): the
+    /// successor is recorded.
     Rotated,
-    /// The key was spent moments ago (inside the grace window): here is the
-    /// winner's encrypted answer. Nothing is revoked.
+    /// The key was spent moments ago, inside the grace window (rule 8):
+    /// here is the winner's encrypted answer. Nothing is revoked.
     Duplicate(Vec<u8>),
-    /// The key was spent before, outside the grace window: the whole family
-    /// is now revoked.
+    /// The key was spent before, outside the grace window (rule 9): the
+    /// whole family is now revoked.
     ReuseDetected,
-    /// The password changed since the family began: the family is now revoked.
+    /// The password changed since the family began (rule 6): the family is
+    /// now revoked.
     PasswordChanged,
-    /// The family is unknown, revoked, expired, or its key was never issued.
+    /// The family is unknown, revoked or past its end, its principal was
+    /// revoked, or the key is unknown or expired (rules 1–5). Nothing
+    /// changed.
     Invalid,
 }
 
