@@ -1,0 +1,194 @@
+//! Connection recovery: one shared connection, dialled lazily, and
+//! dropped after a few consecutive failures ("strikes") so the next call
+//! dials afresh. Redis being down at start or later never needs a restart
+//! of tokengate.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use ::redis::cluster::ClusterClient;
+use ::redis::cluster_async::ClusterConnection;
+use ::redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+
+/// Consecutive timeouts or connection-level failures after which the
+/// current connection is thrown away and the next call dials afresh. The
+/// client libraries reconnect by themselves when a socket closes, but not
+/// when it silently stops answering (a half-open TCP connection after a
+/// failover or a NAT drop): without this the store would time out until the
+/// kernel gives up on the socket, which takes minutes.
+const MAX_STRIKES: u32 = 3;
+
+/// Whether an error says something about the connection rather than about
+/// the command: server replies (a script error, CLUSTERDOWN) do not.
+pub(super) fn is_connection_fault(error: &RedisError) -> bool {
+    !matches!(error.kind(), ErrorKind::Server(_))
+}
+
+/// What to connect to (no I/O happens while building these).
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per store, built once: its size does not matter"
+)]
+pub(super) enum Target {
+    /// One server.
+    Standalone(::redis::Client),
+    /// A cluster, found through its seed nodes.
+    Cluster(ClusterClient),
+}
+
+/// A live connection handle; cheap to clone (both are shared handles to one
+/// multiplexed connection), so each call takes its own.
+#[derive(Clone)]
+pub(super) enum Conn {
+    /// To one server; reconnects by itself when its socket closes.
+    Standalone(ConnectionManager),
+    /// To a cluster; routes each command to its slot's node.
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Standalone(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Standalone(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Standalone(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// The generation of no connection at all (connections count from 1).
+pub(super) const NO_GENERATION: u64 = 0;
+
+/// The current connection, if any, and how it has been doing.
+#[derive(Default)]
+struct Slot {
+    conn: Option<Conn>,
+    /// Bumped on every new connection (so starts at 1: 0 means none).
+    generation: u64,
+    /// Consecutive timeouts / connection faults of this connection.
+    strikes: u32,
+}
+
+/// Lazily (re)connects: the first call dials; a connection that keeps
+/// failing is dropped so a later call dials again. Redis being down at
+/// start or later therefore never needs a restart of tokengate.
+pub(super) struct Link {
+    target: Target,
+    timeout: Duration,
+    slot: Mutex<Slot>,
+    /// One dialler at a time: during an outage a burst of calls must not
+    /// turn into a burst of connection attempts.
+    dialling: tokio::sync::Mutex<()>,
+}
+
+impl Link {
+    /// A link to `target` that has not dialled yet; `timeout` bounds
+    /// dialling and, on a standalone server, every response.
+    pub(super) fn new(target: Target, timeout: Duration) -> Self {
+        Self {
+            target,
+            timeout,
+            slot: Mutex::new(Slot::default()),
+            dialling: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Slot> {
+        // Every critical section is a few field assignments that cannot
+        // leave the slot inconsistent, so a poisoned lock is still usable.
+        self.slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The current connection and its generation, if there is one.
+    fn current(&self) -> Option<(u64, Conn)> {
+        let slot = self.slot();
+        slot.conn.clone().map(|c| (slot.generation, c))
+    }
+
+    /// The current connection and its generation, dialling one if there
+    /// is none.
+    pub(super) async fn get(&self) -> RedisResult<(u64, Conn)> {
+        if let Some(found) = self.current() {
+            return Ok(found);
+        }
+        let _dialling = self.dialling.lock().await;
+        // Another task may have connected while this one waited.
+        if let Some(found) = self.current() {
+            return Ok(found);
+        }
+        let conn = self.dial().await?;
+        let mut slot = self.slot();
+        slot.generation += 1;
+        slot.strikes = 0;
+        slot.conn = Some(conn.clone());
+        tracing::debug!(generation = slot.generation, "Redis connection established");
+        Ok((slot.generation, conn))
+    }
+
+    /// Opens a new connection to the target.
+    async fn dial(&self) -> RedisResult<Conn> {
+        match &self.target {
+            Target::Standalone(client) => {
+                // No retries inside the manager: while Redis is down a call
+                // should fail fast (Unavailable), and the next call tries
+                // again; the manager still reconnects by itself when a
+                // socket it holds closes.
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.timeout))
+                    .set_number_of_retries(0);
+                ConnectionManager::new_with_config(client.clone(), config)
+                    .await
+                    .map(Conn::Standalone)
+            }
+            Target::Cluster(client) => client.get_async_connection().await.map(Conn::Cluster),
+        }
+    }
+
+    /// A call on connection `generation` succeeded: its strikes are
+    /// forgiven.
+    pub(super) fn healthy(&self, generation: u64) {
+        let mut slot = self.slot();
+        if slot.generation == generation {
+            slot.strikes = 0;
+        }
+    }
+
+    /// A call on connection `generation` timed out or hit a connection
+    /// fault; at [`MAX_STRIKES`] in a row the connection is dropped. A
+    /// strike against an older connection than the current one is ignored.
+    pub(super) fn strike(&self, generation: u64) {
+        let mut slot = self.slot();
+        if slot.generation != generation || slot.conn.is_none() {
+            return;
+        }
+        slot.strikes += 1;
+        if slot.strikes >= MAX_STRIKES {
+            tracing::warn!(
+                strikes = slot.strikes,
+                "Redis connection keeps failing; dropping it to dial afresh"
+            );
+            slot.conn = None;
+            slot.strikes = 0;
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! The Redis store: refresh state shared by every tokengate instance, on a
+//! standalone Redis or a Redis Cluster.
+//!
+//! # Key layout
+//!
+//! Every key starts with the configured prefix, and every key of one
+//! principal carries the same hash tag `{tag}` — the first 16 hex digits of
+//! SHA-256(`domain_id` `\0` `principal_id`) — so each operation below touches
+//! one cluster slot and runs as one atomic Lua script, standalone or cluster.
+//!
+//! | key | type | fields | expires |
+//! | --- | --- | --- | --- |
+//! | `<prefix>fam:{tag}:<family_id>` | hash | `domain`, `principal`, `issued_at_ms`, `expires_at_ms`, `fp` (hex), `revoked` (`0`/`1`) | at `expires_at_ms` |
+//! | `<prefix>key:{tag}:<key_id>` | hash | `fam`, `state` (`live`/`spent`), `exp`, `grace_until_ms`, `succ` | at the token's expiry (never after the family's) |
+//! | `<prefix>ans:{tag}:<key_id>` | string | the winner's encrypted answer | at the end of the grace window |
+//! | `<prefix>rev:{tag}` | hash | `before`, `until` | at `until` |
+//!
+//! The grace answer lives in its own key rather than in the key record so
+//! it disappears with the window (SPEC §3) while the spent record stays for
+//! reuse detection until the token itself expires.
+//!
+//! Decisions compare against the `now_ms` the caller passes, never Redis'
+//! clock, so this store decides exactly as [`crate::MemoryStore`] does; the
+//! TTLs only bound how long Redis keeps a record.
+//!
+//! One addition over the memory store: a rotation re-sent with the same
+//! successor id as the call that spent the key answers `Rotated` again
+//! instead of `ReuseDetected`. The cluster client re-sends a command when a
+//! connection drops before the reply arrives; without this, a rotation that
+//! succeeded but whose reply was lost would revoke its own family. Callers
+//! draw a fresh random successor for every refresh, so no other call can
+//! carry that id.
+
+mod config;
+mod link;
+mod scripts;
+mod url;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ::redis::{RedisError, RedisResult, Value};
+use aws_lc_rs::digest::{SHA256, digest};
+
+pub use self::config::{RedisConfigError, RedisEndpoint, RedisStoreConfig};
+use self::link::{Conn, Link, NO_GENERATION, is_connection_fault};
+use self::scripts::{Scripts, ms, parse_attempt, parse_rotation};
+use self::url::{Redactor, resolve};
+use crate::{
+    AttemptCounter, CheckLease, CheckOutcome, FamilyRecord, FamilyRef, KeyId, LoginAttempt,
+    RefreshStore, RotateRequest, Rotation, StoreError,
+};
+
+/// Refresh state in Redis (standalone or cluster). See the module docs for
+/// the key layout; every state change is one Lua script on one slot.
+pub struct RedisStore {
+    link: Link,
+    prefix: String,
+    timeout: Duration,
+    description: String,
+    redactor: Redactor,
+    scripts: Scripts,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("description", &self.description)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Builds the store and tries to connect once (bounded by the timeout).
+    ///
+    /// Fails only on a config that can never work. An unreachable Redis is
+    /// logged and tolerated: calls fail with [`StoreError::Unavailable`] or
+    /// [`StoreError::Timeout`] until Redis answers, and the store connects
+    /// by itself then.
+    pub async fn connect(config: RedisStoreConfig) -> Result<Self, RedisConfigError> {
+        if config.key_prefix.contains(['{', '}']) {
+            return Err(RedisConfigError::InvalidPrefix);
+        }
+        if config.timeout.is_zero() {
+            return Err(RedisConfigError::ZeroTimeout);
+        }
+        let resolved = resolve(&config.endpoint, config.timeout)?;
+        let description = format!("{} (prefix {})", resolved.description, config.key_prefix);
+        let store = Self {
+            link: Link::new(resolved.target, config.timeout),
+            prefix: config.key_prefix,
+            timeout: config.timeout,
+            description,
+            redactor: resolved.redactor,
+            scripts: Scripts::new(),
+        };
+        match store.ping().await {
+            Ok(()) => tracing::info!(store = %store.description, "connected to Redis"),
+            Err(error) => tracing::warn!(
+                store = %store.description,
+                %error,
+                "Redis is not reachable yet; refresh calls fail until it is"
+            ),
+        }
+        Ok(store)
+    }
+
+    /// Runs `op` on a connection, all of it (connecting included) bounded
+    /// by the timeout, and maps the outcome to a [`StoreError`].
+    async fn exec<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(Conn) -> Fut + Send,
+        Fut: Future<Output = RedisResult<T>> + Send,
+        T: Send,
+    {
+        // Which connection the attempt used, so a timeout is charged to it
+        // and not to a newer one that another task dialled meanwhile.
+        let used = AtomicU64::new(NO_GENERATION);
+        let attempt = async {
+            let (generation, conn) = self.link.get().await.map_err(|e| self.map_error(e))?;
+            used.store(generation, Ordering::Relaxed);
+            match op(conn).await {
+                Ok(value) => {
+                    self.link.healthy(generation);
+                    Ok(value)
+                }
+                Err(error) => {
+                    if is_connection_fault(&error) {
+                        self.link.strike(generation);
+                    }
+                    Err(self.map_error(error))
+                }
+            }
+        };
+        match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(result) => result,
+            Err(_elapsed) => {
+                let generation = used.load(Ordering::Relaxed);
+                if generation != NO_GENERATION {
+                    self.link.strike(generation);
+                }
+                Err(StoreError::Timeout)
+            }
+        }
+    }
+
+    fn map_error(&self, error: RedisError) -> StoreError {
+        if error.is_timeout() {
+            StoreError::Timeout
+        } else {
+            StoreError::Unavailable(self.redactor.clean(format!("redis: {error}")))
+        }
+    }
+
+    fn key(&self, kind: &str, tag: &str, id: &str) -> String {
+        format!("{}{kind}:{{{tag}}}:{id}", self.prefix)
+    }
+
+    fn family_key(&self, tag: &str, family_id: &str) -> String {
+        self.key("fam", tag, family_id)
+    }
+
+    fn key_record(&self, tag: &str, key: &KeyId) -> String {
+        self.key("key", tag, &key.0)
+    }
+
+    fn answer_key(&self, tag: &str, key: &KeyId) -> String {
+        self.key("ans", tag, &key.0)
+    }
+
+    /// A login counter's failures: its own slot (the id is already a digest).
+    fn attempt_key(&self, counter: &AttemptCounter) -> String {
+        format!("{}login:{{{}}}", self.prefix, counter.id)
+    }
+
+    /// The same counter's checks in flight (a sorted set of lease ids by
+    /// expiry), on the same slot so one script sees both.
+    fn in_flight_key(&self, counter: &AttemptCounter) -> String {
+        format!("{}login-checks:{{{}}}", self.prefix, counter.id)
+    }
+
+    fn revocation_key(&self, tag: &str) -> String {
+        format!("{}rev:{{{tag}}}", self.prefix)
+    }
+}
+
+#[async_trait::async_trait]
+impl RefreshStore for RedisStore {
+    async fn start_family(
+        &self,
+        family: &FamilyRecord,
+        first_key: &KeyId,
+        key_expires_at_ms: u64,
+    ) -> Result<(), StoreError> {
+        let f = &family.family;
+        let tag = principal_tag(&f.domain_id, &f.principal_id);
+        let mut call = self.scripts.start_family.prepare_invoke();
+        call.key(self.family_key(&tag, &f.family_id))
+            .key(self.key_record(&tag, first_key))
+            .arg(&f.domain_id)
+            .arg(&f.principal_id)
+            .arg(ms(family.issued_at_ms))
+            .arg(ms(family.expires_at_ms))
+            .arg(hex::encode(family.password_fingerprint))
+            .arg(&f.family_id)
+            .arg(ms(key_expires_at_ms))
+            // A key cannot refresh past its family's end, so Redis need not
+            // keep it longer.
+            .arg(ms(key_expires_at_ms.min(family.expires_at_ms)));
+        self.exec(|mut conn| async move { call.invoke_async::<()>(&mut conn).await })
+            .await
+    }
+
+    async fn rotate(&self, req: &RotateRequest) -> Result<Rotation, StoreError> {
+        let f = &req.family;
+        let tag = principal_tag(&f.domain_id, &f.principal_id);
+        let mut call = self.scripts.rotate.prepare_invoke();
+        call.key(self.family_key(&tag, &f.family_id))
+            .key(self.key_record(&tag, &req.presented))
+            .key(self.answer_key(&tag, &req.presented))
+            .key(self.key_record(&tag, &req.successor))
+            .key(self.revocation_key(&tag))
+            .arg(&f.domain_id)
+            .arg(&f.principal_id)
+            .arg(&f.family_id)
+            .arg(hex::encode(req.password_fingerprint))
+            .arg(ms(req.now_ms))
+            .arg(ms(req.now_ms.saturating_add(req.grace_ms)))
+            .arg(req.answer.as_slice())
+            .arg(ms(req.successor_expires_at_ms))
+            .arg(&req.successor.0);
+        let reply = self
+            .exec(|mut conn| async move { call.invoke_async::<Value>(&mut conn).await })
+            .await?;
+        parse_rotation(reply)
+    }
+
+    async fn revoke_family(&self, family: &FamilyRef) -> Result<(), StoreError> {
+        let tag = principal_tag(&family.domain_id, &family.principal_id);
+        let mut call = self.scripts.revoke_family.prepare_invoke();
+        call.key(self.family_key(&tag, &family.family_id))
+            .arg(&family.domain_id)
+            .arg(&family.principal_id);
+        self.exec(|mut conn| async move { call.invoke_async::<()>(&mut conn).await })
+            .await
+    }
+
+    async fn revoke_principal(
+        &self,
+        domain_id: &str,
+        principal_id: &str,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> Result<(), StoreError> {
+        let tag = principal_tag(domain_id, principal_id);
+        let mut call = self.scripts.revoke_principal.prepare_invoke();
+        call.key(self.revocation_key(&tag))
+            .arg(ms(now_ms))
+            .arg(ms(now_ms.saturating_add(ttl_ms)));
+        self.exec(|mut conn| async move { call.invoke_async::<()>(&mut conn).await })
+            .await
+    }
+
+    async fn acquire_attempt(
+        &self,
+        counter: &AttemptCounter,
+        lease: &CheckLease,
+        now_ms: u64,
+    ) -> Result<LoginAttempt, StoreError> {
+        let mut call = self.scripts.acquire_attempt.prepare_invoke();
+        call.key(self.attempt_key(counter))
+            .key(self.in_flight_key(counter))
+            .arg(counter.limit)
+            .arg(&lease.id)
+            .arg(ms(lease.expires_at_ms))
+            .arg(ms(now_ms));
+        let reply = self
+            .exec(|mut conn| async move { call.invoke_async::<(i64, i64)>(&mut conn).await })
+            .await?;
+        Ok(parse_attempt(reply))
+    }
+
+    async fn release_attempt(
+        &self,
+        counter: &AttemptCounter,
+        lease: &CheckLease,
+        outcome: CheckOutcome,
+        _now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let window_ms = match outcome {
+            CheckOutcome::Failed { window_ms } => window_ms.max(1),
+            CheckOutcome::NotFailed => 0,
+        };
+        let mut call = self.scripts.release_attempt.prepare_invoke();
+        call.key(self.attempt_key(counter))
+            .key(self.in_flight_key(counter))
+            .arg(&lease.id)
+            .arg(window_ms);
+        self.exec(|mut conn| async move { call.invoke_async::<()>(&mut conn).await })
+            .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.exec(|mut conn| async move { ::redis::cmd("PING").query_async::<()>(&mut conn).await })
+            .await
+    }
+
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+}
+
+/// The hash tag shared by all keys of one principal: 64 bits of
+/// SHA-256(domain `\0` principal), hex. The NUL keeps ("ab", "c") and
+/// ("a", "bc") apart.
+pub(crate) fn principal_tag(domain_id: &str, principal_id: &str) -> String {
+    let mut input = Vec::with_capacity(domain_id.len() + 1 + principal_id.len());
+    input.extend_from_slice(domain_id.as_bytes());
+    input.push(0);
+    input.extend_from_slice(principal_id.as_bytes());
+    hex::encode(&digest(&SHA256, &input).as_ref()[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_is_16_hex_of_sha256_of_domain_nul_principal() {
+        let tag = principal_tag("domain-1", "user-1");
+        assert_eq!(tag.len(), 16);
+        let full = hex::encode(digest(&SHA256, b"domain-1\0user-1").as_ref());
+        assert_eq!(tag, full[..16]);
+        assert_ne!(principal_tag("ab", "c"), principal_tag("a", "bc"));
+    }
+}
