@@ -14,6 +14,11 @@
 //! | `<prefix>key:{tag}:<key_id>` | hash | `fam`, `state` (`live`/`spent`), `exp`, `grace_until_ms`, `succ` | at the token's expiry (never after the family's) |
 //! | `<prefix>ans:{tag}:<key_id>` | string | the winner's encrypted answer | at the end of the grace window |
 //! | `<prefix>rev:{tag}` | hash | `before`, `until` | at `until` |
+//! | `<prefix>login:{counter}` | string | failed checks in the window | at the window's end |
+//! | `<prefix>login-checks:{counter}` | sorted set | lease ids of checks in flight, scored by lease end | at the longest lease's end |
+//!
+//! A failed-login counter's id is already a digest, so it is its own hash
+//! tag: its two keys share a slot, apart from any principal's.
 //!
 //! The grace answer lives in its own key rather than in the key record so
 //! it disappears with the window (SPEC §3) while the spent record stays for
@@ -23,13 +28,12 @@
 //! clock, so this store decides exactly as [`crate::MemoryStore`] does; the
 //! TTLs only bound how long Redis keeps a record.
 //!
-//! One addition over the memory store: a rotation re-sent with the same
-//! successor id as the call that spent the key answers `Rotated` again
-//! instead of `ReuseDetected`. The cluster client re-sends a command when a
-//! connection drops before the reply arrives; without this, a rotation that
-//! succeeded but whose reply was lost would revoke its own family. Callers
-//! draw a fresh random successor for every refresh, so no other call can
-//! carry that id.
+//! Every rotation is the script `scripts/rotate.lua`, which applies the
+//! rotation rules documented on [`Rotation`] with the same numbers as the
+//! memory store. Rotation rule 7 ("re-sent") matters only here: the
+//! cluster client re-sends a command when a connection drops before the
+//! reply arrives, and without that rule a rotation that succeeded but whose
+//! reply was lost would revoke its own family.
 
 mod config;
 mod link;
