@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode as HttpStatus};
 use prost::Message as _;
-use tokengate_core::{StatusCode, TokenError};
+use tokengate_core::{ErrorClass, TokenError};
 use tonic::{Code, Status};
 
 use crate::proto::google::rpc;
@@ -18,14 +18,14 @@ pub const ERROR_DOMAIN: &str = "identity.spaceone.dev";
 const ERROR_INFO_TYPE: &str = "type.googleapis.com/google.rpc.ErrorInfo";
 
 /// The gRPC code of a core status class.
-pub fn grpc_code(status: StatusCode) -> Code {
+pub fn grpc_code(status: ErrorClass) -> Code {
     match status {
-        StatusCode::InvalidArgument => Code::InvalidArgument,
-        StatusCode::Unauthenticated => Code::Unauthenticated,
-        StatusCode::PermissionDenied => Code::PermissionDenied,
-        StatusCode::ResourceExhausted => Code::ResourceExhausted,
-        StatusCode::Unavailable => Code::Unavailable,
-        StatusCode::Internal => Code::Internal,
+        ErrorClass::InvalidArgument => Code::InvalidArgument,
+        ErrorClass::Unauthenticated => Code::Unauthenticated,
+        ErrorClass::PermissionDenied => Code::PermissionDenied,
+        ErrorClass::ResourceExhausted => Code::ResourceExhausted,
+        ErrorClass::Unavailable => Code::Unavailable,
+        ErrorClass::Internal => Code::Internal,
     }
 }
 

@@ -1,9 +1,9 @@
 //! Typed errors with SpaceONE's codes and exact texts.
 
-/// The status class of an error, as gRPC names them. Transports map it to
-/// a gRPC code or an HTTP status.
+/// The class of an error, named after the gRPC status codes. Transports map
+/// it to a gRPC code or an HTTP status; it is neither, hence its own name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StatusCode {
+pub enum ErrorClass {
     /// Bad input (gRPC 3, HTTP 400).
     InvalidArgument,
     /// Not logged in / bad credentials (gRPC 16, HTTP 401).
@@ -152,15 +152,15 @@ impl TokenError {
     /// `ERROR_AUTHENTICATE_FAILURE` and its subclasses → UNAUTHENTICATED).
     /// `ERROR_NOT_ALLOWED_ISSUE_TOKEN_API_USER` is one of those subclasses,
     /// so it is UNAUTHENTICATED (REST 401), not PERMISSION_DENIED.
-    pub fn status(&self) -> StatusCode {
+    pub fn status(&self) -> ErrorClass {
         match self {
             TokenError::RequiredParameter { .. }
             | TokenError::InvalidParameter { .. }
-            | TokenError::NotFound { .. } => StatusCode::InvalidArgument,
-            TokenError::LoginLocked { .. } | TokenError::Busy => StatusCode::ResourceExhausted,
-            TokenError::StoreUnavailable => StatusCode::Unavailable,
-            TokenError::Internal { .. } => StatusCode::Internal,
-            _ => StatusCode::Unauthenticated,
+            | TokenError::NotFound { .. } => ErrorClass::InvalidArgument,
+            TokenError::LoginLocked { .. } | TokenError::Busy => ErrorClass::ResourceExhausted,
+            TokenError::StoreUnavailable => ErrorClass::Unavailable,
+            TokenError::Internal { .. } => ErrorClass::Internal,
+            _ => ErrorClass::Unauthenticated,
         }
     }
 
@@ -183,7 +183,7 @@ mod tests {
     /// and `ERROR_AUTHENTICATE_FAILURE` families), plus tokengate's own codes.
     #[test]
     fn every_code_has_its_spaceone_class() {
-        use StatusCode::*;
+        use ErrorClass::*;
         let cases = [
             (
                 TokenError::RequiredParameter { key: "domain_id" },

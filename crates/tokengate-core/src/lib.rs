@@ -3,7 +3,7 @@
 //!
 //! This crate knows nothing of gRPC or HTTP. Plain Rust requests go in;
 //! [`TokenPair`]s or a typed [`TokenError`] come out, and each error knows
-//! its SpaceONE code, exact text and [`StatusCode`]. Transports only
+//! its SpaceONE code, exact text and [`ErrorClass`]. Transports only
 //! translate.
 
 mod claims;
@@ -15,7 +15,7 @@ mod service;
 mod shared;
 
 pub use claims::{AccessClaims, RefreshClaims, TokenCategory};
-pub use error::{StatusCode, TokenError};
+pub use error::{ErrorClass, TokenError};
 pub use login_limits::LoginLimits;
 pub use password_pool::{PasswordPool, PoolBusy};
 pub use service::{Credentials, IssueRequest, PublicKey, TokenPair, TokenService, TokenSettings};

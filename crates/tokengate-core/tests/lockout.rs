@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokengate_core::{
-    Credentials, IssueRequest, LoginLimits, PasswordPool, StatusCode, TokenError, TokenService,
+    Credentials, ErrorClass, IssueRequest, LoginLimits, PasswordPool, TokenError, TokenService,
     TokenSettings,
 };
 use tokengate_directory::{Directory, hash_bcrypt};
@@ -56,7 +56,7 @@ fn login(user: &str, password: &str, ip: &str) -> IssueRequest {
 }
 
 fn is_locked(result: &Result<tokengate_core::TokenPair, TokenError>) -> bool {
-    matches!(result, Err(e @ TokenError::LoginLocked { .. }) if e.status() == StatusCode::ResourceExhausted)
+    matches!(result, Err(e @ TokenError::LoginLocked { .. }) if e.status() == ErrorClass::ResourceExhausted)
 }
 
 #[tokio::test]

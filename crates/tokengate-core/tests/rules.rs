@@ -10,7 +10,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use tokengate_core::{
-    Credentials, IssueRequest, LoginLimits, PasswordPool, StatusCode, TokenError, TokenPair,
+    Credentials, ErrorClass, IssueRequest, LoginLimits, PasswordPool, TokenError, TokenPair,
     TokenService, TokenSettings,
 };
 use tokengate_directory::{Directory, hash_bcrypt};
@@ -341,7 +341,7 @@ fn verify_with_jwk(
 }
 
 #[track_caller]
-fn assert_error(case: &str, err: &TokenError, code: &str, status: StatusCode, message: &str) {
+fn assert_error(case: &str, err: &TokenError, code: &str, status: ErrorClass, message: &str) {
     assert_eq!(err.code(), code, "{case}: code");
     assert_eq!(err.status(), status, "{case}: status");
     assert_eq!(err.to_string(), message, "{case}: message");
@@ -359,7 +359,7 @@ fn assert_invalid_refresh(case: &str, result: Result<TokenPair, TokenError>) {
             case,
             &err,
             "ERROR_INVALID_REFRESH_TOKEN",
-            StatusCode::Unauthenticated,
+            ErrorClass::Unauthenticated,
             INVALID_REFRESH,
         ),
     }
@@ -373,7 +373,7 @@ struct IssueCase {
     name: &'static str,
     request: IssueRequest,
     code: &'static str,
-    status: StatusCode,
+    status: ErrorClass,
     message: String,
 }
 
@@ -381,7 +381,7 @@ fn issue_case(
     name: &'static str,
     request: IssueRequest,
     code: &'static str,
-    status: StatusCode,
+    status: ErrorClass,
     message: impl Into<String>,
 ) -> IssueCase {
     IssueCase {
@@ -405,7 +405,7 @@ fn status_failure(user_id: &str) -> String {
 
 #[tokio::test]
 async fn issue_rules_table() {
-    use StatusCode::{InvalidArgument, Unauthenticated};
+    use ErrorClass::{InvalidArgument, Unauthenticated};
 
     let fx = Fixture::new(settings());
     let pw = || password(PASSWORD);
@@ -838,7 +838,7 @@ async fn issue_accepts_every_user_type_and_the_limits() {
 
 #[tokio::test]
 async fn refresh_errors_table() {
-    use StatusCode::{InvalidArgument, Unauthenticated};
+    use ErrorClass::{InvalidArgument, Unauthenticated};
 
     let fx = Fixture::new(settings());
     let pair = fx.login_alice().await;
@@ -970,7 +970,7 @@ async fn refresh_errors_table() {
     );
 
     let auth = "ERROR_AUTHENTICATE_FAILURE";
-    let cases: Vec<(&str, Option<&str>, &str, StatusCode, String)> = vec![
+    let cases: Vec<(&str, Option<&str>, &str, ErrorClass, String)> = vec![
         (
             "absent",
             None,
@@ -1252,7 +1252,7 @@ async fn refresh_count_runs_out() {
         "ttl 0",
         &err,
         "ERROR_REFRESH_COUNT",
-        StatusCode::Unauthenticated,
+        ErrorClass::Unauthenticated,
         REFRESH_COUNT,
     );
 }
@@ -1507,7 +1507,7 @@ async fn rs256_is_the_default_algorithm_path() {
             "HS256 with the RSA public key",
             &err,
             "ERROR_AUTHENTICATE_FAILURE",
-            StatusCode::Unauthenticated,
+            ErrorClass::Unauthenticated,
             VALIDATION_FAILED,
         );
     }
@@ -1691,7 +1691,7 @@ async fn a_family_never_outlives_the_absolute_timeout() {
         "past the absolute timeout",
         &err,
         "ERROR_AUTHENTICATE_FAILURE",
-        StatusCode::Unauthenticated,
+        ErrorClass::Unauthenticated,
         VALIDATION_FAILED,
     );
 }
@@ -1753,7 +1753,7 @@ async fn a_disabled_user_cannot_refresh_and_the_family_ends() {
         "disabled after issue",
         &err,
         "ERROR_USER_STATUS_CHECK_FAILURE",
-        StatusCode::Unauthenticated,
+        ErrorClass::Unauthenticated,
         &status_failure("alice"),
     );
     // Re-enabling the user does not resurrect the revoked family.
@@ -1778,7 +1778,7 @@ async fn a_removed_user_cannot_refresh_and_the_family_ends() {
         "removed after issue",
         &err,
         "ERROR_NOT_FOUND",
-        StatusCode::InvalidArgument,
+        ErrorClass::InvalidArgument,
         "ERROR_NOT_FOUND: Value not found. (user_id = alice)",
     );
     fx.reload_directory(Alice::Enabled);
@@ -1919,7 +1919,7 @@ async fn revoke_principal_and_revoke_token() {
         "revoke garbage",
         &err,
         "ERROR_AUTHENTICATE_FAILURE",
-        StatusCode::Unauthenticated,
+        ErrorClass::Unauthenticated,
         CANNOT_DECODE,
     );
     let err = fx
@@ -1931,7 +1931,7 @@ async fn revoke_principal_and_revoke_token() {
         "revoke with an access token",
         &err,
         "ERROR_AUTHENTICATE_FAILURE",
-        StatusCode::Unauthenticated,
+        ErrorClass::Unauthenticated,
         VALIDATION_FAILED,
     );
 }
@@ -1971,7 +1971,7 @@ async fn fifty_parallel_refreshes_have_exactly_one_winner() {
             "parallel loser",
             err,
             "ERROR_INVALID_REFRESH_TOKEN",
-            StatusCode::Unauthenticated,
+            ErrorClass::Unauthenticated,
             INVALID_REFRESH,
         );
     }
@@ -2018,7 +2018,7 @@ async fn get_public_key_rules() {
         "empty domain_id",
         &err,
         "ERROR_REQUIRED_PARAMETER",
-        StatusCode::InvalidArgument,
+        ErrorClass::InvalidArgument,
         "ERROR_REQUIRED_PARAMETER: Required parameter. (key = domain_id)",
     );
     let err = fx
@@ -2029,7 +2029,7 @@ async fn get_public_key_rules() {
         "unknown domain",
         &err,
         "ERROR_NOT_FOUND",
-        StatusCode::InvalidArgument,
+        ErrorClass::InvalidArgument,
         "ERROR_NOT_FOUND: Value not found. (domain_id = nowhere)",
     );
 
