@@ -1,8 +1,11 @@
-//! JWT claims, with SpaceONE v1's names (existing verifiers read them).
+//! JWT claims. On the wire they keep SpaceONE v1's short names, which
+//! existing verifiers read (`did`, `aud`, `ttl`, …); in Rust they are named
+//! for what they mean. Fields serialize in declaration order, so the order
+//! here is the order in every token's payload: do not reorder them.
 
 use serde::{Deserialize, Serialize};
 
-/// The `cat` claim.
+/// What a token is for: the `cat` claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TokenCategory {
     /// An access token.
@@ -16,23 +19,31 @@ pub enum TokenCategory {
 /// Claims of an access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
-    /// Always `ACCESS_TOKEN`.
-    pub cat: TokenCategory,
-    /// `USER` or `DOMAIN_OWNER`.
+    /// `cat`: always [`TokenCategory::Access`].
+    #[serde(rename = "cat")]
+    pub category: TokenCategory,
+    /// `user_type`: `USER` or `DOMAIN_OWNER`.
     pub user_type: String,
-    /// The domain id.
-    pub did: String,
-    /// The user id or owner id.
-    pub aud: String,
-    /// Issued at (unix seconds).
-    pub iat: u64,
-    /// Expires at (unix seconds).
-    pub exp: u64,
-    /// Issuer.
-    pub iss: String,
-    /// Unique token id.
-    pub jti: String,
-    /// Present only when the user must change their password first.
+    /// `did`: the domain id.
+    #[serde(rename = "did")]
+    pub domain_id: String,
+    /// `aud`: the user id or owner id the token speaks for.
+    #[serde(rename = "aud")]
+    pub principal_id: String,
+    /// `iat`: issued at, unix seconds.
+    #[serde(rename = "iat")]
+    pub issued_at: u64,
+    /// `exp`: expires at, unix seconds.
+    #[serde(rename = "exp")]
+    pub expires_at: u64,
+    /// `iss`: the issuer (`token.issuer`).
+    #[serde(rename = "iss")]
+    pub issuer: String,
+    /// `jti`: a unique token id.
+    #[serde(rename = "jti")]
+    pub token_id: String,
+    /// `permissions`: present only when the user must change their
+    /// password first, and then limited to what doing so needs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Vec<String>>,
 }
@@ -40,39 +51,102 @@ pub struct AccessClaims {
 /// Claims of a refresh token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshClaims {
-    /// Always `REFRESH_TOKEN`.
-    pub cat: TokenCategory,
-    /// `USER` or `DOMAIN_OWNER`.
+    /// `cat`: always [`TokenCategory::Refresh`].
+    #[serde(rename = "cat")]
+    pub category: TokenCategory,
+    /// `user_type`: `USER` or `DOMAIN_OWNER`.
     pub user_type: String,
-    /// The domain id.
-    pub did: String,
-    /// The user id or owner id.
-    pub aud: String,
-    /// Issued at (unix seconds).
-    pub iat: u64,
-    /// Expires at (unix seconds).
-    pub exp: u64,
-    /// Issuer.
-    pub iss: String,
-    /// The one-time key (≥128 random bits, base64url).
-    pub key: String,
-    /// Refreshes left.
-    pub ttl: u32,
-    /// The family id, shared by every token descended from one issue.
-    pub fam: String,
-    /// The family's absolute end (unix seconds): no descendant outlives it.
-    pub fex: u64,
+    /// `did`: the domain id.
+    #[serde(rename = "did")]
+    pub domain_id: String,
+    /// `aud`: the user id or owner id the token speaks for.
+    #[serde(rename = "aud")]
+    pub principal_id: String,
+    /// `iat`: issued at, unix seconds.
+    #[serde(rename = "iat")]
+    pub issued_at: u64,
+    /// `exp`: expires at, unix seconds.
+    #[serde(rename = "exp")]
+    pub expires_at: u64,
+    /// `iss`: the issuer (`token.issuer`).
+    #[serde(rename = "iss")]
+    pub issuer: String,
+    /// `key`: the one-time key (≥128 random bits, base64url). The store
+    /// knows it only by a digest; a second use is reuse.
+    #[serde(rename = "key")]
+    pub one_time_key: String,
+    /// `ttl`: how many more times this family may be refreshed.
+    #[serde(rename = "ttl")]
+    pub refreshes_left: u32,
+    /// `fam`: the family id, shared by every token descended from one issue.
+    #[serde(rename = "fam")]
+    pub family_id: String,
+    /// `fex`: the family's absolute end, unix seconds: no descendant
+    /// outlives it.
+    #[serde(rename = "fex")]
+    pub family_end: u64,
 }
 
-/// The claims read leniently (any JSON type): `did` picks the verification
-/// keys before the signature is checked; `exp` and `cat` are judged only
-/// after it verified, with SpaceONE's error for each.
+/// The claims read leniently (any JSON type), before the signature is
+/// checked: `did` picks the verification keys; `exp` and `cat` are judged
+/// only after the signature verified, with SpaceONE's error for each.
 #[derive(Debug, Deserialize)]
 pub(crate) struct UnverifiedRouting {
-    #[serde(default)]
-    pub did: Option<serde_json::Value>,
-    #[serde(default)]
-    pub exp: Option<serde_json::Value>,
-    #[serde(default)]
-    pub cat: Option<serde_json::Value>,
+    /// `did`, which should name the domain.
+    #[serde(default, rename = "did")]
+    pub domain_id: Option<serde_json::Value>,
+    /// `exp`, which should be unix seconds.
+    #[serde(default, rename = "exp")]
+    pub expires_at: Option<serde_json::Value>,
+    /// `cat`, which should be `REFRESH_TOKEN`.
+    #[serde(default, rename = "cat")]
+    pub category: Option<serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The payload bytes are the wire contract: SpaceONE's claim names, in
+    /// this order, whatever the Rust fields are called.
+    #[test]
+    fn claims_serialize_with_spaceone_names_in_order() {
+        let access = AccessClaims {
+            category: TokenCategory::Access,
+            user_type: "USER".into(),
+            domain_id: "d".into(),
+            principal_id: "u".into(),
+            issued_at: 1,
+            expires_at: 2,
+            issuer: "i".into(),
+            token_id: "j".into(),
+            permissions: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&access).expect("json"),
+            r#"{"cat":"ACCESS_TOKEN","user_type":"USER","did":"d","aud":"u","iat":1,"exp":2,"iss":"i","jti":"j"}"#
+        );
+        let refresh = RefreshClaims {
+            category: TokenCategory::Refresh,
+            user_type: "DOMAIN_OWNER".into(),
+            domain_id: "d".into(),
+            principal_id: "o".into(),
+            issued_at: 1,
+            expires_at: 2,
+            issuer: "i".into(),
+            one_time_key: "k".into(),
+            refreshes_left: 3,
+            family_id: "f".into(),
+            family_end: 4,
+        };
+        let text = serde_json::to_string(&refresh).expect("json");
+        assert_eq!(
+            text,
+            r#"{"cat":"REFRESH_TOKEN","user_type":"DOMAIN_OWNER","did":"d","aud":"o","iat":1,"exp":2,"iss":"i","key":"k","ttl":3,"fam":"f","fex":4}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<RefreshClaims>(&text).expect("parse"),
+            refresh
+        );
+    }
 }

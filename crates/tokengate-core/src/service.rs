@@ -412,7 +412,7 @@ impl TokenService {
         let (pair, refresh) = self.mint(&mint)?;
         let family = FamilyRecord {
             family: FamilyRef {
-                family_id: refresh.fam.clone(),
+                family_id: refresh.family_id.clone(),
                 domain_id: req.domain_id.clone(),
                 principal_id: principal.id.clone(),
             },
@@ -422,7 +422,11 @@ impl TokenService {
         };
         // The token is handed out only once its key is recorded.
         self.store
-            .start_family(&family, &secrets::key_id(&refresh.key), refresh.exp * 1000)
+            .start_family(
+                &family,
+                &secrets::key_id(&refresh.one_time_key),
+                refresh.expires_at * 1000,
+            )
             .await
             .map_err(store_error)?;
         tracing::debug!(domain_id = %req.domain_id, user_id = %principal.id, "token issued");
@@ -442,7 +446,7 @@ impl TokenService {
         let routing: UnverifiedRouting = unverified
             .claims()
             .map_err(|_| TokenError::CannotDecodeToken)?;
-        let domain_id = match routing.did {
+        let domain_id = match routing.domain_id {
             Some(serde_json::Value::String(d)) if !d.is_empty() => d,
             _ => return Err(TokenError::EmptyDomainId),
         };
@@ -465,14 +469,19 @@ impl TokenService {
         let now = now_ms();
         let now_secs = now / 1000;
         if routing
-            .exp
+            .expires_at
             .as_ref()
             .and_then(serde_json::Value::as_u64)
             .is_none_or(|exp| exp <= now_secs)
         {
             return Err(TokenError::TokenValidationFailed);
         }
-        if routing.cat.as_ref().and_then(serde_json::Value::as_str) != Some("REFRESH_TOKEN") {
+        if routing
+            .category
+            .as_ref()
+            .and_then(serde_json::Value::as_str)
+            != Some("REFRESH_TOKEN")
+        {
             return Err(TokenError::InvalidRefreshToken);
         }
         let claims: RefreshClaims = unverified
@@ -480,31 +489,31 @@ impl TokenService {
             .map_err(|_| TokenError::InvalidRefreshToken)?;
         tracing::Span::current()
             .record("domain_id", domain_id.as_str())
-            .record("user_id", claims.aud.as_str());
+            .record("user_id", claims.principal_id.as_str());
         let family = FamilyRef {
-            family_id: claims.fam.clone(),
+            family_id: claims.family_id.clone(),
             domain_id: domain_id.clone(),
-            principal_id: claims.aud.clone(),
+            principal_id: claims.principal_id.clone(),
         };
         // Rule 3: refreshes left, and the principal as it is now.
-        if claims.ttl == 0 {
+        if claims.refreshes_left == 0 {
             return Err(TokenError::RefreshCountExhausted);
         }
         if domain.state == DomainState::Disabled {
             return Err(TokenError::DomainState { domain_id });
         }
         let kind = principal_kind(&claims.user_type).ok_or(TokenError::InvalidRefreshToken)?;
-        let Some(principal) = domain.principal(kind, &claims.aud) else {
+        let Some(principal) = domain.principal(kind, &claims.principal_id) else {
             self.revoke(&family, "principal_removed").await?;
             return Err(TokenError::NotFound {
                 key: "user_id",
-                value: shown(&claims.aud),
+                value: shown(&claims.principal_id),
             });
         };
         if principal.state != PrincipalState::Enabled || principal.user_type == UserType::ApiUser {
             self.revoke(&family, "principal_disabled").await?;
             return Err(TokenError::UserStatus {
-                user_id: shown(&claims.aud),
+                user_id: shown(&claims.principal_id),
             });
         }
         // Rule 4: mint the successor, then spend the presented key
@@ -515,11 +524,11 @@ impl TokenService {
             principal,
             now_secs,
             access_lifetime: self.settings.access_timeout,
-            refresh_ttl: claims.ttl - 1,
-            family_id: claims.fam.clone(),
-            family_end_secs: claims.fex,
+            refresh_ttl: claims.refreshes_left - 1,
+            family_id: claims.family_id.clone(),
+            family_end_secs: claims.family_end,
         };
-        if now_secs >= claims.fex {
+        if now_secs >= claims.family_end {
             return Err(TokenError::InvalidRefreshToken);
         }
         let (pair, successor) = self.mint(&mint)?;
@@ -528,7 +537,7 @@ impl TokenService {
             let plain = serde_json::to_vec(&pair).map_err(|_| TokenError::Internal {
                 detail: "cannot encode answer",
             })?;
-            secrets::seal(&claims.key, &plain).ok_or(TokenError::Internal {
+            secrets::seal(&claims.one_time_key, &plain).ok_or(TokenError::Internal {
                 detail: "cannot seal answer",
             })?
         } else {
@@ -536,10 +545,10 @@ impl TokenService {
         };
         let request = RotateRequest {
             family: family.clone(),
-            presented: secrets::key_id(&claims.key),
-            presented_expires_at_ms: claims.exp * 1000,
-            successor: secrets::key_id(&successor.key),
-            successor_expires_at_ms: successor.exp * 1000,
+            presented: secrets::key_id(&claims.one_time_key),
+            presented_expires_at_ms: claims.expires_at * 1000,
+            successor: secrets::key_id(&successor.one_time_key),
+            successor_expires_at_ms: successor.expires_at * 1000,
             password_fingerprint: principal.password_hash.fingerprint(),
             now_ms: now,
             grace_ms,
@@ -547,21 +556,21 @@ impl TokenService {
         };
         match self.store.rotate(&request).await.map_err(store_error)? {
             Rotation::Rotated => {
-                tracing::debug!(domain_id = %domain_id, user_id = %claims.aud, "token refreshed");
+                tracing::debug!(domain_id = %domain_id, user_id = %claims.principal_id, "token refreshed");
                 metrics::counter!("tokengate_tokens_refreshed_total").increment(1);
                 Ok(pair)
             }
             Rotation::Duplicate(sealed) => {
                 metrics::counter!("tokengate_refresh_duplicates_in_grace_total").increment(1);
-                let plain =
-                    secrets::open(&claims.key, &sealed).ok_or(TokenError::InvalidRefreshToken)?;
+                let plain = secrets::open(&claims.one_time_key, &sealed)
+                    .ok_or(TokenError::InvalidRefreshToken)?;
                 serde_json::from_slice(&plain).map_err(|_| TokenError::InvalidRefreshToken)
             }
             Rotation::ReuseDetected => {
                 tracing::warn!(
                     audit = "reuse_detected",
                     domain_id = %domain_id,
-                    user_id = %claims.aud,
+                    user_id = %claims.principal_id,
                     "refresh token reused: family revoked"
                 );
                 metrics::counter!("tokengate_refresh_reuse_detected_total").increment(1);
@@ -574,7 +583,7 @@ impl TokenService {
                     audit = "family_revoked",
                     reason = "password_changed",
                     domain_id = %domain_id,
-                    user_id = %claims.aud,
+                    user_id = %claims.principal_id,
                     "password changed since issue: family revoked"
                 );
                 metrics::counter!("tokengate_families_revoked_total", "reason" => "password_changed").increment(1);
@@ -618,7 +627,7 @@ impl TokenService {
     pub async fn revoke_token(&self, token: &str) -> Result<FamilyRef, TokenError> {
         let routing: UnverifiedRouting =
             decode_unverified_claims(token).map_err(|_| TokenError::CannotDecodeToken)?;
-        let domain_id = match routing.did {
+        let domain_id = match routing.domain_id {
             Some(serde_json::Value::String(d)) if !d.is_empty() => d,
             _ => return Err(TokenError::EmptyDomainId),
         };
@@ -630,9 +639,9 @@ impl TokenService {
             .verify(token)
             .map_err(|_| TokenError::TokenValidationFailed)?;
         let family = FamilyRef {
-            family_id: claims.fam,
+            family_id: claims.family_id,
             domain_id,
-            principal_id: claims.aud,
+            principal_id: claims.principal_id,
         };
         self.store
             .revoke_family(&family)
@@ -650,14 +659,14 @@ impl TokenService {
             .iter()
             .any(|a| a == "UPDATE_PASSWORD");
         let access = AccessClaims {
-            cat: TokenCategory::Access,
+            category: TokenCategory::Access,
             user_type: user_type.clone(),
-            did: m.domain_id.to_owned(),
-            aud: m.principal.id.clone(),
-            iat: m.now_secs,
-            exp: (m.now_secs + m.access_lifetime).min(m.family_end_secs),
-            iss: self.settings.issuer.clone(),
-            jti: secrets::new_id(),
+            domain_id: m.domain_id.to_owned(),
+            principal_id: m.principal.id.clone(),
+            issued_at: m.now_secs,
+            expires_at: (m.now_secs + m.access_lifetime).min(m.family_end_secs),
+            issuer: self.settings.issuer.clone(),
+            token_id: secrets::new_id(),
             permissions: must_update_password.then(|| {
                 vec![
                     "identity.User.get".to_owned(),
@@ -666,17 +675,17 @@ impl TokenService {
             }),
         };
         let refresh = RefreshClaims {
-            cat: TokenCategory::Refresh,
+            category: TokenCategory::Refresh,
             user_type,
-            did: m.domain_id.to_owned(),
-            aud: m.principal.id.clone(),
-            iat: m.now_secs,
-            exp: (m.now_secs + self.settings.refresh_timeout).min(m.family_end_secs),
-            iss: self.settings.issuer.clone(),
-            key: secrets::new_refresh_key(),
-            ttl: m.refresh_ttl,
-            fam: m.family_id.clone(),
-            fex: m.family_end_secs,
+            domain_id: m.domain_id.to_owned(),
+            principal_id: m.principal.id.clone(),
+            issued_at: m.now_secs,
+            expires_at: (m.now_secs + self.settings.refresh_timeout).min(m.family_end_secs),
+            issuer: self.settings.issuer.clone(),
+            one_time_key: secrets::new_refresh_key(),
+            refreshes_left: m.refresh_ttl,
+            family_id: m.family_id.clone(),
+            family_end: m.family_end_secs,
         };
         let signing_failed = |_| TokenError::Internal {
             detail: "signing failed",
