@@ -19,4 +19,4 @@ pub use error::{ErrorClass, TokenError};
 pub use login_limits::LoginLimits;
 pub use password_pool::{PasswordPool, PoolBusy};
 pub use service::{Credentials, IssueRequest, PublicKey, TokenPair, TokenService, TokenSettings};
-pub use shared::Shared;
+pub(crate) use shared::Shared;

@@ -86,8 +86,10 @@ impl PasswordPool {
         }
     }
 
-    /// Checks that are waiting for a worker now.
-    pub fn queue_depth(&self) -> usize {
+    /// Checks that are waiting for a worker now (the
+    /// `tokengate_password_queue_depth` gauge reports it to operators).
+    #[cfg(test)]
+    fn queue_depth(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
     }
 

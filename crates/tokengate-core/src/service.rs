@@ -20,20 +20,23 @@ use crate::claims::UnverifiedRouting;
 use crate::secrets;
 use crate::{AccessClaims, PasswordPool, RefreshClaims, Shared, TokenCategory, TokenError};
 
-/// Token lifetimes and limits (seconds), from `[token]`.
+/// Token lifetimes and limits, from `[token]` (and `[limits]`).
 #[derive(Debug, Clone)]
 pub struct TokenSettings {
-    /// Access-token lifetime when the request says 0.
+    /// Access-token lifetime when the request says 0, seconds.
     pub access_timeout: u64,
-    /// Largest access-token lifetime a request may ask for.
+    /// Largest access-token lifetime a request may ask for, seconds.
     pub max_access_timeout: u64,
-    /// Refresh-token lifetime.
+    /// Refresh-token lifetime, seconds.
     pub refresh_timeout: u64,
-    /// Maximum refreshes per family (and the default).
+    /// A count, not a time: the most refreshes one family may make (the
+    /// largest `refresh_count` a request may ask for, and what 0 means).
+    /// Named as its config key `token.refresh_ttl`; each refresh token
+    /// carries what is left of it in its `ttl` claim.
     pub refresh_ttl: u32,
-    /// A family's whole life.
+    /// A family's whole life from its issue, seconds: no refresh extends it.
     pub absolute_timeout: u64,
-    /// Duplicate-refresh grace window (0 = any reuse revokes).
+    /// Duplicate-refresh grace window, seconds (0 = any reuse revokes).
     pub reuse_grace: u64,
     /// The `iss` claim.
     pub issuer: String,
@@ -201,29 +204,9 @@ impl TokenService {
         self.keys.store(keys);
     }
 
-    /// The current directory.
-    pub fn directory(&self) -> Arc<Directory> {
-        self.directory.load()
-    }
-
     /// The current key ring.
     pub fn keys(&self) -> Arc<KeyRing> {
         self.keys.load()
-    }
-
-    /// The refresh store.
-    pub fn store(&self) -> &Arc<dyn RefreshStore> {
-        &self.store
-    }
-
-    /// The password pool (for metrics).
-    pub fn password_pool(&self) -> &PasswordPool {
-        &self.passwords
-    }
-
-    /// The settings.
-    pub fn settings(&self) -> &TokenSettings {
-        &self.settings
     }
 
     /// Ready to serve: every domain has keys and the store answers.

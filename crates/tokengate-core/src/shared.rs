@@ -1,3 +1,5 @@
+//! A value that reloads replace while calls keep reading it.
+
 use std::sync::{Arc, RwLock};
 
 /// A value replaced wholesale at run time (the directory after a reload,
