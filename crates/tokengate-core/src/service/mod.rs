@@ -1,0 +1,209 @@
+//! The core service: `Token.issue`, `Token.refresh` and
+//! `Domain.get_public_key`, SPEC §2 rule by rule. One module per concept:
+//!
+//! - [`issue`](self::issue): logging in, a new family (issue rules 1–6);
+//! - [`refresh`](self::refresh): one refresh, as named steps (refresh rules 1–4);
+//! - [`revocation`](self::revocation): ending one family or all of a principal's;
+//! - [`minting`](self::minting): the claims and signatures of a new pair.
+//!
+//! Failed-login limits live in [`crate::login_limits`].
+
+mod issue;
+mod minting;
+mod refresh;
+mod revocation;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tokengate_directory::{Directory, PrincipalKind};
+use tokengate_keys::{DomainKeys, KeyRing};
+use tokengate_store::{RefreshStore, StoreError};
+
+pub use self::issue::{Credentials, IssueRequest};
+use crate::{LoginLimits, PasswordPool, Shared, TokenError};
+
+/// Token lifetimes and limits, from `[token]` (and `[limits]`).
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    /// Access-token lifetime when the request says 0, seconds.
+    pub access_timeout: u64,
+    /// Largest access-token lifetime a request may ask for, seconds.
+    pub max_access_timeout: u64,
+    /// Refresh-token lifetime, seconds.
+    pub refresh_timeout: u64,
+    /// A count, not a time: the most refreshes one family may make (the
+    /// largest `refresh_count` a request may ask for, and what 0 means).
+    /// Named as its config key `token.refresh_ttl`; each refresh token
+    /// carries what is left of it in its `ttl` claim.
+    pub refresh_ttl: u32,
+    /// A family's whole life from its issue, seconds: no refresh extends it.
+    pub absolute_timeout: u64,
+    /// Duplicate-refresh grace window, seconds (0 = any reuse revokes).
+    pub reuse_grace: u64,
+    /// The `iss` claim.
+    pub issuer: String,
+    /// Failed-login limits.
+    pub login_limits: LoginLimits,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            access_timeout: 1200,
+            max_access_timeout: 86400,
+            refresh_timeout: 1800,
+            refresh_ttl: 18,
+            absolute_timeout: 86400,
+            reuse_grace: 0,
+            issuer: "tokengate".to_owned(),
+            login_limits: LoginLimits::default(),
+        }
+    }
+}
+
+/// The answer to issue and refresh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenPair {
+    /// The access token.
+    pub access_token: String,
+    /// The refresh token.
+    pub refresh_token: String,
+}
+
+/// The answer to `get_public_key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    /// The domain.
+    pub domain_id: String,
+    /// The JSON text of the public JWK that signs the domain's access tokens.
+    pub public_key: String,
+}
+
+/// The core service. Cheap to share (`Arc`); reloads swap its directory and
+/// keys without blocking calls.
+pub struct TokenService {
+    directory: Shared<Directory>,
+    keys: Shared<KeyRing>,
+    store: Arc<dyn RefreshStore>,
+    passwords: PasswordPool,
+    settings: TokenSettings,
+}
+
+impl std::fmt::Debug for TokenService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenService")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// An input value as error texts echo it: SpaceONE's texts name the user
+/// or domain, but an attacker-sized value must not become a 60 KiB
+/// `grpc-message` header (clients refuse those).
+fn shown(value: &str) -> String {
+    const MAX: usize = 128;
+    match value.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}...", &value[..cut]),
+        None => value.to_owned(),
+    }
+}
+
+pub(crate) fn store_error(err: StoreError) -> TokenError {
+    tracing::warn!(error = %err, "refresh store call failed; answering UNAVAILABLE");
+    TokenError::StoreUnavailable
+}
+
+/// Which principal a token's `user_type` names.
+fn principal_kind(user_type: &str) -> Option<PrincipalKind> {
+    match user_type {
+        "" | "USER" | "LOCAL" => Some(PrincipalKind::User),
+        "DOMAIN_OWNER" => Some(PrincipalKind::DomainOwner),
+        _ => None,
+    }
+}
+
+impl TokenService {
+    /// Builds the service.
+    pub fn new(
+        directory: Directory,
+        keys: KeyRing,
+        store: Arc<dyn RefreshStore>,
+        passwords: PasswordPool,
+        settings: TokenSettings,
+    ) -> Self {
+        Self {
+            directory: Shared::new(directory),
+            keys: Shared::new(keys),
+            store,
+            passwords,
+            settings,
+        }
+    }
+
+    /// Swaps in a reloaded directory.
+    pub fn replace_directory(&self, directory: Directory) {
+        self.directory.store(directory);
+    }
+
+    /// Swaps in a reloaded key ring.
+    pub fn replace_keys(&self, keys: KeyRing) {
+        self.keys.store(keys);
+    }
+
+    /// The current key ring.
+    pub fn keys(&self) -> Arc<KeyRing> {
+        self.keys.load()
+    }
+
+    /// Ready to serve: every domain has keys and the store answers.
+    pub async fn readiness(&self) -> Result<(), String> {
+        let directory = self.directory.load();
+        let keys = self.keys.load();
+        if let Some(missing) = directory
+            .domain_ids()
+            .find(|d| !keys.domain(d).is_some_and(DomainKeys::is_complete))
+        {
+            return Err(format!("domain {missing:?} has no signing keys"));
+        }
+        self.store.ping().await.map_err(|e| e.to_string())
+    }
+
+    /// The JWKS document (every domain's access-token public keys).
+    pub fn jwks(&self) -> serde_json::Value {
+        self.keys.load().jwks()
+    }
+
+    /// `Domain.get_public_key`: the JWK of the key that now signs the
+    /// domain's access tokens (also for a disabled domain, as SpaceONE).
+    pub fn public_key(&self, domain_id: &str) -> Result<PublicKey, TokenError> {
+        if domain_id.is_empty() {
+            return Err(TokenError::RequiredParameter { key: "domain_id" });
+        }
+        if self.directory.load().domain(domain_id).is_none() {
+            return Err(TokenError::NotFound {
+                key: "domain_id",
+                value: shown(domain_id),
+            });
+        }
+        let keys = self.keys.load();
+        let key = keys
+            .domain(domain_id)
+            .and_then(|d| d.access.signing_key())
+            .ok_or(TokenError::Internal {
+                detail: "domain has no signing key",
+            })?;
+        Ok(PublicKey {
+            domain_id: domain_id.to_owned(),
+            public_key: key.public_jwk_text().to_owned(),
+        })
+    }
+}

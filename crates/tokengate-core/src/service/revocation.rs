@@ -1,0 +1,75 @@
+//! Ending refresh families early: one family (its principal is gone or
+//! disabled at refresh, or `tokengate revoke --token`), or every family of
+//! a principal (`tokengate revoke --user`). Reuse and password changes end
+//! a family inside the store's rotation instead, atomically with it.
+
+use tokengate_keys::decode_unverified_claims;
+use tokengate_store::FamilyRef;
+
+use super::{TokenService, now_ms, store_error};
+use crate::claims::UnverifiedRouting;
+use crate::{RefreshClaims, TokenError};
+
+impl TokenService {
+    /// Ends `family` for `reason` (an audit line, a metric), at refresh.
+    pub(super) async fn revoke(
+        &self,
+        family: &FamilyRef,
+        reason: &'static str,
+    ) -> Result<(), TokenError> {
+        tracing::warn!(
+            audit = "family_revoked",
+            reason,
+            domain_id = %family.domain_id,
+            user_id = %family.principal_id,
+            "refresh family revoked"
+        );
+        metrics::counter!("tokengate_families_revoked_total", "reason" => reason).increment(1);
+        self.store.revoke_family(family).await.map_err(store_error)
+    }
+
+    /// Ends every refresh family of a principal (`tokengate revoke --user`).
+    pub async fn revoke_principal(
+        &self,
+        domain_id: &str,
+        principal_id: &str,
+    ) -> Result<(), TokenError> {
+        self.store
+            .revoke_principal(
+                domain_id,
+                principal_id,
+                now_ms(),
+                self.settings.absolute_timeout * 1000,
+            )
+            .await
+            .map_err(store_error)
+    }
+
+    /// Ends the family of a refresh token (`tokengate revoke --token`). The
+    /// token must verify (it may be expired or spent).
+    pub async fn revoke_token(&self, token: &str) -> Result<FamilyRef, TokenError> {
+        let routing: UnverifiedRouting =
+            decode_unverified_claims(token).map_err(|_| TokenError::CannotDecodeToken)?;
+        let domain_id = match routing.domain_id {
+            Some(serde_json::Value::String(d)) if !d.is_empty() => d,
+            _ => return Err(TokenError::EmptyDomainId),
+        };
+        let keys = self.keys.load();
+        let claims: RefreshClaims = keys
+            .domain(&domain_id)
+            .ok_or(TokenError::TokenValidationFailed)?
+            .refresh
+            .verify(token)
+            .map_err(|_| TokenError::TokenValidationFailed)?;
+        let family = FamilyRef {
+            family_id: claims.family_id,
+            domain_id,
+            principal_id: claims.principal_id,
+        };
+        self.store
+            .revoke_family(&family)
+            .await
+            .map_err(store_error)?;
+        Ok(family)
+    }
+}
