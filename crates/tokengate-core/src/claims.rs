@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::TokenError;
+
 /// What a token is for: the `cat` claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TokenCategory {
@@ -101,6 +103,17 @@ pub(crate) struct UnverifiedRouting {
     /// `cat`, which should be `REFRESH_TOKEN`.
     #[serde(default, rename = "cat")]
     pub category: Option<serde_json::Value>,
+}
+
+impl UnverifiedRouting {
+    /// The `did` claim, which must be a non-empty string: refresh rule 1,
+    /// "no `did` → (Empty domain_id provided.)". Taken out, not copied.
+    pub(crate) fn take_domain_id(&mut self) -> Result<String, TokenError> {
+        match self.domain_id.take() {
+            Some(serde_json::Value::String(d)) if !d.is_empty() => Ok(d),
+            _ => Err(TokenError::EmptyDomainId),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -171,20 +171,21 @@ impl TokenService {
         let now = now_ms();
         let now_secs = now / 1000;
         let family_end_secs = now_secs + self.settings.absolute_timeout;
+        let family_id = secrets::new_id();
         let mint = Mint {
             keys: domain_keys,
             domain_id: &req.domain_id,
             principal,
             now_secs,
             access_lifetime,
-            refresh_ttl,
-            family_id: secrets::new_id(),
-            family_end_secs,
+            refreshes_left: refresh_ttl,
+            family_id: &family_id,
+            family_end: family_end_secs,
         };
         let (pair, refresh) = self.mint(&mint)?;
         let family = FamilyRecord {
             family: FamilyRef {
-                family_id: refresh.family_id.clone(),
+                family_id,
                 domain_id: req.domain_id.clone(),
                 principal_id: principal.id.clone(),
             },

@@ -25,12 +25,12 @@ pub(super) struct Mint<'a> {
     pub(super) now_secs: u64,
     /// The access token's lifetime, seconds (cut at the family's end).
     pub(super) access_lifetime: u64,
-    /// The refresh token's `ttl` claim.
-    pub(super) refresh_ttl: u32,
+    /// The refresh token's `ttl` claim: refreshes its family has left.
+    pub(super) refreshes_left: u32,
     /// The `fam` claim.
-    pub(super) family_id: String,
+    pub(super) family_id: &'a str,
     /// The `fex` claim, unix seconds; neither token outlives it.
-    pub(super) family_end_secs: u64,
+    pub(super) family_end: u64,
 }
 
 impl TokenService {
@@ -48,7 +48,7 @@ impl TokenService {
             domain_id: m.domain_id.to_owned(),
             principal_id: m.principal.id.clone(),
             issued_at: m.now_secs,
-            expires_at: (m.now_secs + m.access_lifetime).min(m.family_end_secs),
+            expires_at: (m.now_secs + m.access_lifetime).min(m.family_end),
             issuer: self.settings.issuer.clone(),
             token_id: secrets::new_id(),
             permissions: must_update_password.then(|| {
@@ -64,12 +64,12 @@ impl TokenService {
             domain_id: m.domain_id.to_owned(),
             principal_id: m.principal.id.clone(),
             issued_at: m.now_secs,
-            expires_at: (m.now_secs + self.settings.refresh_timeout).min(m.family_end_secs),
+            expires_at: (m.now_secs + self.settings.refresh_timeout).min(m.family_end),
             issuer: self.settings.issuer.clone(),
             one_time_key: secrets::new_refresh_key(),
-            refreshes_left: m.refresh_ttl,
-            family_id: m.family_id.clone(),
-            family_end: m.family_end_secs,
+            refreshes_left: m.refreshes_left,
+            family_id: m.family_id.to_owned(),
+            family_end: m.family_end,
         };
         let signing_failed = |_| TokenError::Internal {
             detail: "signing failed",

@@ -99,6 +99,7 @@ impl std::fmt::Debug for TokenService {
     }
 }
 
+/// Now, unix milliseconds (0 if the clock is before 1970).
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -107,8 +108,8 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 /// An input value as error texts echo it: SpaceONE's texts name the user
-/// or domain, but an attacker-sized value must not become a 60 KiB
-/// `grpc-message` header (clients refuse those).
+/// or domain, but an attacker-sized value must not become a `grpc-message`
+/// header larger than clients accept.
 fn shown(value: &str) -> String {
     const MAX: usize = 128;
     match value.char_indices().nth(MAX) {
@@ -117,12 +118,17 @@ fn shown(value: &str) -> String {
     }
 }
 
+/// A store failure as the client sees it: UNAVAILABLE, so it keeps its
+/// refresh token and retries (SPEC §3: "never 401 for an outage"). The
+/// cause is logged, never answered.
 pub(crate) fn store_error(err: StoreError) -> TokenError {
     tracing::warn!(error = %err, "refresh store call failed; answering UNAVAILABLE");
     TokenError::StoreUnavailable
 }
 
-/// Which principal a token's `user_type` names.
+/// Which kind of principal a request's or token's `user_type` names:
+/// "empty, `USER` or `LOCAL` → a directory user; `DOMAIN_OWNER` → the
+/// domain's owner"; anything else is no principal.
 fn principal_kind(user_type: &str) -> Option<PrincipalKind> {
     match user_type {
         "" | "USER" | "LOCAL" => Some(PrincipalKind::User),
@@ -183,7 +189,9 @@ impl TokenService {
     }
 
     /// `Domain.get_public_key`: the JWK of the key that now signs the
-    /// domain's access tokens (also for a disabled domain, as SpaceONE).
+    /// domain's access tokens, "also for a disabled domain (as SpaceONE);
+    /// an unknown domain is the same INVALID_ARGUMENT ERROR_NOT_FOUND as in
+    /// issue; no `domain_id` → ERROR_REQUIRED_PARAMETER".
     pub fn public_key(&self, domain_id: &str) -> Result<PublicKey, TokenError> {
         if domain_id.is_empty() {
             return Err(TokenError::RequiredParameter { key: "domain_id" });

@@ -28,7 +28,10 @@ impl TokenService {
         self.store.revoke_family(family).await.map_err(store_error)
     }
 
-    /// Ends every refresh family of a principal (`tokengate revoke --user`).
+    /// Ends every refresh family of a principal issued until now
+    /// (`tokengate revoke --user`). The store keeps the marker as long as
+    /// any family can live, `absolute_timeout`, so it outlasts every
+    /// family it ends and then goes.
     pub async fn revoke_principal(
         &self,
         domain_id: &str,
@@ -48,12 +51,9 @@ impl TokenService {
     /// Ends the family of a refresh token (`tokengate revoke --token`). The
     /// token must verify (it may be expired or spent).
     pub async fn revoke_token(&self, token: &str) -> Result<FamilyRef, TokenError> {
-        let routing: UnverifiedRouting =
+        let mut routing: UnverifiedRouting =
             decode_unverified_claims(token).map_err(|_| TokenError::CannotDecodeToken)?;
-        let domain_id = match routing.domain_id {
-            Some(serde_json::Value::String(d)) if !d.is_empty() => d,
-            _ => return Err(TokenError::EmptyDomainId),
-        };
+        let domain_id = routing.take_domain_id()?;
         let keys = self.keys.load();
         let claims: RefreshClaims = keys
             .domain(&domain_id)
