@@ -1,8 +1,14 @@
-//! `Token.issue`: SPEC §2 issue rules 1–6.
+//! `Token.issue`: SPEC §2 issue rules 1–6, checked in the order that fixes
+//! which error a request with several faults gets: the request's shape
+//! (rules 1 and 5), the domain (rule 2), the password (rule 3, under the
+//! failed-login limits), what the principal may do (rule 4), then a new
+//! family (rule 6). The rules tests (`tests/rules.rs`) pin that order.
 
 use std::net::IpAddr;
 
-use tokengate_directory::{DomainState, PrincipalState, UserType};
+use tokengate_directory::{
+    Directory, Domain, DomainState, Principal, PrincipalKind, PrincipalState, UserType,
+};
 use tokengate_store::{CheckOutcome, FamilyRecord, FamilyRef};
 use tracing::Instrument as _;
 
@@ -43,81 +49,88 @@ pub struct IssueRequest {
 impl TokenService {
     /// `Token.issue`: SPEC §2 issue rules 1–6.
     pub async fn issue(&self, req: IssueRequest) -> Result<TokenPair, TokenError> {
-        // Rule 1: required parameters, in SpaceONE's order.
-        if req.credentials == Credentials::Missing {
-            return Err(TokenError::RequiredParameter { key: "credentials" });
-        }
-        if req.domain_id.is_empty() {
-            return Err(TokenError::RequiredParameter { key: "domain_id" });
-        }
-        if req.user_id.is_empty() {
-            return Err(TokenError::RequiredParameter { key: "user_id" });
-        }
+        check_required(&req)?;
         let kind = principal_kind(&req.user_type).ok_or_else(|| TokenError::InvalidParameter {
             key: "user_type",
             reason: "must be USER, LOCAL or DOMAIN_OWNER".to_owned(),
         })?;
-        // Rule 5: lifetimes.
-        let access_lifetime = match req.timeout {
-            0 => self.settings.access_timeout,
-            t if t < 0 => {
-                return Err(TokenError::InvalidParameter {
-                    key: "timeout",
-                    reason: "must not be negative".to_owned(),
-                });
-            }
-            t if t as u64 > self.settings.max_access_timeout => {
-                return Err(TokenError::InvalidParameter {
-                    key: "timeout",
-                    reason: format!("must not exceed {}", self.settings.max_access_timeout),
-                });
-            }
-            t => t as u64,
-        };
-        let refresh_ttl = match req.refresh_count {
-            0 => self.settings.refresh_ttl,
-            c if c < 0 => {
-                return Err(TokenError::InvalidParameter {
-                    key: "refresh_count",
-                    reason: "must not be negative".to_owned(),
-                });
-            }
-            c if c as u32 > self.settings.refresh_ttl => {
-                return Err(TokenError::MaxRefreshCount {
-                    max: self.settings.refresh_ttl,
-                });
-            }
-            c => c as u32,
-        };
+        let access_lifetime = self.access_lifetime(req.timeout)?;
+        let refreshes_left = self.refreshes_allowed(req.refresh_count)?;
         // For the access line and traces (fields of the transport's call span).
         tracing::Span::current()
             .record("domain_id", req.domain_id.as_str())
             .record("user_id", req.user_id.as_str());
-        // Rule 2: the domain.
         let directory = self.directory.load();
-        let domain = directory
-            .domain(&req.domain_id)
-            .ok_or_else(|| TokenError::NotFound {
-                key: "domain_id",
-                value: shown(&req.domain_id),
-            })?;
-        if domain.state == DomainState::Disabled {
-            return Err(TokenError::DomainState {
-                domain_id: shown(&req.domain_id),
-            });
-        }
-        // Rule 5: no password is the same answer for every user id.
+        let domain = enabled_domain(&directory, &req.domain_id)?;
+        // Issue rule 5: "`credentials` without a `password` key (also `{}`)
+        // is ERROR_INVALID_CREDENTIALS for every user_id, known or not".
         let Credentials::Password(password) = &req.credentials else {
             return Err(TokenError::InvalidCredentials);
         };
-        // Rule 3: the password first; an unknown user verifies a dummy hash
-        // of the same cost, so timing does not tell users apart.
+        let principal = self
+            .check_password(&directory, domain, kind, &req, password)
+            .await?;
+        check_may_log_in(principal, &req.user_id)?;
+        self.start_family(&req.domain_id, principal, access_lifetime, refreshes_left)
+            .await
+    }
+
+    /// Issue rule 5: "`timeout` (seconds) 0 → `token.access_timeout`;
+    /// negative or above `token.max_access_timeout` → INVALID_ARGUMENT
+    /// ERROR_INVALID_PARAMETER".
+    fn access_lifetime(&self, timeout: i32) -> Result<u64, TokenError> {
+        match timeout {
+            0 => Ok(self.settings.access_timeout),
+            t if t < 0 => Err(TokenError::InvalidParameter {
+                key: "timeout",
+                reason: "must not be negative".to_owned(),
+            }),
+            t if t as u64 > self.settings.max_access_timeout => Err(TokenError::InvalidParameter {
+                key: "timeout",
+                reason: format!("must not exceed {}", self.settings.max_access_timeout),
+            }),
+            t => Ok(t as u64),
+        }
+    }
+
+    /// Issue rule 5: "`refresh_count` 0 → `token.refresh_ttl`; above it →
+    /// UNAUTHENTICATED ERROR_MAX_REFRESH_COUNT; negative → INVALID_ARGUMENT
+    /// ERROR_INVALID_PARAMETER".
+    fn refreshes_allowed(&self, refresh_count: i32) -> Result<u32, TokenError> {
+        match refresh_count {
+            0 => Ok(self.settings.refresh_ttl),
+            c if c < 0 => Err(TokenError::InvalidParameter {
+                key: "refresh_count",
+                reason: "must not be negative".to_owned(),
+            }),
+            c if c as u32 > self.settings.refresh_ttl => Err(TokenError::MaxRefreshCount {
+                max: self.settings.refresh_ttl,
+            }),
+            c => Ok(c as u32),
+        }
+    }
+
+    /// Issue rule 3: "Password checked **before** anything that would
+    /// reveal whether the user exists or its state; an unknown user costs
+    /// the same time as a wrong password (a dummy hash of the same
+    /// algorithm and cost as the directory's hashes is verified). Both →
+    /// UNAUTHENTICATED ERROR_AUTHENTICATION_FAILURE."
+    ///
+    /// The check holds a slot of each failed-login counter (SPEC §3), so
+    /// parallel guesses cannot slip past the limit; only a wrong password
+    /// counts.
+    async fn check_password<'d>(
+        &self,
+        directory: &'d Directory,
+        domain: &'d Domain,
+        kind: PrincipalKind,
+        req: &IssueRequest,
+        password: &str,
+    ) -> Result<&'d Principal, TokenError> {
         let principal = domain.principal(kind, &req.user_id);
         let hash = principal
             .map(|p| p.password_hash.clone())
             .unwrap_or_else(|| directory.dummy_hash().clone());
-        // SPEC §3: a slot of each failed-login counter first, so parallel
-        // guesses cannot slip past the limit; only a wrong password counts.
         let slots = self
             .settings
             .login_limits
@@ -125,7 +138,7 @@ impl TokenService {
             .await?;
         let password_ok = match self
             .passwords
-            .verify(hash, password.clone())
+            .verify(hash, password.to_owned())
             .instrument(tracing::info_span!("password_check"))
             .await
         {
@@ -142,58 +155,59 @@ impl TokenService {
             slots.failed()
         };
         slots.release(outcome).await;
-        let principal = match principal {
-            Some(p) if password_ok => p,
+        match principal {
+            Some(p) if password_ok => Ok(p),
             _ => {
                 tracing::debug!(domain_id = %req.domain_id, user_id = %req.user_id, "login failed");
                 metrics::counter!("tokengate_logins_failed_total").increment(1);
-                return Err(TokenError::AuthenticationFailure {
+                Err(TokenError::AuthenticationFailure {
                     user_id: shown(&req.user_id),
-                });
+                })
             }
-        };
-        // Rule 4: what a correct password may still not do.
-        if principal.user_type == UserType::ApiUser {
-            return Err(TokenError::ApiUserNotAllowed {
-                user_id: shown(&req.user_id),
-            });
         }
-        if principal.state != PrincipalState::Enabled {
-            return Err(TokenError::UserStatus {
-                user_id: shown(&req.user_id),
-            });
-        }
-        // Rule 6: a new family.
+    }
+
+    /// Issue rule 6: "a new access token and a new refresh token (new
+    /// family). The access token lives `timeout`; the refresh token lives
+    /// `refresh_timeout`", both cut at the family's absolute end. The pair
+    /// is handed out only once the store recorded the family and its first
+    /// key (SPEC §3: "a refresh token is never handed out unless its key is
+    /// recorded").
+    async fn start_family(
+        &self,
+        domain_id: &str,
+        principal: &Principal,
+        access_lifetime: u64,
+        refreshes_left: u32,
+    ) -> Result<TokenPair, TokenError> {
         let keys = self.keys.load();
-        let domain_keys = keys.domain(&req.domain_id).ok_or(TokenError::Internal {
+        let domain_keys = keys.domain(domain_id).ok_or(TokenError::Internal {
             detail: "domain has no signing keys",
         })?;
         let now = now_ms();
         let now_secs = now / 1000;
-        let family_end_secs = now_secs + self.settings.absolute_timeout;
+        let family_end = now_secs + self.settings.absolute_timeout;
         let family_id = secrets::new_id();
-        let mint = Mint {
+        let (pair, refresh) = self.mint(&Mint {
             keys: domain_keys,
-            domain_id: &req.domain_id,
+            domain_id,
             principal,
             now_secs,
             access_lifetime,
-            refreshes_left: refresh_ttl,
+            refreshes_left,
             family_id: &family_id,
-            family_end: family_end_secs,
-        };
-        let (pair, refresh) = self.mint(&mint)?;
+            family_end,
+        })?;
         let family = FamilyRecord {
             family: FamilyRef {
                 family_id,
-                domain_id: req.domain_id.clone(),
+                domain_id: domain_id.to_owned(),
                 principal_id: principal.id.clone(),
             },
             issued_at_ms: now,
-            expires_at_ms: family_end_secs * 1000,
+            expires_at_ms: family_end * 1000,
             password_fingerprint: principal.password_hash.fingerprint(),
         };
-        // The token is handed out only once its key is recorded.
         self.store
             .start_family(
                 &family,
@@ -202,8 +216,58 @@ impl TokenService {
             )
             .await
             .map_err(store_error)?;
-        tracing::debug!(domain_id = %req.domain_id, user_id = %principal.id, "token issued");
+        tracing::debug!(domain_id = %domain_id, user_id = %principal.id, "token issued");
         metrics::counter!("tokengate_tokens_issued_total").increment(1);
         Ok(pair)
     }
+}
+
+/// Issue rule 1: "Missing `domain_id`/`credentials`/`user_id` →
+/// INVALID_ARGUMENT ERROR_REQUIRED_PARAMETER", checked in SpaceONE's order:
+/// `credentials`, `domain_id`, `user_id`.
+fn check_required(req: &IssueRequest) -> Result<(), TokenError> {
+    if req.credentials == Credentials::Missing {
+        return Err(TokenError::RequiredParameter { key: "credentials" });
+    }
+    if req.domain_id.is_empty() {
+        return Err(TokenError::RequiredParameter { key: "domain_id" });
+    }
+    if req.user_id.is_empty() {
+        return Err(TokenError::RequiredParameter { key: "user_id" });
+    }
+    Ok(())
+}
+
+/// Issue rule 2: "Unknown domain → INVALID_ARGUMENT ERROR_NOT_FOUND …;
+/// disabled domain → UNAUTHENTICATED ERROR_DOMAIN_STATE".
+fn enabled_domain<'d>(directory: &'d Directory, domain_id: &str) -> Result<&'d Domain, TokenError> {
+    let domain = directory
+        .domain(domain_id)
+        .ok_or_else(|| TokenError::NotFound {
+            key: "domain_id",
+            value: shown(domain_id),
+        })?;
+    if domain.state == DomainState::Disabled {
+        return Err(TokenError::DomainState {
+            domain_id: shown(domain_id),
+        });
+    }
+    Ok(domain)
+}
+
+/// Issue rule 4, what a correct password may still not do: "`API_USER` →
+/// UNAUTHENTICATED ERROR_NOT_ALLOWED_ISSUE_TOKEN_API_USER"; "state not
+/// `ENABLED` → UNAUTHENTICATED ERROR_USER_STATUS_CHECK_FAILURE".
+fn check_may_log_in(principal: &Principal, user_id: &str) -> Result<(), TokenError> {
+    if principal.user_type == UserType::ApiUser {
+        return Err(TokenError::ApiUserNotAllowed {
+            user_id: shown(user_id),
+        });
+    }
+    if principal.state != PrincipalState::Enabled {
+        return Err(TokenError::UserStatus {
+            user_id: shown(user_id),
+        });
+    }
+    Ok(())
 }
