@@ -14,6 +14,7 @@ use crate::{
 
 /// Wraps a store with metrics.
 pub struct InstrumentedStore {
+    /// The store that does the work.
     inner: Arc<dyn RefreshStore>,
 }
 
@@ -24,6 +25,8 @@ impl InstrumentedStore {
     }
 }
 
+/// Runs one store call `op` inside a tracing span, recording its latency
+/// and, if it failed, its kind of failure.
 async fn measure<T>(
     op: &'static str,
     call: impl Future<Output = Result<T, StoreError>>,

@@ -1,11 +1,16 @@
 //! Refresh-token state behind one trait: families, one-time refresh keys,
-//! reuse detection with a grace window, and revocation. Two implementations:
-//! [`MemoryStore`] (one process) and [`RedisStore`] (standalone Redis or
-//! Redis Cluster), which behave the same.
+//! reuse detection with a grace window, revocation, and failed-login
+//! counters. Two implementations: [`MemoryStore`] (one process) and
+//! [`RedisStore`] (standalone Redis or Redis Cluster), which behave the
+//! same: `tests/behaviour.rs` runs one suite against both.
 //!
 //! Implementations must make [`RefreshStore::rotate`] atomic: among any
 //! number of concurrent rotations of one key, exactly one sees
-//! [`Rotation::Rotated`].
+//! [`Rotation::Rotated`]. What a rotation decides is the numbered table of
+//! rotation rules on [`Rotation`]; [`MemoryStore`] is its plain reference
+//! implementation.
+
+#![warn(missing_docs)]
 
 mod instrumented;
 mod memory;
@@ -17,8 +22,8 @@ pub use memory::MemoryStore;
 // `self::` because the module shares its name with the `redis` crate.
 pub use self::redis::{RedisConfigError, RedisEndpoint, RedisStore, RedisStoreConfig};
 pub use model::{
-    AttemptCounter, CheckLease, CheckOutcome, FamilyRecord, KeyId, LoginAttempt, RotateRequest,
-    Rotation,
+    AttemptCounter, CheckLease, CheckOutcome, FamilyRecord, FamilyRef, KeyId, LoginAttempt,
+    RotateRequest, Rotation,
 };
 
 /// A store failure. Callers fail closed: the request is answered
@@ -86,5 +91,3 @@ pub trait RefreshStore: Send + Sync + 'static {
     /// A short description for start-up logs (never credentials).
     fn describe(&self) -> String;
 }
-
-pub use model::FamilyRef;

@@ -13,7 +13,9 @@ use crate::{
 /// A family as issued, and whether it has ended early.
 #[derive(Debug)]
 struct Family {
+    /// As recorded at issue.
     record: FamilyRecord,
+    /// Ended by reuse, a password change or `revoke_family`.
     revoked: bool,
 }
 
@@ -35,14 +37,18 @@ enum KeyState {
 /// A one-time key: which family it belongs to and until when it counts.
 #[derive(Debug)]
 struct KeyEntry {
+    /// The family it was issued in.
     family_id: String,
+    /// Live or spent.
     state: KeyState,
+    /// When its token expires, unix ms: the key counts until then.
     expires_at_ms: u64,
 }
 
 /// One failed-login counter: the window's failures and the checks in flight.
 #[derive(Debug, Default)]
 struct Attempts {
+    /// Failed checks in the current window.
     failures: u32,
     /// When the failures are forgotten, ms (0: no failure yet).
     window_end_ms: u64,
@@ -60,6 +66,7 @@ impl Attempts {
         self.in_flight.retain(|_, until| *until > now_ms);
     }
 
+    /// Whether it holds nothing worth keeping.
     fn is_empty(&self) -> bool {
         self.failures == 0 && self.in_flight.is_empty()
     }
@@ -73,12 +80,15 @@ const SWEEP_EVERY: u32 = 4096;
 /// Everything the store holds, behind one mutex.
 #[derive(Debug, Default)]
 struct State {
+    /// Families by id.
     families: HashMap<String, Family>,
+    /// One-time keys by their store id.
     keys: HashMap<KeyId, KeyEntry>,
     /// (domain, principal) → revoked-before (ms) and when the marker expires.
     principal_revocations: HashMap<(String, String), (u64, u64)>,
     /// Failed-login counters by id.
     attempts: HashMap<String, Attempts>,
+    /// Writes since the last sweep of expired records.
     writes_since_sweep: u32,
 }
 
@@ -169,6 +179,7 @@ impl State {
 /// no await happens while it is held.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
+    /// All state; every call holds the lock for its whole decision.
     state: Mutex<State>,
 }
 
@@ -178,6 +189,7 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// The state, locked.
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave a half-applied change
         // (every change is a few map operations), so poisoning is ignored.

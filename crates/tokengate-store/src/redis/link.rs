@@ -81,6 +81,7 @@ pub(super) const NO_GENERATION: u64 = 0;
 /// The current connection, if any, and how it has been doing.
 #[derive(Default)]
 struct Slot {
+    /// The connection calls use; `None` until dialled or after it was dropped.
     conn: Option<Conn>,
     /// Bumped on every new connection (so starts at 1: 0 means none).
     generation: u64,
@@ -92,8 +93,12 @@ struct Slot {
 /// failing is dropped so a later call dials again. Redis being down at
 /// start or later therefore never needs a restart of tokengate.
 pub(super) struct Link {
+    /// What to dial.
     target: Target,
+    /// Bounds dialling (and a standalone server's responses).
     timeout: Duration,
+    /// The connection and its strikes, behind a lock held for a few field
+    /// assignments only, never across an await.
     slot: Mutex<Slot>,
     /// One dialler at a time: during an outage a burst of calls must not
     /// turn into a burst of connection attempts.
@@ -112,6 +117,7 @@ impl Link {
         }
     }
 
+    /// The slot, locked.
     fn slot(&self) -> std::sync::MutexGuard<'_, Slot> {
         // Every critical section is a few field assignments that cannot
         // leave the slot inconsistent, so a poisoned lock is still usable.

@@ -60,11 +60,17 @@ use crate::{
 /// Refresh state in Redis (standalone or cluster). See the module docs for
 /// the key layout; every state change is one Lua script on one slot.
 pub struct RedisStore {
+    /// The connection, dialled lazily and replaced when it keeps failing.
     link: Link,
+    /// `store.key_prefix`, in front of every key.
     prefix: String,
+    /// `store.timeout_ms`: bounds every call, connecting included.
     timeout: Duration,
+    /// For start-up logs, without credentials.
     description: String,
+    /// Scrubs the endpoint's passwords from error texts.
     redactor: Redactor,
+    /// The Lua scripts, hashed once.
     scripts: Scripts,
 }
 
@@ -151,6 +157,7 @@ impl RedisStore {
         }
     }
 
+    /// A Redis error as the store reports it, never quoting a password.
     fn map_error(&self, error: RedisError) -> StoreError {
         if error.is_timeout() {
             StoreError::Timeout
@@ -159,18 +166,22 @@ impl RedisStore {
         }
     }
 
+    /// `<prefix><kind>:{<tag>}:<id>`: see the key layout above.
     fn key(&self, kind: &str, tag: &str, id: &str) -> String {
         format!("{}{kind}:{{{tag}}}:{id}", self.prefix)
     }
 
+    /// A family's record.
     fn family_key(&self, tag: &str, family_id: &str) -> String {
         self.key("fam", tag, family_id)
     }
 
+    /// A one-time key's record.
     fn key_record(&self, tag: &str, key: &KeyId) -> String {
         self.key("key", tag, &key.0)
     }
 
+    /// The winner's sealed answer for a spent key, kept for its grace window.
     fn answer_key(&self, tag: &str, key: &KeyId) -> String {
         self.key("ans", tag, &key.0)
     }
@@ -186,6 +197,7 @@ impl RedisStore {
         format!("{}login-checks:{{{}}}", self.prefix, counter.id)
     }
 
+    /// A principal's revocation marker (`revoke_principal`).
     fn revocation_key(&self, tag: &str) -> String {
         format!("{}rev:{{{tag}}}", self.prefix)
     }

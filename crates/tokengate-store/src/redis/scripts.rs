@@ -20,15 +20,6 @@ pub(super) fn ms(value: u64) -> String {
     value.min(MAX_REDIS_MS).to_string()
 }
 
-// The scripts' sources, each with its keys, arguments and reply described
-// at its top.
-const START_FAMILY_LUA: &str = include_str!("scripts/start_family.lua");
-const ROTATE_LUA: &str = include_str!("scripts/rotate.lua");
-const REVOKE_FAMILY_LUA: &str = include_str!("scripts/revoke_family.lua");
-const REVOKE_PRINCIPAL_LUA: &str = include_str!("scripts/revoke_principal.lua");
-const ACQUIRE_ATTEMPT_LUA: &str = include_str!("scripts/acquire_attempt.lua");
-const RELEASE_ATTEMPT_LUA: &str = include_str!("scripts/release_attempt.lua");
-
 /// The scripts, hashed once. `Script` sends EVALSHA and falls back to
 /// loading the script when a server does not know it (after a restart or on
 /// a new cluster node).
@@ -49,23 +40,28 @@ pub(super) struct Scripts {
 
 impl Scripts {
     /// Hashes every script (no I/O: servers learn them on first use).
+    /// Each file describes its keys, arguments and reply at its top.
     pub(super) fn new() -> Self {
         Self {
-            start_family: Script::new(START_FAMILY_LUA),
-            rotate: Script::new(ROTATE_LUA),
-            revoke_family: Script::new(REVOKE_FAMILY_LUA),
-            revoke_principal: Script::new(REVOKE_PRINCIPAL_LUA),
-            acquire_attempt: Script::new(ACQUIRE_ATTEMPT_LUA),
-            release_attempt: Script::new(RELEASE_ATTEMPT_LUA),
+            start_family: Script::new(include_str!("scripts/start_family.lua")),
+            rotate: Script::new(include_str!("scripts/rotate.lua")),
+            revoke_family: Script::new(include_str!("scripts/revoke_family.lua")),
+            revoke_principal: Script::new(include_str!("scripts/revoke_principal.lua")),
+            acquire_attempt: Script::new(include_str!("scripts/acquire_attempt.lua")),
+            release_attempt: Script::new(include_str!("scripts/release_attempt.lua")),
         }
     }
 }
 
-// The rotate script's reply codes, one per `Rotation` variant.
+/// `rotate.lua`'s reply code for [`Rotation::Rotated`].
 const ROTATED: i64 = 1;
+/// `rotate.lua`'s reply code for [`Rotation::Duplicate`].
 const DUPLICATE: i64 = 2;
+/// `rotate.lua`'s reply code for [`Rotation::ReuseDetected`].
 const REUSE_DETECTED: i64 = 3;
+/// `rotate.lua`'s reply code for [`Rotation::PasswordChanged`].
 const PASSWORD_CHANGED: i64 = 4;
+/// `rotate.lua`'s reply code for [`Rotation::Invalid`].
 const INVALID: i64 = 5;
 
 /// The rotate script's reply `{code, answer}` as a [`Rotation`]; anything

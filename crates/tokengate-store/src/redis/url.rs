@@ -23,6 +23,7 @@ pub(super) struct Resolved {
 /// Removes secrets (passwords) from text that may quote them.
 #[derive(Default)]
 pub(super) struct Redactor {
+    /// Every password seen, raw and percent-decoded.
     secrets: Vec<String>,
 }
 
@@ -47,6 +48,7 @@ impl Redactor {
 
 /// A URL split just enough to find its hosts and credentials.
 struct UrlParts<'a> {
+    /// `redis`, `rediss`, `redis+cluster` or `rediss+cluster` if valid.
     scheme: &'a str,
     /// `user:password` or `:password`, without the `@`.
     userinfo: Option<&'a str>,
@@ -56,6 +58,8 @@ struct UrlParts<'a> {
     rest: &'a str,
 }
 
+/// Splits a URL into scheme, userinfo, hosts and the rest, without
+/// validating more than the `://`.
 fn split_url(url: &str) -> Result<UrlParts<'_>, RedisConfigError> {
     let (scheme, after) = url.split_once("://").ok_or_else(|| {
         RedisConfigError::InvalidUrl(
@@ -90,16 +94,19 @@ fn note_userinfo(redactor: &mut Redactor, userinfo: Option<&str>) {
     }
 }
 
+/// Registers the password redis-rs parsed out of a URL (decoded).
 fn note_info(redactor: &mut Redactor, info: &ConnectionInfo) {
     if let Some(password) = info.redis_settings().password() {
         redactor.add(password);
     }
 }
 
+/// Whether the address is reached over TLS (`rediss://`).
 fn is_tls(addr: &ConnectionAddr) -> bool {
     matches!(addr, ConnectionAddr::TcpTls { .. })
 }
 
+/// `host:port`, marked `(tls)` when it is, for logs.
 fn describe_addr(addr: &ConnectionAddr) -> String {
     if is_tls(addr) {
         format!("{addr} (tls)")
@@ -119,6 +126,7 @@ fn ensure_tls_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
+/// A parse error of `what`, scrubbed of every known password.
 fn invalid(redactor: &Redactor, what: &str, error: &RedisError) -> RedisConfigError {
     RedisConfigError::InvalidUrl(redactor.clean(format!("{what}: {error}")))
 }
@@ -206,6 +214,7 @@ pub(super) fn resolve(
     })
 }
 
+/// A standalone client for a `redis://` or `rediss://` URL.
 fn resolve_standalone(url: &str, mut redactor: Redactor) -> Result<Resolved, RedisConfigError> {
     let client = ::redis::Client::open(url).map_err(|e| invalid(&redactor, "standalone", &e))?;
     note_info(&mut redactor, client.get_connection_info());
