@@ -65,9 +65,12 @@ impl Scope {
     }
 }
 
-/// The first wait for a free slot; doubled up to [`MAX_POLL`]. A password
-/// check takes milliseconds (argon2id) to hundreds of them (bcrypt 12).
+/// The first wait for a free slot; doubled up to [`MAX_POLL`]. Short next
+/// to the quickest password check, so a slot freed by one is taken soon.
 const FIRST_POLL: Duration = Duration::from_millis(2);
+/// The longest wait between two tries: a fraction of the slowest password
+/// check, so waiting attempts notice a free slot in time without polling
+/// the store in a tight loop.
 const MAX_POLL: Duration = Duration::from_millis(50);
 
 impl LoginLimits {

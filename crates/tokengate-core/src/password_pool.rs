@@ -1,10 +1,11 @@
 //! Password checks run on their own threads, a bounded number at a time.
 //!
-//! bcrypt and argon2 take tens to hundreds of milliseconds of CPU. Running
-//! them on the async workers would stall every other call; running them
-//! unbounded would let a login storm queue without limit. So: at most
-//! `workers` checks run, at most `queue` wait, and beyond that the caller
-//! is told at once that the server is busy.
+//! bcrypt and argon2 are slow on purpose: each check burns a lot of CPU
+//! time (BENCHMARKS.md has what it costs). Running them on the async
+//! workers would stall every other call; running them unbounded would let
+//! a login storm queue without limit. So: at most `workers` checks run, at
+//! most `queue` wait, and beyond that the caller is told at once that the
+//! server is busy.
 //!
 //! The checks run on dedicated threads at a lower scheduling priority
 //! (Linux nice +10) rather than on tokio's shared blocking pool: during a

@@ -26,6 +26,8 @@ pub(crate) fn new_id() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// SHA-256 of `label` then `key`: a different label gives an unrelated
+/// secret from the same key, so no derived value reveals another.
 fn derive(label: &[u8], key: &str) -> [u8; 32] {
     let mut input = Vec::with_capacity(label.len() + key.len());
     input.extend_from_slice(label);
@@ -47,6 +49,8 @@ pub(crate) fn key_id(key: &str) -> KeyId {
     KeyId(hex::encode(&derive(b"tokengate/key-id/v1\0", key)[..20]))
 }
 
+/// The AES-256-GCM key that seals a grace answer, derived from the
+/// presented token's one-time key.
 fn cipher(key: &str) -> Option<LessSafeKey> {
     let unbound =
         UnboundKey::new(&AES_256_GCM, &derive(b"tokengate/grace-answer/v1\0", key)).ok()?;

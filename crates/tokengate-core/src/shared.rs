@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 /// swapped in.
 #[derive(Debug)]
 pub struct Shared<T> {
+    /// Locked only to clone or swap the `Arc`, never while a reader uses it.
     current: RwLock<Arc<T>>,
 }
 

@@ -6,6 +6,7 @@ use tokengate_keys::DomainKeys;
 use super::{TokenPair, TokenService};
 use crate::{AccessClaims, RefreshClaims, TokenCategory, TokenError, secrets};
 
+/// The `user_type` claim for a kind of principal.
 fn user_type_claim(kind: PrincipalKind) -> &'static str {
     match kind {
         PrincipalKind::User => "USER",
@@ -34,6 +35,12 @@ pub(super) struct Mint<'a> {
 }
 
 impl TokenService {
+    /// Signs a new access and refresh token, each with its own key; returns
+    /// the refresh token's claims too, for the store's records. Both expire
+    /// by their own lifetime or at the family's end, whichever is first
+    /// (refresh rule 4: "both cut at the family's absolute end"). A user
+    /// whose `required_actions` hold `UPDATE_PASSWORD` gets an access token
+    /// limited to changing it.
     pub(super) fn mint(&self, m: &Mint<'_>) -> Result<(TokenPair, RefreshClaims), TokenError> {
         let _span = tracing::info_span!("sign").entered();
         let user_type = user_type_claim(m.principal.kind).to_owned();

@@ -1,10 +1,10 @@
 //! The core service: `Token.issue`, `Token.refresh` and
 //! `Domain.get_public_key`, SPEC §2 rule by rule. One module per concept:
 //!
-//! - [`issue`](self::issue): logging in, a new family (issue rules 1–6);
-//! - [`refresh`](self::refresh): one refresh, as named steps (refresh rules 1–4);
-//! - [`revocation`](self::revocation): ending one family or all of a principal's;
-//! - [`minting`](self::minting): the claims and signatures of a new pair.
+//! - [`issue`]: logging in, a new family (issue rules 1–6);
+//! - [`refresh`]: one refresh, as named steps (refresh rules 1–4);
+//! - [`revocation`]: ending one family or all of a principal's;
+//! - [`minting`]: the claims and signatures of a new pair.
 //!
 //! Failed-login limits live in [`crate::login_limits`].
 
@@ -84,10 +84,15 @@ pub struct PublicKey {
 /// The core service. Cheap to share (`Arc`); reloads swap its directory and
 /// keys without blocking calls.
 pub struct TokenService {
+    /// Domains, users and owners; replaced on reload.
     directory: Shared<Directory>,
+    /// Every domain's signing keys; replaced on rotation.
     keys: Shared<KeyRing>,
+    /// Refresh families, one-time keys and failed-login counters.
     store: Arc<dyn RefreshStore>,
+    /// Runs password checks off the async workers, bounded.
     passwords: PasswordPool,
+    /// Lifetimes and limits.
     settings: TokenSettings,
 }
 
