@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Errors reading or validating configuration.
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +70,7 @@ pub struct Config {
 }
 
 /// `[telemetry]`: OpenTelemetry trace export (off unless an endpoint is set).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TelemetryConfig {
     /// OTLP/HTTP traces endpoint, e.g. `http://otel-collector:4318/v1/traces`.
@@ -93,7 +93,7 @@ impl Default for TelemetryConfig {
 }
 
 /// `[keys]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeysConfig {
     /// Folder of per-domain key material.
@@ -115,7 +115,7 @@ impl Default for KeysConfig {
 }
 
 /// `[token]` (seconds).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokenConfig {
     /// Access-token lifetime when the request says 0.
@@ -157,7 +157,7 @@ impl Default for TokenConfig {
 }
 
 /// `[store]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// `redis://`, `rediss://` or `redis+cluster://`; absent = in-memory.
@@ -182,7 +182,7 @@ impl Default for StoreConfig {
 }
 
 /// `[cors]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CorsConfig {
     /// Exact origins allowed to call from a browser.
@@ -190,7 +190,7 @@ pub struct CorsConfig {
 }
 
 /// `[limits]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Largest request body (REST) or message (gRPC).
@@ -238,7 +238,7 @@ impl Default for LimitsConfig {
 }
 
 /// `[server]`: connection handling.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Deadline for calls that send no `grpc-timeout`, ms.
@@ -285,7 +285,7 @@ impl Default for ServerConfig {
 }
 
 /// `[log]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// `text` (readable) or `json`.
@@ -350,6 +350,26 @@ impl Config {
         config.keys.dir = base.join(&config.keys.dir);
         config.validate()?;
         Ok(config)
+    }
+
+    /// The value of one setting of a section, named as in the file
+    /// (`token.max_access_timeout`); `None` for an unknown or unset key.
+    /// Lets other parts name a setting in data (the OpenAPI document's
+    /// bounds follow `token.*` settings) without a list of them here.
+    pub fn setting(&self, key: &str) -> Option<toml::Value> {
+        let (section, name) = key.split_once('.')?;
+        let table = match section {
+            "keys" => toml::Value::try_from(&self.keys),
+            "token" => toml::Value::try_from(&self.token),
+            "store" => toml::Value::try_from(&self.store),
+            "cors" => toml::Value::try_from(&self.cors),
+            "limits" => toml::Value::try_from(&self.limits),
+            "server" => toml::Value::try_from(&self.server),
+            "log" => toml::Value::try_from(&self.log),
+            "telemetry" => toml::Value::try_from(&self.telemetry),
+            _ => return None,
+        };
+        table.ok()?.get(name).cloned()
     }
 
     /// Checks ranges and consistency.
@@ -549,6 +569,27 @@ allowed_origins = ["http://localhost:3000"]
         );
         assert_eq!(c.store.key_prefix, "tokengate:");
         assert_eq!(c.limits.max_body_bytes, 65536);
+    }
+
+    #[test]
+    fn settings_by_key() {
+        let env = vec![("TOKENGATE_TOKEN_REFRESH_TTL".to_owned(), "5".to_owned())];
+        let c = Config::from_toml(SAMPLE, Path::new("."), env).expect("config");
+        let int = |key: &str| c.setting(key).and_then(|v| v.as_integer());
+        assert_eq!(int("token.max_access_timeout"), Some(86400), "a default");
+        assert_eq!(int("token.refresh_ttl"), Some(5), "an override");
+        assert_eq!(int("token.reuse_grace"), Some(5), "from the file");
+        assert_eq!(int("limits.max_body_bytes"), Some(65536));
+        for unknown in [
+            "token.nope",
+            "nope.refresh_ttl",
+            "refresh_ttl",
+            "listen",
+            "",
+        ] {
+            assert_eq!(c.setting(unknown), None, "{unknown}");
+        }
+        assert_eq!(c.setting("store.redis_url"), None, "unset");
     }
 
     #[test]
