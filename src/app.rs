@@ -144,6 +144,8 @@ pub async fn run(
         core: Arc::clone(&core),
         metrics: crate::telemetry::metrics_handle(),
         lifecycle: lifecycle.clone(),
+        openapi: crate::transport::openapi::for_config(&config)
+            .context("completing the OpenAPI document")?,
     };
     let service = stack::build(
         Arc::clone(&core),

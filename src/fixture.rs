@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokengate_core::{PasswordPool, TokenService, TokenSettings};
+use tokengate_config::Config;
+use tokengate_core::{PasswordPool, TokenService};
 use tokengate_directory::{Directory, hash_bcrypt};
 use tokengate_keys::{Algorithm, KeyDir};
 use tokengate_store::MemoryStore;
@@ -46,6 +47,17 @@ impl Default for Limits {
     }
 }
 
+/// The fixture's configuration: every default. The core's settings and the
+/// OpenAPI document's bounds both come from it, so they agree.
+fn config() -> anyhow::Result<Config> {
+    Config::from_toml(
+        "directory = \"(fixture: in memory)\"\n",
+        Path::new("."),
+        std::iter::empty(),
+    )
+    .context("the fixture configuration")
+}
+
 /// The core service of the fixture: its keys are generated into `keys_dir`
 /// (which must outlive nothing: they are loaded into memory at once).
 pub fn core(keys_dir: &Path) -> anyhow::Result<Arc<TokenService>> {
@@ -63,7 +75,7 @@ pub fn core(keys_dir: &Path) -> anyhow::Result<Arc<TokenService>> {
         keys.load().context("loading the fixture keys")?,
         Arc::new(MemoryStore::new()),
         PasswordPool::new(1, 64),
-        TokenSettings::default(),
+        crate::app::token_settings(&config()?),
     )))
 }
 
@@ -80,6 +92,8 @@ pub fn stack(keys_dir: &Path, limits: Limits) -> anyhow::Result<AppService> {
             max_timeout: Duration::from_secs(60),
             client_ip_header: None,
         },
+        crate::transport::openapi::for_config(&config()?)
+            .context("completing the OpenAPI document")?,
     )
     .context("building the stack")
 }

@@ -117,15 +117,19 @@ pub fn build(
 /// The whole stack around `core`, with a health service and metrics
 /// handle of its own, for driving it in-process (benchmarks, fuzzing): what
 /// `serve` builds, minus the listener and the lifecycle it shares.
+/// `openapi` is the document `/openapi.json` answers (see
+/// [`crate::transport::openapi`]).
 pub fn in_process(
     core: Arc<TokenService>,
     settings: &StackSettings,
+    openapi: bytes::Bytes,
 ) -> Result<AppService, tonic_reflection::server::Error> {
     let (_, health) = tonic_health::server::health_reporter();
     let endpoints = EndpointState {
         core: Arc::clone(&core),
         metrics: crate::telemetry::metrics_handle(),
         lifecycle: crate::lifecycle::Lifecycle::new(),
+        openapi,
     };
     build(core, endpoints, health, settings)
 }

@@ -660,3 +660,504 @@ async fn assert_still_serving(clients: &Clients) {
         assert!(outcome.ok(), "{proto:?} after the attack: {outcome:?}");
     }
 }
+
+/// The OpenAPI document a server serves.
+async fn openapi_document(server: &TestServer) -> serde_json::Value {
+    reqwest::get(server.url("/openapi.json"))
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// A REST POST of a raw body with extra headers: the HTTP status and the
+/// JSON answer.
+async fn post_json(
+    server: &TestServer,
+    path: &str,
+    body: impl Into<reqwest::Body>,
+    headers: &[(&str, String)],
+) -> (u16, serde_json::Value) {
+    let mut request = reqwest::Client::new().post(server.url(path)).body(body);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = request.send().await.expect("post");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("a JSON answer"))
+}
+
+/// An issue body for `domain-a` with the given password and extra fields.
+fn login_body(user_id: &str, password: &str, extra: serde_json::Value) -> String {
+    let mut body = serde_json::json!({
+        "domain_id": "domain-a",
+        "user_id": user_id,
+        "credentials": {"password": password},
+    });
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    body.to_string()
+}
+
+/// The statuses the document declares for `POST path`.
+fn declared_statuses(doc: &serde_json::Value, path: &str) -> Vec<String> {
+    doc["paths"][path]["post"]["responses"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no responses for {path}"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// The schema of a request message's field.
+fn field_schema<'a>(
+    doc: &'a serde_json::Value,
+    message: &str,
+    field: &str,
+) -> &'a serde_json::Value {
+    &doc["components"]["schemas"][message]["properties"][field]
+}
+
+const ISSUE_REQUEST: &str = "spaceone.api.identity.v1.IssueTokenRequest";
+const AUTHENTICATION_REQUEST: &str = "spaceone.api.core.v1.AuthenticationRequest";
+
+/// The document states what the server enforces (SPEC §1): the required
+/// fields (google.api.field_behavior) as `required` with `minLength: 1`
+/// (proto3 JSON cannot tell an empty string from an absent one, and the
+/// server refuses both), the bounds of timeout and refresh_count, the
+/// accepted user types, and how refresh takes its token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_declares_required_fields_and_bounds() {
+    let server = TestServer::start();
+    let doc = openapi_document(&server).await;
+    let required = |message: &str| -> Vec<String> {
+        let mut names: Vec<String> = doc["components"]["schemas"][message]["required"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{message} declares no required fields"))
+            .iter()
+            .map(|v| v.as_str().expect("name").to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        required(ISSUE_REQUEST),
+        ["credentials", "domain_id", "user_id"]
+    );
+    assert_eq!(required(AUTHENTICATION_REQUEST), ["domain_id"]);
+    for (message, field) in [
+        (ISSUE_REQUEST, "domain_id"),
+        (ISSUE_REQUEST, "user_id"),
+        (AUTHENTICATION_REQUEST, "domain_id"),
+    ] {
+        let schema = field_schema(&doc, message, field);
+        assert_eq!(schema["type"], "string", "{message}.{field}");
+        assert_eq!(schema["minLength"], 1, "{message}.{field}");
+    }
+    // credentials is any object, its `password` a string: one without a
+    // password is a 401 (ERROR_INVALID_CREDENTIALS), an answer, not a
+    // refusal of its shape.
+    let credentials = field_schema(&doc, ISSUE_REQUEST, "credentials");
+    assert_eq!(
+        credentials["allOf"][0]["$ref"],
+        "#/components/schemas/google.protobuf.Struct"
+    );
+    assert_eq!(credentials["properties"]["password"]["type"], "string");
+    assert!(credentials.get("required").is_none(), "{credentials}");
+    // A Struct holds numbers as doubles: an integer a double cannot hold
+    // exactly is refused, and the document says where that starts
+    // (schemathesis found `{"credentials": {"n": [1, 2, 2^63]}}` refused).
+    let value = &doc["components"]["schemas"]["google.protobuf.Value"];
+    let number = value["anyOf"]
+        .as_array()
+        .expect("Value is one of several")
+        .iter()
+        .find(|branch| branch["type"] == "number")
+        .expect("a number branch");
+    let largest = number["maximum"].as_i64().expect("numbers are bounded");
+    assert_eq!(number["minimum"], -largest);
+    for (n, status) in [(largest, 200), (largest + 1, 400)] {
+        let body = format!(
+            r#"{{"domain_id":"domain-a","user_id":"alice@example.com","credentials":{{"password":"{PASSWORD}","n":[{n}]}}}}"#
+        );
+        let (got, answer) = post_json(&server, "/identity/v1/token/issue", body, &[]).await;
+        assert_eq!(got, status, "credentials.n = [{n}]: {answer}");
+    }
+    assert_eq!(
+        doc["components"]["schemas"]["google.protobuf.Struct"]["type"],
+        "object"
+    );
+    for (field, maximum) in [("timeout", 86400), ("refresh_count", 18)] {
+        let schema = field_schema(&doc, ISSUE_REQUEST, field);
+        assert_eq!(
+            (&schema["type"], &schema["minimum"], &schema["maximum"]),
+            (
+                &serde_json::json!("integer"),
+                &serde_json::json!(0),
+                &serde_json::json!(maximum)
+            ),
+            "{field}: {schema}"
+        );
+    }
+    assert_eq!(
+        field_schema(&doc, ISSUE_REQUEST, "user_type")["enum"],
+        serde_json::json!(["", "USER", "LOCAL", "DOMAIN_OWNER"])
+    );
+    // A body is required where a field is: an empty body reads as `{}`.
+    for (path, body_required) in [
+        ("/identity/v1/token/issue", true),
+        ("/identity/v1/domain/get-public-key", true),
+        ("/identity/v1/token/refresh", false),
+    ] {
+        assert_eq!(
+            doc["paths"][path]["post"]["requestBody"]["required"], body_required,
+            "{path}"
+        );
+    }
+    // Refresh reads its token from either header.
+    let refresh = &doc["paths"]["/identity/v1/token/refresh"]["post"];
+    assert_eq!(
+        refresh["security"],
+        serde_json::json!([{"bearer": []}, {"token": []}])
+    );
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(
+        (&schemes["token"]["in"], &schemes["token"]["name"]),
+        (&serde_json::json!("header"), &serde_json::json!("token"))
+    );
+    assert!(
+        doc["paths"]["/identity/v1/token/issue"]["post"]
+            .get("security")
+            .is_none()
+    );
+    // Every error answer has the google.rpc.Status body; a 401 says how to
+    // authenticate.
+    for path in [
+        "/identity/v1/token/issue",
+        "/identity/v1/token/refresh",
+        "/identity/v1/domain/get-public-key",
+    ] {
+        let responses = &doc["paths"][path]["post"]["responses"];
+        for status in declared_statuses(&doc, path) {
+            if status == "200" {
+                continue;
+            }
+            assert_eq!(
+                responses[&status]["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/google.rpc.Status",
+                "{path} {status}"
+            );
+        }
+        assert_eq!(
+            responses["401"]["headers"]["WWW-Authenticate"]["required"], true,
+            "{path}"
+        );
+    }
+}
+
+/// The bounds a deployment configures are the bounds its document states,
+/// and the server holds them exactly: the largest value the document allows
+/// succeeds, the next one is refused with a declared status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_bounds_follow_the_running_configuration() {
+    let mut env = default_test_env();
+    for (key, value) in [
+        ("TOKENGATE_TOKEN_ACCESS_TIMEOUT", "300"),
+        ("TOKENGATE_TOKEN_MAX_ACCESS_TIMEOUT", "600"),
+        ("TOKENGATE_TOKEN_REFRESH_TTL", "5"),
+    ] {
+        env.push((key.to_owned(), value.to_owned()));
+    }
+    let server = TestServer::start_with(ServerOptions {
+        env,
+        ..ServerOptions::default()
+    });
+    let doc = openapi_document(&server).await;
+    let issue = "/identity/v1/token/issue";
+    let declared = declared_statuses(&doc, issue);
+    for (field, refused_status) in [("timeout", 400), ("refresh_count", 401)] {
+        let maximum = field_schema(&doc, ISSUE_REQUEST, field)["maximum"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{field} has no maximum"));
+        assert_eq!(maximum, if field == "timeout" { 600 } else { 5 });
+        for (value, status) in [(0, 200), (maximum, 200), (maximum + 1, refused_status)] {
+            let body = login_body(
+                "alice@example.com",
+                PASSWORD,
+                serde_json::json!({ field: value }),
+            );
+            let (got, answer) = post_json(&server, issue, body, &[]).await;
+            assert_eq!(got, status, "{field} = {value}: {answer}");
+            assert!(declared.contains(&got.to_string()), "{got} undeclared");
+        }
+        let below = login_body(
+            "alice@example.com",
+            PASSWORD,
+            serde_json::json!({ field: -1 }),
+        );
+        assert_eq!(post_json(&server, issue, below, &[]).await.0, 400);
+    }
+}
+
+/// A refresh token naming a domain that does not exist, signed by nobody:
+/// the domain is looked up before the signature (SPEC §2 refresh rule 1).
+fn token_of_unknown_domain() -> String {
+    use base64::Engine as _;
+    let b64 = |json: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json.to_string())
+    };
+    format!(
+        "{}.{}.AAAA",
+        b64(serde_json::json!({"alg": "EdDSA", "typ": "JWT", "kid": "k"})),
+        b64(serde_json::json!({"cat": "REFRESH_TOKEN", "did": "nope", "aud": "u"}))
+    )
+}
+
+/// One REST call of [`every_rest_error_status_is_declared_for_its_operation`]
+/// and the status it must get.
+struct ErrorRow {
+    name: &'static str,
+    path: &'static str,
+    body: String,
+    headers: Vec<(&'static str, String)>,
+    status: u16,
+}
+
+impl ErrorRow {
+    fn new(name: &'static str, path: &'static str, body: impl Into<String>, status: u16) -> Self {
+        Self {
+            name,
+            path,
+            body: body.into(),
+            headers: Vec::new(),
+            status,
+        }
+    }
+
+    fn headers(mut self, headers: Vec<(&'static str, String)>) -> Self {
+        self.headers = headers;
+        self
+    }
+}
+
+/// SPEC §2's error rows over REST, each checked against the document: the
+/// status the server gives is one the document declares for that operation
+/// (no `default` catch-all to hide behind).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rest_error_status_is_declared_for_its_operation() {
+    const ISSUE: &str = "/identity/v1/token/issue";
+    const REFRESH: &str = "/identity/v1/token/refresh";
+    const PUBLIC_KEY: &str = "/identity/v1/domain/get-public-key";
+    let mut env = default_test_env();
+    env.push((
+        "TOKENGATE_LIMITS_LOGIN_FAILURES_PER_USER".to_owned(),
+        "3".to_owned(),
+    ));
+    let server = TestServer::start_with(ServerOptions {
+        env,
+        ..ServerOptions::default()
+    });
+    let doc = openapi_document(&server).await;
+    let (status, tokens) = post_json(
+        &server,
+        ISSUE,
+        login_body("alice@example.com", PASSWORD, serde_json::json!({})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let token = |kind: &str| tokens[kind].as_str().expect("a token").to_owned();
+    let (access, refresh) = (token("access_token"), token("refresh_token"));
+    let alice = |extra: serde_json::Value| login_body("alice@example.com", PASSWORD, extra);
+    let as_user = |user: &str, password: &str| login_body(user, password, serde_json::json!({}));
+    let bearer = |token: &str| vec![("authorization", format!("Bearer {token}"))];
+    let big = " ".repeat(70 * 1024);
+    let mut rows = vec![
+        ErrorRow::new(
+            "missing credentials",
+            ISSUE,
+            r#"{"domain_id":"domain-a","user_id":"u"}"#,
+            400,
+        ),
+        ErrorRow::new(
+            "missing domain_id",
+            ISSUE,
+            r#"{"user_id":"u","credentials":{}}"#,
+            400,
+        ),
+        ErrorRow::new("empty user_id", ISSUE, as_user("", PASSWORD), 400),
+        ErrorRow::new(
+            "bad user_type",
+            ISSUE,
+            alice(serde_json::json!({"user_type": "ROBOT"})),
+            400,
+        ),
+        ErrorRow::new(
+            "negative timeout",
+            ISSUE,
+            alice(serde_json::json!({"timeout": -1})),
+            400,
+        ),
+        ErrorRow::new(
+            "timeout above max",
+            ISSUE,
+            alice(serde_json::json!({"timeout": 86401})),
+            400,
+        ),
+        ErrorRow::new(
+            "negative refresh_count",
+            ISSUE,
+            alice(serde_json::json!({"refresh_count": -1})),
+            400,
+        ),
+        ErrorRow::new(
+            "refresh_count above max",
+            ISSUE,
+            alice(serde_json::json!({"refresh_count": 19})),
+            401,
+        ),
+        ErrorRow::new(
+            "unknown domain",
+            ISSUE,
+            r#"{"domain_id":"nope","user_id":"u","credentials":{}}"#,
+            400,
+        ),
+        ErrorRow::new(
+            "disabled domain",
+            ISSUE,
+            as_user("carol@example.com", PASSWORD).replace("domain-a", "domain-off"),
+            401,
+        ),
+        ErrorRow::new(
+            "wrong password",
+            ISSUE,
+            as_user("alice@example.com", "wrong"),
+            401,
+        ),
+        ErrorRow::new(
+            "no password key",
+            ISSUE,
+            r#"{"domain_id":"domain-a","user_id":"u","credentials":{}}"#,
+            401,
+        ),
+        ErrorRow::new(
+            "unknown user",
+            ISSUE,
+            as_user("nobody@example.com", PASSWORD),
+            401,
+        ),
+        ErrorRow::new("api user", ISSUE, as_user("robot", PASSWORD), 403),
+        ErrorRow::new(
+            "disabled user",
+            ISSUE,
+            as_user("bob@example.com", PASSWORD),
+            401,
+        ),
+        ErrorRow::new(
+            "wrong type",
+            ISSUE,
+            r#"{"domain_id":"domain-a","timeout":"soon"}"#,
+            400,
+        ),
+        ErrorRow::new("malformed JSON", ISSUE, r#"{"domain_id":"#, 400),
+        ErrorRow::new("body too large", ISSUE, big.clone(), 413),
+        ErrorRow::new("refresh: absent", REFRESH, "", 401),
+        ErrorRow::new("refresh: not a jwt", REFRESH, "", 401).headers(bearer("not-a-jwt")),
+        ErrorRow::new("refresh: empty token", REFRESH, "", 401)
+            .headers(vec![("token", String::new())]),
+        ErrorRow::new("refresh: access token", REFRESH, "", 401).headers(bearer(&access)),
+        ErrorRow::new("refresh: unknown domain", REFRESH, "", 400)
+            .headers(bearer(&token_of_unknown_domain())),
+        ErrorRow::new("refresh: body not an object", REFRESH, "[]", 400).headers(bearer(&refresh)),
+        ErrorRow::new("public key: missing domain_id", PUBLIC_KEY, "{}", 400),
+        ErrorRow::new(
+            "public key: unknown domain",
+            PUBLIC_KEY,
+            r#"{"domain_id":"nope"}"#,
+            400,
+        ),
+        ErrorRow::new("public key: body too large", PUBLIC_KEY, big, 413),
+    ];
+    // A spent token: refreshed once, then replayed.
+    let (status, _) = post_json(&server, REFRESH, "", &bearer(&refresh)).await;
+    assert_eq!(status, 200);
+    rows.push(ErrorRow::new("refresh: spent token", REFRESH, "", 401).headers(bearer(&refresh)));
+    // Failed logins past the per-user limit (3): locked.
+    for _ in 0..3 {
+        rows.push(ErrorRow::new(
+            "failed login",
+            ISSUE,
+            as_user("lock-me", "wrong"),
+            401,
+        ));
+    }
+    rows.push(ErrorRow::new(
+        "locked",
+        ISSUE,
+        as_user("lock-me", "wrong"),
+        429,
+    ));
+    for row in rows {
+        let (got, answer) = post_json(&server, row.path, row.body, &row.headers).await;
+        assert_eq!(got, row.status, "{}: {answer}", row.name);
+        assert!(
+            declared_statuses(&doc, row.path).contains(&got.to_string()),
+            "{}: {got} is not declared for {}",
+            row.name,
+            row.path
+        );
+        assert!(
+            answer["code"].is_i64() && answer["message"].is_string(),
+            "{}: {answer}",
+            row.name
+        );
+    }
+
+    // What only a broken or overloaded deployment answers, one server each.
+    let broken = |(key, value): (&str, &str), bcrypt_cost: u32| {
+        let mut env = default_test_env();
+        env.push((key.to_owned(), value.to_owned()));
+        TestServer::start_with(ServerOptions {
+            env,
+            bcrypt_cost,
+            ..ServerOptions::default()
+        })
+    };
+    let good_login = as_user("alice@example.com", PASSWORD);
+    for (name, server, path, body, status) in [
+        // No keys and none generated: nothing to sign or publish with.
+        (
+            "no keys",
+            broken(("TOKENGATE_KEYS_GENERATE_MISSING", "false"), 4),
+            PUBLIC_KEY,
+            r#"{"domain_id":"domain-a"}"#.to_owned(),
+            500,
+        ),
+        // Nothing listens on port 1: the store is unreachable.
+        (
+            "store down",
+            broken(("TOKENGATE_STORE_REDIS_URL", "redis://127.0.0.1:1/0"), 4),
+            ISSUE,
+            good_login.clone(),
+            503,
+        ),
+        // A password check (bcrypt cost 12) outlives a 50 ms deadline.
+        (
+            "deadline",
+            broken(("TOKENGATE_SERVER_DEFAULT_TIMEOUT_MS", "50"), 12),
+            ISSUE,
+            good_login.clone(),
+            504,
+        ),
+    ] {
+        let (got, answer) = post_json(&server, path, body, &[]).await;
+        assert_eq!(got, status, "{name}: {answer}");
+        assert!(
+            declared_statuses(&openapi_document(&server).await, path).contains(&got.to_string()),
+            "{name}: {got} is not declared for {path}"
+        );
+    }
+}

@@ -7,12 +7,12 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use bytes::Bytes;
 use http::{StatusCode, header};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokengate_core::TokenService;
 
 use crate::lifecycle::Lifecycle;
-use crate::proto::OPENAPI_JSON;
 
 /// What the endpoints read.
 #[derive(Clone)]
@@ -23,6 +23,9 @@ pub struct EndpointState {
     pub metrics: PrometheusHandle,
     /// Whether the server is draining.
     pub lifecycle: Lifecycle,
+    /// `/openapi.json`, its bounds resolved against the running
+    /// configuration ([`crate::transport::openapi`]).
+    pub openapi: Bytes,
 }
 
 /// The paths served here (for metric labels).
@@ -101,11 +104,11 @@ async fn jwks(State(state): State<EndpointState>) -> Response {
         .into_response()
 }
 
-async fn openapi() -> Response {
+async fn openapi(State(state): State<EndpointState>) -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
-        OPENAPI_JSON,
+        state.openapi,
     )
         .into_response()
 }

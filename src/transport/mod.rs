@@ -5,6 +5,7 @@
 
 pub mod grpc;
 pub mod http_endpoints;
+pub mod openapi;
 pub mod protocol;
 pub mod reflection;
 pub mod rest;
