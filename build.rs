@@ -60,6 +60,9 @@ fn main() -> BuildResult<()> {
         .register_descriptors(&encoded)?
         .extern_path(".google.protobuf", "::pbjson_types")
         .preserve_proto_field_names()
+        // The REST decoder skips unknown fields for every type anyway,
+        // pbjson-types' included (src/transport/unknown_fields.rs); this keeps
+        // our impls lenient for callers that use serde_json directly.
         .ignore_unknown_fields()
         .emit_fields()
         .build(GENERATED_PACKAGES)?;

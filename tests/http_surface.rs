@@ -1161,3 +1161,35 @@ async fn every_rest_error_status_is_declared_for_its_operation() {
         );
     }
 }
+
+/// `google.protobuf.Empty` ignores unknown fields like every other request
+/// message (SPEC §1): a refresh body with one is no refusal, whatever the
+/// header says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_ignores_unknown_body_fields() {
+    let server = TestServer::start();
+    let path = "/identity/v1/token/refresh";
+    let body = login_body("alice@example.com", PASSWORD, serde_json::json!({}));
+    let (status, tokens) = post_json(&server, "/identity/v1/token/issue", body, &[]).await;
+    assert_eq!(status, 200, "{tokens}");
+    let refresh = tokens["refresh_token"].as_str().expect("refresh");
+    let unknown = r#"{"x": 1, "nested": {"y": [1, {"z": null}]}}"#;
+    let (status, answer) = post_json(
+        &server,
+        path,
+        unknown,
+        &[("authorization", format!("Bearer {refresh}"))],
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["refresh_token"].is_string(), "{answer}");
+    // Without a token: the same 401 as an empty body.
+    let (empty_status, empty_answer) = post_json(&server, path, "", &[]).await;
+    let (status, answer) = post_json(&server, path, r#"{"x":1}"#, &[]).await;
+    assert_eq!((status, &answer), (401, &empty_answer));
+    assert_eq!(empty_status, 401);
+    assert_eq!(
+        answer["details"][0]["reason"], "ERROR_INVALID_REFRESH_TOKEN",
+        "{answer}"
+    );
+}

@@ -10,3 +10,4 @@ pub mod protocol;
 pub mod reflection;
 pub mod rest;
 pub mod status;
+pub mod unknown_fields;

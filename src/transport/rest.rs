@@ -1,7 +1,8 @@
 //! REST/JSON transcoding. Routes come from the `google.api.http`
 //! annotations (see `build.rs`): each generated handler decodes the JSON
 //! body into the method's input message (proto3 JSON: proto and JSON field
-//! names accepted, unknown fields ignored), calls the generated tonic
+//! names accepted, unknown fields ignored in every message — see
+//! [`super::unknown_fields`]), calls the generated tonic
 //! service trait, and renders the output with proto field names.
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ use tonic::{Code, Status};
 use crate::peer::{ClientFault, Peer};
 use crate::transport::grpc::GrpcAdapter;
 use crate::transport::status::{rest_error, rest_error_with_http, status_with_reason, too_large};
+use crate::transport::unknown_fields::IgnoreUnknownFields;
 
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/rest_routes.rs"));
@@ -84,7 +86,8 @@ impl RestCall {
 }
 
 /// Decodes a REST body into `T` exactly as every generated handler does
-/// (any content type; an empty or all-whitespace body means `{}`; trailing
+/// (any content type; an empty or all-whitespace body means `{}`; unknown
+/// fields skipped in every message, the well-known types' included; trailing
 /// data refused): INVALID_ARGUMENT `ERROR_INVALID_PARAMETER` naming the
 /// offending key otherwise. Public for the fuzz targets (`fuzz/`).
 pub fn decode_json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Status> {
@@ -94,7 +97,7 @@ pub fn decode_json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Status> {
         body
     };
     let mut de = serde_json::Deserializer::from_slice(body);
-    let message: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let message: T = serde_path_to_error::deserialize(IgnoreUnknownFields(&mut de)).map_err(|e| {
         let path = e.path().to_string();
         let key = if path == "." || path.is_empty() {
             "body".to_owned()
