@@ -1049,7 +1049,7 @@ async fn every_rest_error_status_is_declared_for_its_operation() {
             as_user("nobody@example.com", PASSWORD),
             401,
         ),
-        ErrorRow::new("api user", ISSUE, as_user("robot", PASSWORD), 403),
+        ErrorRow::new("api user", ISSUE, as_user("robot", PASSWORD), 401),
         ErrorRow::new(
             "disabled user",
             ISSUE,

@@ -7,12 +7,12 @@ use std::task::{Context, Poll};
 
 use axum::body::Body;
 use futures::future::{BoxFuture, FutureExt as _};
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
+use tokengate_core::TokenError;
 use tower::{Layer, Service};
 
 use crate::peer::{ClientFault, Peer};
 use crate::transport::protocol::Protocol;
-use crate::transport::status::too_large;
 
 /// See the module docs.
 #[derive(Debug, Clone, Copy)]
@@ -77,8 +77,9 @@ where
             .and_then(|v| v.parse::<usize>().ok());
         if declared.is_some_and(|len| len > allowance(protocol, self.limit)) {
             Peer::report_for(request.extensions(), ClientFault::BodyTooLarge);
-            let response = protocol
-                .status_response(too_large(self.limit), Some(StatusCode::PAYLOAD_TOO_LARGE));
+            let response = protocol.error_response(&TokenError::RequestTooLarge {
+                max_body_bytes: self.limit,
+            });
             return async move { Ok(response) }.boxed();
         }
         self.inner.call(request).boxed()

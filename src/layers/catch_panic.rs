@@ -13,6 +13,7 @@ use futures::FutureExt as _;
 use futures::future::CatchUnwind;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
+use tokengate_core::TokenError;
 use tower::{Layer, Service};
 
 use crate::transport::protocol::Protocol;
@@ -37,10 +38,7 @@ pub struct CatchPanic<S> {
 /// The answer to a call whose handler panicked.
 fn panic_response(protocol: Protocol) -> Response<Body> {
     tracing::error!("a request handler panicked");
-    protocol.status_response(
-        tonic::Status::internal("ERROR_INTERNAL_API: Internal error."),
-        None,
-    )
+    protocol.error_response(&TokenError::Panicked)
 }
 
 impl<S, B> Service<Request<B>> for CatchPanic<S>

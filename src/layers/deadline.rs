@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::body::Body;
 use futures::future::BoxFuture;
 use http::{Request, Response};
-use tonic::Status;
+use tokengate_core::TokenError;
 use tower::{Layer, Service};
 
 use crate::transport::protocol::Protocol;
@@ -117,10 +117,7 @@ where
         Box::pin(async move {
             match tokio::time::timeout(deadline, future).await {
                 Ok(result) => result,
-                Err(_) => Ok(protocol.status_response(
-                    Status::deadline_exceeded("ERROR_DEADLINE_EXCEEDED: Deadline exceeded."),
-                    None,
-                )),
+                Err(_) => Ok(protocol.error_response(&TokenError::DeadlineExceeded)),
             }
         })
     }

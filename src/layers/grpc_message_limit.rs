@@ -11,10 +11,11 @@ use bytes::{Buf, Bytes};
 use http::Request;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
+use tokengate_core::TokenError;
 use tower::{Layer, Service};
 
 use crate::peer::{ClientFault, Peer};
-use crate::transport::status::too_large;
+use crate::transport::status::to_status;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -130,7 +131,10 @@ where
                             faults.report(ClientFault::BodyTooLarge);
                         }
                         // tonic surfaces a Status found in a body error as is.
-                        return Poll::Ready(Some(Err(Box::new(too_large(*this.limit)))));
+                        let too_large = TokenError::RequestTooLarge {
+                            max_body_bytes: *this.limit,
+                        };
+                        return Poll::Ready(Some(Err(Box::new(to_status(&too_large)))));
                     }
                     *this.remaining = len;
                 }

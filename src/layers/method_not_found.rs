@@ -16,13 +16,10 @@ use std::task::{Context, Poll};
 
 use futures::future::{Either, Ready, ready};
 use http::{Request, Response};
-use tonic::Code;
+use tokengate_core::TokenError;
 use tower::{Layer, Service};
 
-use crate::transport::status::status_with_reason;
-
-/// The error code of the answer (in the message and the ErrorInfo).
-pub const ERROR_CODE: &str = "ERROR_METHOD_NOT_FOUND";
+use crate::transport::status::to_status;
 
 /// The longest path echoed back: the path is the client's, and the answer
 /// travels in a header.
@@ -69,15 +66,10 @@ impl Served {
             end -= 1;
         }
         let cut = if end < path.len() { "…" } else { "" };
-        status_with_reason(
-            Code::Unimplemented,
-            ERROR_CODE,
-            format!(
-                "{ERROR_CODE}: Method not found: {}{cut}. This server provides: {}.",
-                &path[..end],
-                self.listing
-            ),
-        )
+        to_status(&TokenError::MethodNotFound {
+            path: format!("{}{cut}", &path[..end]),
+            provides: self.listing.clone(),
+        })
     }
 }
 
@@ -165,7 +157,7 @@ mod tests {
             let response = call(path).await;
             assert!(response.body().is_empty(), "{path} not passed on");
             let status = tonic::Status::from_header_map(response.headers()).expect("a status");
-            assert_eq!(status.code(), Code::Unimplemented, "{path}");
+            assert_eq!(status.code(), tonic::Code::Unimplemented, "{path}");
             assert_eq!(
                 status.message(),
                 format!(
@@ -178,7 +170,7 @@ mod tests {
             let info =
                 crate::proto::google::rpc::ErrorInfo::decode(details.details[0].value.as_ref())
                     .expect("an ErrorInfo");
-            assert_eq!(info.reason, ERROR_CODE);
+            assert_eq!(info.reason, "ERROR_METHOD_NOT_FOUND");
         }
     }
 

@@ -3,9 +3,10 @@
 
 use axum::body::Body;
 use http::{HeaderValue, Request, Response, header};
-use tonic::Status;
 
-use crate::transport::status::{rest_error, rest_error_with_http};
+use tokengate_core::TokenError;
+
+use crate::transport::status::{rest_error_of, to_status};
 
 /// The protocol of a request, from its content type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,22 +65,16 @@ impl Protocol {
         !matches!(self, Protocol::Rest)
     }
 
-    /// Answers `status` in this protocol's shape: a trailers-only gRPC
-    /// response, or the REST JSON error (with `http` overriding the mapped
-    /// HTTP status when given).
-    pub fn status_response(self, status: Status, http: Option<http::StatusCode>) -> Response<Body> {
+    /// Answers `err` in this protocol's shape: a trailers-only gRPC
+    /// response, or the REST JSON error.
+    pub fn error_response(self, err: &TokenError) -> Response<Body> {
         let content_type = match self {
-            Protocol::Rest => {
-                return match http {
-                    Some(code) => rest_error_with_http(&status, code),
-                    None => rest_error(&status),
-                };
-            }
+            Protocol::Rest => return rest_error_of(err),
             Protocol::Grpc => "application/grpc",
             Protocol::GrpcWeb => "application/grpc-web+proto",
             Protocol::GrpcWebText => "application/grpc-web-text+proto",
         };
-        let mut response = status.into_http::<Body>();
+        let mut response = to_status(err).into_http::<Body>();
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

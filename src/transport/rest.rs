@@ -13,15 +13,16 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::routing::{MethodFilter, MethodRouter};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, Request, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokengate_core::TokenError;
+use tonic::Status;
 use tonic::metadata::MetadataMap;
-use tonic::{Code, Status};
 
 use crate::peer::{ClientFault, Peer};
 use crate::transport::grpc::GrpcAdapter;
-use crate::transport::status::{rest_error, rest_error_with_http, status_with_reason, too_large};
+use crate::transport::status::{rest_error, rest_error_of, to_status};
 use crate::transport::unknown_fields::IgnoreUnknownFields;
 
 mod generated {
@@ -80,7 +81,9 @@ impl RestCall {
         serde_json::to_vec(response.get_ref())
             .map(Bytes::from)
             .map_err(|_| {
-                Status::internal("ERROR_INTERNAL_API: Internal error. (cannot encode response)")
+                to_status(&TokenError::Internal {
+                    detail: "cannot encode response",
+                })
             })
     }
 }
@@ -97,36 +100,29 @@ pub fn decode_json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Status> {
         body
     };
     let mut de = serde_json::Deserializer::from_slice(body);
-    let message: T = serde_path_to_error::deserialize(IgnoreUnknownFields(&mut de)).map_err(|e| {
-        let path = e.path().to_string();
-        let key = if path == "." || path.is_empty() {
-            "body".to_owned()
-        } else if path.chars().count() > MAX_KEY_CHARS {
-            // Struct keys are the client's: as long as the body allows.
-            let mut cut: String = path.chars().take(MAX_KEY_CHARS).collect();
-            cut.push('…');
-            cut
-        } else {
-            path
-        };
-        let reason = without_values(&e.inner().to_string());
-        status_with_reason(
-            Code::InvalidArgument,
-            "ERROR_INVALID_PARAMETER",
-            format!(
-                "ERROR_INVALID_PARAMETER: Parameter is invalid. (key = {key}, reason = {reason})"
-            ),
-        )
-    })?;
+    let message: T =
+        serde_path_to_error::deserialize(IgnoreUnknownFields(&mut de)).map_err(|e| {
+            let path = e.path().to_string();
+            let key = if path == "." || path.is_empty() {
+                "body".to_owned()
+            } else if path.chars().count() > MAX_KEY_CHARS {
+                // Struct keys are the client's: as long as the body allows.
+                let mut cut: String = path.chars().take(MAX_KEY_CHARS).collect();
+                cut.push('…');
+                cut
+            } else {
+                path
+            };
+            to_status(&TokenError::InvalidParameter {
+                key: key.into(),
+                reason: without_values(&e.inner().to_string()),
+            })
+        })?;
     de.end().map_err(|e| {
-        status_with_reason(
-            Code::InvalidArgument,
-            "ERROR_INVALID_PARAMETER",
-            format!(
-                "ERROR_INVALID_PARAMETER: Parameter is invalid. (key = body, reason = {})",
-                without_values(&e.to_string())
-            ),
-        )
+        to_status(&TokenError::InvalidParameter {
+            key: "body".into(),
+            reason: without_values(&e.to_string()),
+        })
     })?;
     Ok(message)
 }
@@ -219,7 +215,7 @@ async fn serve(
             if past_the_limit {
                 Peer::report_for(&parts.extensions, ClientFault::BodyTooLarge);
             }
-            return rest_error_with_http(&too_large(max_body_bytes), StatusCode::PAYLOAD_TOO_LARGE);
+            return rest_error_of(&TokenError::RequestTooLarge { max_body_bytes });
         }
     };
     let call = RestCall {
@@ -241,28 +237,16 @@ async fn serve(
 }
 
 async fn not_found(request: Request<Body>) -> Response<Body> {
-    let status = status_with_reason(
-        Code::NotFound,
-        "ERROR_NOT_FOUND",
-        format!(
-            "ERROR_NOT_FOUND: Value not found. (path = {})",
-            request.uri().path()
-        ),
-    );
-    rest_error(&status)
+    rest_error_of(&TokenError::UnknownPath {
+        path: request.uri().path().to_owned(),
+    })
 }
 
 async fn method_not_allowed(request: Request<Body>, allow: String) -> Response<Body> {
-    let status = status_with_reason(
-        Code::Unimplemented,
-        "ERROR_METHOD_NOT_ALLOWED",
-        format!(
-            "ERROR_METHOD_NOT_ALLOWED: Method not allowed. (method = {}, path = {})",
-            request.method(),
-            request.uri().path()
-        ),
-    );
-    let mut response = rest_error_with_http(&status, StatusCode::METHOD_NOT_ALLOWED);
+    let mut response = rest_error_of(&TokenError::MethodNotAllowed {
+        method: request.method().to_string(),
+        path: request.uri().path().to_owned(),
+    });
     if let Ok(value) = HeaderValue::from_str(&allow) {
         response.headers_mut().insert(http::header::ALLOW, value);
     }
@@ -279,7 +263,7 @@ mod tests {
             br#"{"user_id": "u", "credentials": "hunter2 \" still secret"}"#,
         )
         .expect_err("credentials must be an object");
-        assert_eq!(refused.code(), Code::InvalidArgument);
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
         assert!(
             !refused.message().contains("hunter2"),
             "{}",

@@ -26,11 +26,14 @@ pub fn grpc_code(status: ErrorClass) -> Code {
         ErrorClass::ResourceExhausted => Code::ResourceExhausted,
         ErrorClass::Unavailable => Code::Unavailable,
         ErrorClass::Internal => Code::Internal,
+        ErrorClass::DeadlineExceeded => Code::DeadlineExceeded,
+        ErrorClass::NotFound => Code::NotFound,
+        ErrorClass::Unimplemented => Code::Unimplemented,
     }
 }
 
 /// A status with tokengate's message format and ErrorInfo details.
-pub fn status_with_reason(code: Code, reason: &str, message: String) -> Status {
+fn status_with_reason(code: Code, reason: &str, message: String) -> Status {
     let info = rpc::ErrorInfo {
         reason: reason.to_owned(),
         domain: ERROR_DOMAIN.to_owned(),
@@ -56,6 +59,23 @@ pub fn to_status(err: &TokenError) -> Status {
         status.metadata_mut().insert("retry-after", value);
     }
     status
+}
+
+/// The HTTP status of a core error over REST: grpc-gateway's mapping of its
+/// gRPC code, except where HTTP has a more exact answer for it (413 for a
+/// body too large rather than 429, 405 for a known path asked with another
+/// method rather than 501).
+pub fn http_status_of(err: &TokenError) -> HttpStatus {
+    match err {
+        TokenError::RequestTooLarge { .. } => HttpStatus::PAYLOAD_TOO_LARGE,
+        TokenError::MethodNotAllowed { .. } => HttpStatus::METHOD_NOT_ALLOWED,
+        _ => http_status(grpc_code(err.status())),
+    }
+}
+
+/// The REST answer to a core error (see [`rest_error_with_http`]).
+pub fn rest_error_of(err: &TokenError) -> http::Response<axum::body::Body> {
+    rest_error_with_http(&to_status(err), http_status_of(err))
 }
 
 /// grpc-gateway's HTTP status for a gRPC code.
@@ -108,8 +128,8 @@ pub fn rest_error(status: &Status) -> http::Response<axum::body::Body> {
     rest_error_with_http(status, http_status(status.code()))
 }
 
-/// Like [`rest_error`], with an explicit HTTP status (413, 404, 405).
-pub fn rest_error_with_http(status: &Status, http: HttpStatus) -> http::Response<axum::body::Body> {
+/// Like [`rest_error`], with an explicit HTTP status.
+fn rest_error_with_http(status: &Status, http: HttpStatus) -> http::Response<axum::body::Body> {
     let body = serde_json::to_vec(&status_json(status)).unwrap_or_default();
     let mut response = http::Response::new(axum::body::Body::from(body));
     *response.status_mut() = http;
@@ -130,15 +150,6 @@ pub fn rest_error_with_http(status: &Status, http: HttpStatus) -> http::Response
         headers.insert(http::header::RETRY_AFTER, value);
     }
     response
-}
-
-/// The status for a request body or message above the limit.
-pub fn too_large(limit: usize) -> Status {
-    status_with_reason(
-        Code::ResourceExhausted,
-        "ERROR_REQUEST_TOO_LARGE",
-        format!("ERROR_REQUEST_TOO_LARGE: Request is too large. (max_body_bytes = {limit})"),
-    )
 }
 
 #[cfg(test)]

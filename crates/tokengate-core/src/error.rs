@@ -1,4 +1,11 @@
-//! Typed errors with SpaceONE's codes and exact texts.
+//! Every error tokengate answers, on every protocol, in one catalog: its
+//! SpaceONE code, exact text and class. The token rules' errors come from
+//! the core; the transport-level ones (a request too large, a deadline, an
+//! unknown route or method, a handler that panicked) are raised by the
+//! transports but written here, so every text a client can see is in one
+//! table.
+
+use std::borrow::Cow;
 
 /// The class of an error, named after the gRPC status codes. Transports map
 /// it to a gRPC code or an HTTP status; it is neither, hence its own name.
@@ -16,6 +23,12 @@ pub enum ErrorClass {
     Unavailable,
     /// A bug or broken deployment (gRPC 13, HTTP 500).
     Internal,
+    /// The call's deadline passed (gRPC 4, HTTP 504).
+    DeadlineExceeded,
+    /// No such route (gRPC 5, HTTP 404).
+    NotFound,
+    /// No such method (gRPC 12, HTTP 501; 405 for a known path).
+    Unimplemented,
 }
 
 /// Every error tokengate answers. `Display` is the wire message:
@@ -31,8 +44,8 @@ pub enum TokenError {
     /// A request field has a value out of range.
     #[error("ERROR_INVALID_PARAMETER: Parameter is invalid. (key = {key}, reason = {reason})")]
     InvalidParameter {
-        /// The field.
-        key: &'static str,
+        /// The field (a JSON path for a malformed REST body).
+        key: Cow<'static, str>,
         /// Why.
         reason: String,
     },
@@ -120,6 +133,43 @@ pub enum TokenError {
         /// A short, secret-free description.
         detail: &'static str,
     },
+    /// A request handler panicked (the panic itself stays in the log).
+    #[error("ERROR_INTERNAL_API: Internal error.")]
+    Panicked,
+    /// A request body or gRPC message above `limits.max_body_bytes`.
+    #[error("ERROR_REQUEST_TOO_LARGE: Request is too large. (max_body_bytes = {max_body_bytes})")]
+    RequestTooLarge {
+        /// The limit.
+        max_body_bytes: usize,
+    },
+    /// The call's deadline (its `grpc-timeout`, or the server's default)
+    /// passed before the answer.
+    #[error("ERROR_DEADLINE_EXCEEDED: Deadline exceeded.")]
+    DeadlineExceeded,
+    /// A REST path no route serves.
+    #[error("ERROR_NOT_FOUND: Value not found. (path = {path})")]
+    UnknownPath {
+        /// The request path.
+        path: String,
+    },
+    /// A REST route asked for with another HTTP method.
+    #[error("ERROR_METHOD_NOT_ALLOWED: Method not allowed. (method = {method}, path = {path})")]
+    MethodNotAllowed {
+        /// The HTTP method used.
+        method: String,
+        /// The request path.
+        path: String,
+    },
+    /// A gRPC method (or service) this server does not serve: says what it
+    /// does serve, so a client that discovered a SpaceONE service through
+    /// reflection learns which of its methods are here.
+    #[error("ERROR_METHOD_NOT_FOUND: Method not found: {path}. This server provides: {provides}.")]
+    MethodNotFound {
+        /// The gRPC path asked for (cut to a bounded length).
+        path: String,
+        /// The methods served, comma-separated.
+        provides: String,
+    },
 }
 
 impl TokenError {
@@ -143,7 +193,12 @@ impl TokenError {
             TokenError::LoginLocked { .. } => "ERROR_LOGIN_LOCKED",
             TokenError::Busy => "ERROR_TOO_MANY_REQUESTS",
             TokenError::StoreUnavailable => "ERROR_UNAVAILABLE",
-            TokenError::Internal { .. } => "ERROR_INTERNAL_API",
+            TokenError::Internal { .. } | TokenError::Panicked => "ERROR_INTERNAL_API",
+            TokenError::RequestTooLarge { .. } => "ERROR_REQUEST_TOO_LARGE",
+            TokenError::DeadlineExceeded => "ERROR_DEADLINE_EXCEEDED",
+            TokenError::UnknownPath { .. } => "ERROR_NOT_FOUND",
+            TokenError::MethodNotAllowed { .. } => "ERROR_METHOD_NOT_ALLOWED",
+            TokenError::MethodNotFound { .. } => "ERROR_METHOD_NOT_FOUND",
         }
     }
 
@@ -157,10 +212,27 @@ impl TokenError {
             TokenError::RequiredParameter { .. }
             | TokenError::InvalidParameter { .. }
             | TokenError::NotFound { .. } => ErrorClass::InvalidArgument,
-            TokenError::LoginLocked { .. } | TokenError::Busy => ErrorClass::ResourceExhausted,
+            TokenError::DomainState { .. }
+            | TokenError::AuthenticationFailure { .. }
+            | TokenError::InvalidCredentials
+            | TokenError::ApiUserNotAllowed { .. }
+            | TokenError::UserStatus { .. }
+            | TokenError::MaxRefreshCount { .. }
+            | TokenError::RefreshCountExhausted
+            | TokenError::InvalidRefreshToken
+            | TokenError::CannotDecodeToken
+            | TokenError::EmptyDomainId
+            | TokenError::TokenValidationFailed => ErrorClass::Unauthenticated,
+            TokenError::LoginLocked { .. }
+            | TokenError::Busy
+            | TokenError::RequestTooLarge { .. } => ErrorClass::ResourceExhausted,
             TokenError::StoreUnavailable => ErrorClass::Unavailable,
-            TokenError::Internal { .. } => ErrorClass::Internal,
-            _ => ErrorClass::Unauthenticated,
+            TokenError::Internal { .. } | TokenError::Panicked => ErrorClass::Internal,
+            TokenError::DeadlineExceeded => ErrorClass::DeadlineExceeded,
+            TokenError::UnknownPath { .. } => ErrorClass::NotFound,
+            TokenError::MethodNotAllowed { .. } | TokenError::MethodNotFound { .. } => {
+                ErrorClass::Unimplemented
+            }
         }
     }
 
@@ -191,7 +263,7 @@ mod tests {
             ),
             (
                 TokenError::InvalidParameter {
-                    key: "timeout",
+                    key: "timeout".into(),
                     reason: "r".into(),
                 },
                 InvalidArgument,
@@ -243,6 +315,27 @@ mod tests {
             (TokenError::Busy, ResourceExhausted),
             (TokenError::StoreUnavailable, Unavailable),
             (TokenError::Internal { detail: "x" }, Internal),
+            (TokenError::Panicked, Internal),
+            (
+                TokenError::RequestTooLarge { max_body_bytes: 1 },
+                ResourceExhausted,
+            ),
+            (TokenError::DeadlineExceeded, DeadlineExceeded),
+            (TokenError::UnknownPath { path: "/x".into() }, NotFound),
+            (
+                TokenError::MethodNotAllowed {
+                    method: "GET".into(),
+                    path: "/x".into(),
+                },
+                Unimplemented,
+            ),
+            (
+                TokenError::MethodNotFound {
+                    path: "/a.B/c".into(),
+                    provides: "a.B/d".into(),
+                },
+                Unimplemented,
+            ),
         ];
         for (err, class) in cases {
             assert_eq!(err.status(), class, "{}", err.code());

@@ -51,7 +51,7 @@ impl TokenService {
     pub async fn issue(&self, req: IssueRequest) -> Result<TokenPair, TokenError> {
         check_required(&req)?;
         let kind = principal_kind(&req.user_type).ok_or_else(|| TokenError::InvalidParameter {
-            key: "user_type",
+            key: "user_type".into(),
             reason: "must be USER, LOCAL or DOMAIN_OWNER".to_owned(),
         })?;
         let access_lifetime = self.access_lifetime(req.timeout)?;
@@ -82,11 +82,11 @@ impl TokenService {
         match timeout {
             0 => Ok(self.settings.access_timeout),
             t if t < 0 => Err(TokenError::InvalidParameter {
-                key: "timeout",
+                key: "timeout".into(),
                 reason: "must not be negative".to_owned(),
             }),
             t if t as u64 > self.settings.max_access_timeout => Err(TokenError::InvalidParameter {
-                key: "timeout",
+                key: "timeout".into(),
                 reason: format!("must not exceed {}", self.settings.max_access_timeout),
             }),
             t => Ok(t as u64),
@@ -100,7 +100,7 @@ impl TokenService {
         match refresh_count {
             0 => Ok(self.settings.refresh_ttl),
             c if c < 0 => Err(TokenError::InvalidParameter {
-                key: "refresh_count",
+                key: "refresh_count".into(),
                 reason: "must not be negative".to_owned(),
             }),
             c if c as u32 > self.settings.refresh_ttl => Err(TokenError::MaxRefreshCount {
