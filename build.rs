@@ -82,7 +82,6 @@ fn main() -> BuildResult<()> {
 struct HttpBinding {
     http_method: &'static str,
     path: String,
-    body: String,
     service_full_name: String,
     service_name: String,
     package: String,
@@ -138,7 +137,6 @@ fn http_bindings(pool: &DescriptorPool, api: &ApiOptions) -> BuildResult<Vec<Htt
                 bindings.push(HttpBinding {
                     http_method,
                     path,
-                    body,
                     service_full_name: service.full_name().to_owned(),
                     service_name: service.name().to_owned(),
                     package: service.package_name().to_owned(),
@@ -269,7 +267,6 @@ fn render_rest_glue(bindings: &[HttpBinding]) -> String {
              \x20           binding: crate::transport::rest::RestBinding {{\n\
              \x20               http_method: {:?},\n\
              \x20               path: {:?},\n\
-             \x20               body: {:?},\n\
              \x20               grpc_method: {:?},\n\
              \x20           }},\n\
              \x20           handler: |svc: ::std::sync::Arc<S>, call: crate::transport::rest::RestCall| {{\n\
@@ -283,7 +280,6 @@ fn render_rest_glue(bindings: &[HttpBinding]) -> String {
              \x20       }},",
             b.http_method,
             b.path,
-            b.body,
             format!("/{}/{}", b.service_full_name, b.method_name),
             rust_type(&b.input),
         );
@@ -540,16 +536,6 @@ fn openapi_document(
     if let Some(status) = pool.get_message_by_name("google.rpc.Status") {
         collect_schemas(&status, options, &mut schemas)?;
     }
-    // google.protobuf.Any as it appears in error details: an ErrorInfo with "@type".
-    schemas.insert(
-        "google.protobuf.Any".to_owned(),
-        json!({
-            "type": "object",
-            "properties": {"@type": {"type": "string"}},
-            "required": ["@type"],
-            "additionalProperties": true
-        }),
-    );
     if let Some(info) = pool.get_message_by_name("google.rpc.ErrorInfo") {
         collect_schemas(&info, options, &mut schemas)?;
     }
@@ -753,9 +739,13 @@ fn collect_schemas(
                 {"type": "object", "nullable": true, "additionalProperties": value_ref}
             ]
         })),
-        "google.protobuf.Any" => Some(
-            json!({"type": "object", "properties": {"@type": {"type": "string"}}, "additionalProperties": true}),
-        ),
+        // As it appears in error details: an ErrorInfo with "@type".
+        "google.protobuf.Any" => Some(json!({
+            "type": "object",
+            "properties": {"@type": {"type": "string"}},
+            "required": ["@type"],
+            "additionalProperties": true
+        })),
         _ => None,
     };
     if let Some(schema) = special {

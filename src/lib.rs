@@ -8,6 +8,7 @@
 pub mod app;
 pub mod cli;
 pub mod devmode;
+#[cfg(feature = "fixture")]
 pub mod fixture;
 pub mod layers;
 pub mod lifecycle;

@@ -119,6 +119,7 @@ pub fn build(
 /// `serve` builds, minus the listener and the lifecycle it shares.
 /// `openapi` is the document `/openapi.json` answers (see
 /// [`crate::transport::openapi`]).
+#[cfg(feature = "fixture")]
 pub fn in_process(
     core: Arc<TokenService>,
     settings: &StackSettings,

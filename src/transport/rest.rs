@@ -38,8 +38,6 @@ pub struct RestBinding {
     pub http_method: &'static str,
     /// The path template.
     pub path: &'static str,
-    /// `*` (the whole message is the body) or empty.
-    pub body: &'static str,
     /// The gRPC method path, e.g. `/spaceone.api.identity.v1.Token/issue`.
     pub grpc_method: &'static str,
 }
