@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use tokengate_config::Config;
 use tokengate_directory::Directory;
 use tokengate_keys::{Algorithm, KeyDir, Purpose};
@@ -72,26 +72,6 @@ struct HashArgs {
     cost: u32,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum AlgorithmArg {
-    #[value(name = "RS256")]
-    Rs256,
-    #[value(name = "ES256")]
-    Es256,
-    #[value(name = "EdDSA")]
-    EdDsa,
-}
-
-impl From<AlgorithmArg> for Algorithm {
-    fn from(a: AlgorithmArg) -> Self {
-        match a {
-            AlgorithmArg::Rs256 => Algorithm::RS256,
-            AlgorithmArg::Es256 => Algorithm::ES256,
-            AlgorithmArg::EdDsa => Algorithm::EdDSA,
-        }
-    }
-}
-
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// Create access and refresh keys for every domain of the directory that
@@ -101,7 +81,7 @@ enum KeysCommand {
         config: ConfigArg,
         /// Algorithm for new keys (default: keys.algorithm).
         #[arg(long, value_enum)]
-        algorithm: Option<AlgorithmArg>,
+        algorithm: Option<Algorithm>,
     },
     /// Add a new signing key for a domain; older keys keep verifying until
     /// retired. Running servers pick it up within seconds (or on SIGHUP).
@@ -116,7 +96,7 @@ enum KeysCommand {
         all: bool,
         /// Algorithm for the new keys (default: keys.algorithm).
         #[arg(long, value_enum)]
-        algorithm: Option<AlgorithmArg>,
+        algorithm: Option<Algorithm>,
         /// Also remove all but the newest N keys per purpose (tokens signed
         /// by removed keys stop verifying).
         #[arg(long, value_name = "N")]
@@ -252,9 +232,7 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Generate { config, algorithm } => {
             let (_, config) = load_config(&config)?;
             let directory = Directory::load(&config.directory)?;
-            let algorithm = algorithm
-                .map(Algorithm::from)
-                .map_or_else(|| app::algorithm(&config), Ok)?;
+            let algorithm = algorithm.map_or_else(|| app::algorithm(&config), Ok)?;
             let created = KeyDir::new(&config.keys.dir)
                 .generate_missing(directory.domain_ids(), algorithm)?;
             if created.is_empty() {
@@ -273,9 +251,7 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
             retire_keep,
         } => {
             let (_, config) = load_config(&config)?;
-            let algorithm = algorithm
-                .map(Algorithm::from)
-                .map_or_else(|| app::algorithm(&config), Ok)?;
+            let algorithm = algorithm.map_or_else(|| app::algorithm(&config), Ok)?;
             let domains: Vec<String> = if all {
                 Directory::load(&config.directory)?
                     .domain_ids()
