@@ -1,0 +1,52 @@
+//! `[limits]`: request size, failed-login limits, and the per-source
+//! throttle of clients that keep making protocol faults.
+
+use serde::{Deserialize, Serialize};
+
+/// `[limits]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest request body (REST) or message (gRPC), bytes.
+    pub max_body_bytes: usize,
+    /// Failed logins per window per (domain, user).
+    pub login_failures_per_user: u32,
+    /// Failed logins per window per client IP.
+    pub login_failures_per_ip: u32,
+    /// The failure-counting window, seconds.
+    pub login_failure_window: u64,
+    /// Behind a proxy or ingress, the header naming the client address
+    /// (e.g. `x-forwarded-for`, `x-real-ip`); its last address is used, the
+    /// one your own proxy appended. Unset: the TCP peer address. Set it only
+    /// when every request passes that proxy, or clients can pick their IP.
+    pub client_ip_header: Option<String>,
+    /// Protocol faults from one client address (malformed or oversized
+    /// request heads, oversized bodies, HTTP/2 protocol errors) within
+    /// `source_fault_window` that throttle it; 0 = never. Counted by TCP
+    /// peer: behind a proxy that forwards oversized bodies, the proxy's
+    /// address is what gets throttled (its open connections keep serving).
+    pub source_faults: u32,
+    /// The fault-counting window, seconds.
+    pub source_fault_window: u64,
+    /// How long an address stays throttled after its last fault, seconds.
+    pub source_throttle: u64,
+    /// New connections a throttled address may still open per second;
+    /// the rest are reset as soon as they are accepted.
+    pub throttled_connections_per_second: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            login_failures_per_user: 10,
+            login_failures_per_ip: 100,
+            login_failure_window: 300,
+            client_ip_header: None,
+            source_faults: 20,
+            source_fault_window: 10,
+            source_throttle: 60,
+            throttled_connections_per_second: 2,
+        }
+    }
+}

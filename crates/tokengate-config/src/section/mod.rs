@@ -1,0 +1,19 @@
+//! The file's sections, one module each: their keys and their defaults.
+
+mod cors;
+mod keys;
+mod limits;
+mod log;
+mod server;
+mod store;
+mod telemetry;
+mod token;
+
+pub use cors::CorsConfig;
+pub use keys::KeysConfig;
+pub use limits::LimitsConfig;
+pub use log::LogConfig;
+pub use server::ServerConfig;
+pub use store::StoreConfig;
+pub use telemetry::TelemetryConfig;
+pub use token::TokenConfig;

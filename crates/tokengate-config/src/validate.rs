@@ -1,0 +1,252 @@
+//! Ranges and consistency, checked once the file is parsed: a known
+//! algorithm, a positive timeout, a default within its maximum, an exact
+//! origin. The first problem found is the error, section by section.
+
+use crate::{
+    Config, ConfigError, CorsConfig, KeysConfig, LimitsConfig, LogConfig, ServerConfig,
+    StoreConfig, TelemetryConfig, TokenConfig,
+};
+
+impl Config {
+    /// Checks ranges and consistency ([`Config::from_toml`] does, before
+    /// returning a config).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        keys(&self.keys)?;
+        token(&self.token)?;
+        server(&self.server)?;
+        limits(&self.limits)?;
+        store(&self.store)?;
+        cors(&self.cors)?;
+        telemetry(&self.telemetry)?;
+        log(&self.log)
+    }
+}
+
+fn invalid(message: impl Into<String>) -> Result<(), ConfigError> {
+    Err(ConfigError::Invalid(message.into()))
+}
+
+fn keys(k: &KeysConfig) -> Result<(), ConfigError> {
+    if !matches!(k.algorithm.as_str(), "RS256" | "ES256" | "EdDSA") {
+        return invalid(format!(
+            "keys.algorithm {:?}: expected RS256, ES256 or EdDSA",
+            k.algorithm
+        ));
+    }
+    Ok(())
+}
+
+fn token(t: &TokenConfig) -> Result<(), ConfigError> {
+    if t.access_timeout == 0 || t.access_timeout > t.max_access_timeout {
+        return invalid("token.access_timeout must be between 1 and token.max_access_timeout");
+    }
+    if t.max_access_timeout > i32::MAX as u64 {
+        return invalid("token.max_access_timeout is larger than an int32 timeout can ask for");
+    }
+    if t.refresh_timeout == 0 || t.absolute_timeout == 0 {
+        return invalid("token.refresh_timeout and token.absolute_timeout must be positive");
+    }
+    if t.refresh_ttl == 0 || t.refresh_ttl > i32::MAX as u32 {
+        return invalid("token.refresh_ttl must be at least 1");
+    }
+    if t.password_queue == 0 {
+        return invalid("token.password_queue must be at least 1");
+    }
+    Ok(())
+}
+
+fn server(s: &ServerConfig) -> Result<(), ConfigError> {
+    if s.default_timeout_ms == 0 || s.max_timeout_ms < s.default_timeout_ms {
+        return invalid(
+            "server.default_timeout_ms must be positive and at most server.max_timeout_ms",
+        );
+    }
+    if s.max_connections == 0 {
+        return invalid("server.max_connections must be at least 1");
+    }
+    Ok(())
+}
+
+fn limits(l: &LimitsConfig) -> Result<(), ConfigError> {
+    if l.max_body_bytes < 64 {
+        return invalid("limits.max_body_bytes must be at least 64");
+    }
+    Ok(())
+}
+
+/// The URL schemes the store connects to.
+const REDIS_SCHEMES: [&str; 6] = [
+    "redis://",
+    "rediss://",
+    "redis+cluster://",
+    "rediss+cluster://",
+    "redis+unix://",
+    "unix://",
+];
+
+fn store(s: &StoreConfig) -> Result<(), ConfigError> {
+    if s.timeout_ms == 0 {
+        return invalid("store.timeout_ms must be positive");
+    }
+    if let Some(url) = &s.redis_url
+        && !REDIS_SCHEMES.iter().any(|p| url.starts_with(p))
+    {
+        return invalid("store.redis_url must start with redis://, rediss:// or redis+cluster://");
+    }
+    Ok(())
+}
+
+fn cors(c: &CorsConfig) -> Result<(), ConfigError> {
+    for origin in &c.allowed_origins {
+        if origin == "*"
+            || !(origin.starts_with("http://") || origin.starts_with("https://"))
+            || origin.ends_with('/')
+        {
+            return invalid(format!(
+                "cors.allowed_origins entry {origin:?}: give exact origins like \"https://app.example.com\""
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn telemetry(t: &TelemetryConfig) -> Result<(), ConfigError> {
+    if !(0.0..=1.0).contains(&t.sample_ratio) {
+        return invalid("telemetry.sample_ratio must be between 0 and 1");
+    }
+    if let Some(url) = &t.otlp_endpoint
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return invalid("telemetry.otlp_endpoint must be an http(s) URL");
+    }
+    Ok(())
+}
+
+fn log(l: &LogConfig) -> Result<(), ConfigError> {
+    if !matches!(l.format.as_str(), "text" | "json") {
+        return invalid("log.format must be \"text\" or \"json\"");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::Config;
+
+    /// The error for `directory = "u"` plus `extra`.
+    fn error(extra: &str) -> String {
+        Config::from_toml(
+            &format!("directory = \"u\"\n{extra}\n"),
+            Path::new("."),
+            vec![],
+        )
+        .expect_err(extra)
+        .to_string()
+    }
+
+    #[test]
+    fn every_rule_and_its_text() {
+        for (extra, message) in [
+            (
+                "[keys]\nalgorithm = \"HS256\"",
+                "keys.algorithm \"HS256\": expected RS256, ES256 or EdDSA",
+            ),
+            (
+                "[token]\naccess_timeout = 0",
+                "token.access_timeout must be between 1 and token.max_access_timeout",
+            ),
+            (
+                "[token]\naccess_timeout = 90000",
+                "token.access_timeout must be between 1 and token.max_access_timeout",
+            ),
+            (
+                "[token]\nmax_access_timeout = 3000000000",
+                "token.max_access_timeout is larger than an int32 timeout can ask for",
+            ),
+            (
+                "[token]\nrefresh_timeout = 0",
+                "token.refresh_timeout and token.absolute_timeout must be positive",
+            ),
+            (
+                "[token]\nabsolute_timeout = 0",
+                "token.refresh_timeout and token.absolute_timeout must be positive",
+            ),
+            (
+                "[token]\nrefresh_ttl = 0",
+                "token.refresh_ttl must be at least 1",
+            ),
+            (
+                "[token]\nrefresh_ttl = 3000000000",
+                "token.refresh_ttl must be at least 1",
+            ),
+            (
+                "[token]\npassword_queue = 0",
+                "token.password_queue must be at least 1",
+            ),
+            (
+                "[server]\ndefault_timeout_ms = 0",
+                "server.default_timeout_ms must be positive and at most server.max_timeout_ms",
+            ),
+            (
+                "[server]\nmax_timeout_ms = 5",
+                "server.default_timeout_ms must be positive and at most server.max_timeout_ms",
+            ),
+            (
+                "[server]\nmax_connections = 0",
+                "server.max_connections must be at least 1",
+            ),
+            (
+                "[limits]\nmax_body_bytes = 63",
+                "limits.max_body_bytes must be at least 64",
+            ),
+            (
+                "[store]\ntimeout_ms = 0",
+                "store.timeout_ms must be positive",
+            ),
+            (
+                "[store]\nredis_url = \"http://x\"",
+                "store.redis_url must start with redis://, rediss:// or redis+cluster://",
+            ),
+            (
+                "[cors]\nallowed_origins = [\"https://a.example/\"]",
+                "cors.allowed_origins entry \"https://a.example/\": give exact origins like \"https://app.example.com\"",
+            ),
+            (
+                "[cors]\nallowed_origins = [\"a.example\"]",
+                "cors.allowed_origins entry \"a.example\": give exact origins like \"https://app.example.com\"",
+            ),
+            (
+                "[telemetry]\nsample_ratio = 1.5",
+                "telemetry.sample_ratio must be between 0 and 1",
+            ),
+            (
+                "[telemetry]\notlp_endpoint = \"ftp://x\"",
+                "telemetry.otlp_endpoint must be an http(s) URL",
+            ),
+            (
+                "[log]\nformat = \"xml\"",
+                "log.format must be \"text\" or \"json\"",
+            ),
+        ] {
+            assert_eq!(
+                error(extra),
+                format!("invalid config: {message}"),
+                "{extra}"
+            );
+        }
+    }
+
+    #[test]
+    fn what_the_rules_accept() {
+        let text = "directory = \"u\"\n\
+            [token]\naccess_timeout = 1\nmax_access_timeout = 1\nrefresh_ttl = 1\n\
+            [server]\ndefault_timeout_ms = 1\nmax_timeout_ms = 1\n\
+            [limits]\nmax_body_bytes = 64\n\
+            [store]\nredis_url = \"rediss+cluster://a:1,b:2\"\n\
+            [cors]\nallowed_origins = [\"http://localhost:3000\", \"https://app.example.com\"]\n\
+            [telemetry]\nsample_ratio = 0.0\notlp_endpoint = \"https://collector/v1/traces\"\n";
+        Config::from_toml(text, Path::new("."), vec![]).expect("every bound is inclusive");
+    }
+}
