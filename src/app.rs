@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 use tokengate_config::Config;
 use tokengate_core::{LoginLimits, PasswordPool, TokenService, TokenSettings};
 use tokengate_directory::Directory;
-use tokengate_keys::{Algorithm, KeyDir};
+use tokengate_keys::KeyDir;
 use tokengate_store::{InstrumentedStore, MemoryStore, RedisStore, RedisStoreConfig, RefreshStore};
 use tokio::net::TcpListener;
 
@@ -25,15 +25,6 @@ pub enum DirectorySource {
     File(PathBuf),
     /// Serve this directory as is.
     Fixed(Box<Directory>),
-}
-
-/// Parsed algorithm from config (validated already).
-pub fn algorithm(config: &Config) -> anyhow::Result<Algorithm> {
-    config
-        .keys
-        .algorithm
-        .parse()
-        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// The token settings of a config.
@@ -91,7 +82,7 @@ pub async fn build_core(
     let key_dir = KeyDir::new(&config.keys.dir);
     if config.keys.generate_missing {
         let created = key_dir
-            .generate_missing(directory.domain_ids(), algorithm(config)?)
+            .generate_missing(directory.domain_ids(), config.keys.algorithm)
             .context("generating missing keys")?;
         for (domain, purpose, kid) in created {
             tracing::info!(audit = "key_generated", domain_id = %domain, purpose = purpose.as_str(), %kid, "generated signing key");
@@ -169,8 +160,7 @@ pub async fn run(
         generate_missing: config
             .keys
             .generate_missing
-            .then(|| algorithm(&config))
-            .transpose()?,
+            .then_some(config.keys.algorithm),
     };
     tokio::spawn(reload::watch(Arc::clone(&core), reload_paths));
     tokio::spawn(export_key_ages(Arc::clone(&core)));

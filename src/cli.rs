@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
-use tokengate_config::Config;
+use tokengate_config::{Config, LogFormat};
 use tokengate_directory::Directory;
 use tokengate_keys::{Algorithm, KeyDir, Purpose};
 
@@ -129,7 +129,7 @@ fn load_config(arg: &ConfigArg) -> anyhow::Result<(PathBuf, Config)> {
 
 /// Logging for a one-shot command: lines are written as they come (no
 /// background queue that could lose the last ones at exit).
-fn init_logging(format: &str, level: &str) {
+fn init_logging(format: LogFormat, level: &str) {
     // Without trace export this cannot fail.
     let _ = crate::telemetry::init(format, level, LogWriter::Direct, None);
 }
@@ -164,7 +164,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some((_, mut config)) => {
             // Dropped after the server stops: pending spans are flushed.
             let _telemetry = crate::telemetry::init(
-                &config.log.format,
+                config.log.format,
                 &config.log.level,
                 LogWriter::Background,
                 Some(&config.telemetry),
@@ -184,7 +184,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let setup = devmode::setup(&data_dir, args.listen)?;
             // Dropped after the server stops: queued log lines are written.
             let _telemetry = crate::telemetry::init(
-                &setup.config.log.format,
+                setup.config.log.format,
                 &setup.config.log.level,
                 LogWriter::Background,
                 None,
@@ -227,12 +227,12 @@ fn hash_password(args: &HashArgs) -> anyhow::Result<()> {
 }
 
 fn keys(command: KeysCommand) -> anyhow::Result<()> {
-    init_logging("text", "warn");
+    init_logging(LogFormat::Text, "warn");
     match command {
         KeysCommand::Generate { config, algorithm } => {
             let (_, config) = load_config(&config)?;
             let directory = Directory::load(&config.directory)?;
-            let algorithm = algorithm.map_or_else(|| app::algorithm(&config), Ok)?;
+            let algorithm = algorithm.unwrap_or(config.keys.algorithm);
             let created = KeyDir::new(&config.keys.dir)
                 .generate_missing(directory.domain_ids(), algorithm)?;
             if created.is_empty() {
@@ -251,7 +251,7 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
             retire_keep,
         } => {
             let (_, config) = load_config(&config)?;
-            let algorithm = algorithm.map_or_else(|| app::algorithm(&config), Ok)?;
+            let algorithm = algorithm.unwrap_or(config.keys.algorithm);
             let domains: Vec<String> = if all {
                 Directory::load(&config.directory)?
                     .domain_ids()
@@ -283,7 +283,7 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
 
 fn revoke(args: RevokeArgs) -> anyhow::Result<()> {
     let (_, config) = load_config(&args.config)?;
-    init_logging(&config.log.format, "warn");
+    init_logging(config.log.format, "warn");
     if config.store.redis_url.is_none() && config.store.cluster_nodes.is_empty() {
         bail!(
             "revoke needs the shared store: the in-memory store lives inside the running server (set store.redis_url)"

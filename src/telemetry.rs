@@ -20,7 +20,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
-use tokengate_config::TelemetryConfig;
+use tokengate_config::{LogFormat, TelemetryConfig};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -77,11 +77,11 @@ impl Drop for TelemetryGuard {
     }
 }
 
-/// Installs the global subscriber: `format` is `text` or `json`, `level` a
+/// Installs the global subscriber: `format` the shape of a line, `level` a
 /// tracing filter (RUST_LOG wins), `writer` where lines are written from,
 /// `telemetry` the optional OTLP export.
 pub fn init(
-    format: &str,
+    format: LogFormat,
     level: &str,
     writer: LogWriter,
     telemetry: Option<&TelemetryConfig>,
@@ -102,10 +102,9 @@ pub fn init(
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(make_writer)
         .with_ansi(use_colours());
-    let fmt = if format == "json" {
-        fmt.json().flatten_event(true).boxed()
-    } else {
-        fmt.boxed()
+    let fmt = match format {
+        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
+        LogFormat::Text => fmt.boxed(),
     };
     let (otel, provider) = match telemetry.and_then(|t| t.otlp_endpoint.as_deref().map(|e| (t, e)))
     {

@@ -156,10 +156,10 @@ allowed_origins = ["http://localhost:3000"]
         assert_eq!(c.listen.port(), 7001);
         assert_eq!(c.directory, Path::new("/etc/tg/users.toml"));
         assert_eq!(c.keys.dir, Path::new("/etc/tg/keys"));
-        assert_eq!(c.keys.algorithm, "EdDSA");
+        assert_eq!(c.keys.algorithm, tokengate_keys::Algorithm::EdDSA);
         assert_eq!(c.token.access_timeout, 60);
         assert_eq!(c.token.reuse_grace, 5);
-        assert_eq!(c.log.format, "json");
+        assert_eq!(c.log.format, crate::LogFormat::Json);
         assert_eq!(
             c.store.redis_url.as_deref(),
             Some("redis://127.0.0.1:7000/0")

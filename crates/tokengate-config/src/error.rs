@@ -11,7 +11,8 @@ pub enum ConfigError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// TOML syntax or schema error.
+    /// TOML syntax or schema error, or a value of the wrong kind (an
+    /// unknown `keys.algorithm` or `log.format` is one).
     #[error("invalid config: {0}")]
     Syntax(String),
     /// An environment override that does not fit.

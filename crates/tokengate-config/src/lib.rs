@@ -6,10 +6,11 @@
 //!
 //! - `config.rs`: [`Config`], the whole file: loading it, and reading one
 //!   setting by its `section.key` name;
-//! - `section/`: one module per section (`[keys]`, `[token]`, …): its keys
-//!   and its defaults;
-//! - `env.rs`: the `TOKENGATE_*` overlay, applied before parsing;
-//! - `validate.rs`: ranges and consistency, checked after parsing.
+//! - `section/`: one module per section (`[keys]`, `[token]`, …): its keys,
+//!   the types they parse into (an [`Algorithm`](tokengate_keys::Algorithm),
+//!   a [`LogFormat`]) and its defaults;
+//! - `env.rs`: the `TOKENGATE_*` overlay, applied before typing;
+//! - `validate.rs`: ranges and consistency, checked after typing.
 
 #![warn(missing_docs)]
 
@@ -22,6 +23,6 @@ mod validate;
 pub use config::Config;
 pub use error::ConfigError;
 pub use section::{
-    CorsConfig, KeysConfig, LimitsConfig, LogConfig, ServerConfig, StoreConfig, TelemetryConfig,
-    TokenConfig,
+    CorsConfig, KeysConfig, LimitsConfig, LogConfig, LogFormat, ServerConfig, StoreConfig,
+    TelemetryConfig, TokenConfig, UnknownLogFormat,
 };

@@ -1,39 +1,27 @@
-//! Ranges and consistency, checked once the file is parsed: a known
-//! algorithm, a positive timeout, a default within its maximum, an exact
-//! origin. The first problem found is the error, section by section.
+//! Ranges and consistency, checked once the file is typed: what a type
+//! cannot say (a positive timeout, a default within its maximum, an exact
+//! origin). The first problem found is the error, section by section.
 
 use crate::{
-    Config, ConfigError, CorsConfig, KeysConfig, LimitsConfig, LogConfig, ServerConfig,
-    StoreConfig, TelemetryConfig, TokenConfig,
+    Config, ConfigError, CorsConfig, LimitsConfig, ServerConfig, StoreConfig, TelemetryConfig,
+    TokenConfig,
 };
 
 impl Config {
     /// Checks ranges and consistency ([`Config::from_toml`] does, before
     /// returning a config).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        keys(&self.keys)?;
         token(&self.token)?;
         server(&self.server)?;
         limits(&self.limits)?;
         store(&self.store)?;
         cors(&self.cors)?;
-        telemetry(&self.telemetry)?;
-        log(&self.log)
+        telemetry(&self.telemetry)
     }
 }
 
 fn invalid(message: impl Into<String>) -> Result<(), ConfigError> {
     Err(ConfigError::Invalid(message.into()))
-}
-
-fn keys(k: &KeysConfig) -> Result<(), ConfigError> {
-    if !matches!(k.algorithm.as_str(), "RS256" | "ES256" | "EdDSA") {
-        return invalid(format!(
-            "keys.algorithm {:?}: expected RS256, ES256 or EdDSA",
-            k.algorithm
-        ));
-    }
-    Ok(())
 }
 
 fn token(t: &TokenConfig) -> Result<(), ConfigError> {
@@ -122,13 +110,6 @@ fn telemetry(t: &TelemetryConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn log(l: &LogConfig) -> Result<(), ConfigError> {
-    if !matches!(l.format.as_str(), "text" | "json") {
-        return invalid("log.format must be \"text\" or \"json\"");
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -149,10 +130,6 @@ mod tests {
     #[test]
     fn every_rule_and_its_text() {
         for (extra, message) in [
-            (
-                "[keys]\nalgorithm = \"HS256\"",
-                "keys.algorithm \"HS256\": expected RS256, ES256 or EdDSA",
-            ),
             (
                 "[token]\naccess_timeout = 0",
                 "token.access_timeout must be between 1 and token.max_access_timeout",
@@ -224,10 +201,6 @@ mod tests {
             (
                 "[telemetry]\notlp_endpoint = \"ftp://x\"",
                 "telemetry.otlp_endpoint must be an http(s) URL",
-            ),
-            (
-                "[log]\nformat = \"xml\"",
-                "log.format must be \"text\" or \"json\"",
             ),
         ] {
             assert_eq!(

@@ -1,4 +1,5 @@
-//! The file's sections, one module each: their keys and their defaults.
+//! The file's sections, one module each: their keys, the types the values
+//! parse into, and their defaults.
 
 mod cors;
 mod keys;
@@ -12,7 +13,7 @@ mod token;
 pub use cors::CorsConfig;
 pub use keys::KeysConfig;
 pub use limits::LimitsConfig;
-pub use log::LogConfig;
+pub use log::{LogConfig, LogFormat, UnknownLogFormat};
 pub use server::ServerConfig;
 pub use store::StoreConfig;
 pub use telemetry::TelemetryConfig;
