@@ -30,17 +30,17 @@ pub enum DirectorySource {
 /// The token settings of a config.
 pub fn token_settings(config: &Config) -> TokenSettings {
     TokenSettings {
-        access_timeout: config.token.access_timeout,
-        max_access_timeout: config.token.max_access_timeout,
-        refresh_timeout: config.token.refresh_timeout,
+        access_timeout: config.token.access_timeout.as_secs(),
+        max_access_timeout: config.token.max_access_timeout.as_secs(),
+        refresh_timeout: config.token.refresh_timeout.as_secs(),
         refresh_ttl: config.token.refresh_ttl,
-        absolute_timeout: config.token.absolute_timeout,
-        reuse_grace: config.token.reuse_grace,
+        absolute_timeout: config.token.absolute_timeout.as_secs(),
+        reuse_grace: config.token.reuse_grace.as_secs(),
         issuer: config.token.issuer.clone(),
         login_limits: LoginLimits {
             per_user: config.limits.login_failures_per_user,
             per_ip: config.limits.login_failures_per_ip,
-            window_secs: config.limits.login_failure_window,
+            window_secs: config.limits.login_failure_window.as_secs(),
             // A check cannot outlive the longest call, so that is its lease.
             check_lease_secs: config.server.max_timeout_ms.div_ceil(1000),
         },
@@ -193,8 +193,8 @@ pub async fn run(
     let l = &config.limits;
     let guard = Arc::new(server::SourceGuard::new(server::SourceGuardSettings {
         faults: l.source_faults,
-        window: Duration::from_secs(l.source_fault_window),
-        throttle_for: Duration::from_secs(l.source_throttle),
+        window: l.source_fault_window,
+        throttle_for: l.source_throttle,
         connections_per_second: l.throttled_connections_per_second,
     }));
     let reporter = health_reporter.clone();

@@ -99,7 +99,7 @@ impl Config {
     }
 
     /// The value of one setting of a section, named as in the file
-    /// (`token.max_access_timeout`); `None` for an
+    /// (`token.max_access_timeout`), in the file's unit; `None` for an
     /// unknown or unset key. Lets other parts name a setting in data (the
     /// OpenAPI document's bounds follow `token.*` settings) without a list
     /// of them here.
@@ -127,6 +127,8 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     const SAMPLE: &str = r#"
@@ -157,8 +159,8 @@ allowed_origins = ["http://localhost:3000"]
         assert_eq!(c.directory, Path::new("/etc/tg/users.toml"));
         assert_eq!(c.keys.dir, Path::new("/etc/tg/keys"));
         assert_eq!(c.keys.algorithm, tokengate_keys::Algorithm::EdDSA);
-        assert_eq!(c.token.access_timeout, 60);
-        assert_eq!(c.token.reuse_grace, 5);
+        assert_eq!(c.token.access_timeout, Duration::from_secs(60));
+        assert_eq!(c.token.reuse_grace, Duration::from_secs(5));
         assert_eq!(c.log.format, crate::LogFormat::Json);
         assert_eq!(
             c.store.redis_url.as_deref(),
@@ -177,7 +179,7 @@ allowed_origins = ["http://localhost:3000"]
         assert_eq!(int("token.refresh_ttl"), Some(5), "an override");
         assert_eq!(int("token.reuse_grace"), Some(5), "from the file");
         assert_eq!(int("limits.max_body_bytes"), Some(65536));
-        assert_eq!(int("limits.login_failure_window"), Some(300));
+        assert_eq!(int("limits.login_failure_window"), Some(300), "seconds");
         assert_eq!(int("store.timeout_ms"), Some(500));
         let text = |key: &str| c.setting(key).and_then(|v| v.as_str().map(str::to_owned));
         assert_eq!(text("keys.algorithm").as_deref(), Some("EdDSA"));

@@ -25,13 +25,13 @@ fn invalid(message: impl Into<String>) -> Result<(), ConfigError> {
 }
 
 fn token(t: &TokenConfig) -> Result<(), ConfigError> {
-    if t.access_timeout == 0 || t.access_timeout > t.max_access_timeout {
+    if t.access_timeout.is_zero() || t.access_timeout > t.max_access_timeout {
         return invalid("token.access_timeout must be between 1 and token.max_access_timeout");
     }
-    if t.max_access_timeout > i32::MAX as u64 {
+    if t.max_access_timeout.as_secs() > i32::MAX as u64 {
         return invalid("token.max_access_timeout is larger than an int32 timeout can ask for");
     }
-    if t.refresh_timeout == 0 || t.absolute_timeout == 0 {
+    if t.refresh_timeout.is_zero() || t.absolute_timeout.is_zero() {
         return invalid("token.refresh_timeout and token.absolute_timeout must be positive");
     }
     if t.refresh_ttl == 0 || t.refresh_ttl > i32::MAX as u32 {

@@ -1,6 +1,8 @@
 //! `[limits]`: request size, failed-login limits, and the per-source
 //! throttle of clients that keep making protocol faults.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 /// `[limits]`
@@ -13,8 +15,9 @@ pub struct LimitsConfig {
     pub login_failures_per_user: u32,
     /// Failed logins per window per client IP.
     pub login_failures_per_ip: u32,
-    /// The failure-counting window, seconds.
-    pub login_failure_window: u64,
+    /// The failure-counting window (seconds in the file).
+    #[serde(with = "crate::seconds")]
+    pub login_failure_window: Duration,
     /// Behind a proxy or ingress, the header naming the client address
     /// (e.g. `x-forwarded-for`, `x-real-ip`); its last address is used, the
     /// one your own proxy appended. Unset: the TCP peer address. Set it only
@@ -26,10 +29,13 @@ pub struct LimitsConfig {
     /// peer: behind a proxy that forwards oversized bodies, the proxy's
     /// address is what gets throttled (its open connections keep serving).
     pub source_faults: u32,
-    /// The fault-counting window, seconds.
-    pub source_fault_window: u64,
-    /// How long an address stays throttled after its last fault, seconds.
-    pub source_throttle: u64,
+    /// The fault-counting window (seconds in the file).
+    #[serde(with = "crate::seconds")]
+    pub source_fault_window: Duration,
+    /// How long an address stays throttled after its last fault (seconds
+    /// in the file).
+    #[serde(with = "crate::seconds")]
+    pub source_throttle: Duration,
     /// New connections a throttled address may still open per second;
     /// the rest are reset as soon as they are accepted.
     pub throttled_connections_per_second: u32,
@@ -41,11 +47,11 @@ impl Default for LimitsConfig {
             max_body_bytes: 64 * 1024,
             login_failures_per_user: 10,
             login_failures_per_ip: 100,
-            login_failure_window: 300,
+            login_failure_window: Duration::from_secs(300),
             client_ip_header: None,
             source_faults: 20,
-            source_fault_window: 10,
-            source_throttle: 60,
+            source_fault_window: Duration::from_secs(10),
+            source_throttle: Duration::from_secs(60),
             throttled_connections_per_second: 2,
         }
     }

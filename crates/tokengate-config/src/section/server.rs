@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// `[server]`: connection handling.
+/// `[server]`: connection handling. Every duration is in milliseconds, as
+/// each key's `_ms` says.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
