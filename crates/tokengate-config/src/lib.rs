@@ -15,6 +15,18 @@
 //! - `seconds.rs`: seconds in the file, `Duration` in Rust (keys in
 //!   milliseconds end in `_ms` and stay integers).
 
+//! # Defaults
+//!
+//! One set, kept by whoever uses the setting. The core's
+//! `TokenSettings::default()` and `LoginLimits::default()` are the defaults
+//! of `[token]`'s lifetimes and issuer and of `limits.login_*`, and the
+//! store's `RedisStoreConfig::DEFAULT_*` those of `[store]`: the sections
+//! read them from there. The core is the home because it is used without a
+//! config (its tests and benchmarks build `TokenSettings` from its
+//! `Default`) and must not depend on this crate. Every other setting is used
+//! only by the binary, whose settings types have no defaults of their own,
+//! so its default is here, in its section's `Default`.
+
 #![warn(missing_docs)]
 
 mod config;

@@ -4,8 +4,10 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tokengate_core::LoginLimits;
 
-/// `[limits]`
+/// `[limits]`. The `login_*` keys default to the core's
+/// [`LoginLimits::default`]; the others are the binary's and default here.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
@@ -42,12 +44,14 @@ pub struct LimitsConfig {
 }
 
 impl Default for LimitsConfig {
+    /// The `login_*` keys: the core's [`LoginLimits::default`].
     fn default() -> Self {
+        let login = LoginLimits::default();
         Self {
             max_body_bytes: 64 * 1024,
-            login_failures_per_user: 10,
-            login_failures_per_ip: 100,
-            login_failure_window: Duration::from_secs(300),
+            login_failures_per_user: login.per_user,
+            login_failures_per_ip: login.per_ip,
+            login_failure_window: Duration::from_secs(login.window_secs),
             client_ip_header: None,
             source_faults: 20,
             source_fault_window: Duration::from_secs(10),

@@ -1,8 +1,11 @@
 //! `[store]`: where refresh state lives.
 
 use serde::{Deserialize, Serialize};
+use tokengate_store::RedisStoreConfig;
 
-/// `[store]`
+/// `[store]`. Its defaults are the store's
+/// ([`RedisStoreConfig::DEFAULT_KEY_PREFIX`],
+/// [`RedisStoreConfig::DEFAULT_TIMEOUT`]).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
@@ -21,8 +24,9 @@ impl Default for StoreConfig {
         Self {
             redis_url: None,
             cluster_nodes: Vec::new(),
-            key_prefix: "tokengate:".to_owned(),
-            timeout_ms: 500,
+            key_prefix: RedisStoreConfig::DEFAULT_KEY_PREFIX.to_owned(),
+            // A constant of half a second: the cast cannot truncate.
+            timeout_ms: RedisStoreConfig::DEFAULT_TIMEOUT.as_millis() as u64,
         }
     }
 }

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tokengate_core::TokenSettings;
 
-/// `[token]`
+/// `[token]`. Its defaults are the core's [`TokenSettings::default`].
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokenConfig {
@@ -39,15 +40,18 @@ pub struct TokenConfig {
 }
 
 impl Default for TokenConfig {
+    /// The core's [`TokenSettings::default`]; the password pool's sizes are
+    /// this section's own.
     fn default() -> Self {
+        let core = TokenSettings::default();
         Self {
-            access_timeout: Duration::from_secs(1200),
-            max_access_timeout: Duration::from_secs(86400),
-            refresh_timeout: Duration::from_secs(1800),
-            refresh_ttl: 18,
-            absolute_timeout: Duration::from_secs(86400),
-            reuse_grace: Duration::ZERO,
-            issuer: "tokengate".to_owned(),
+            access_timeout: Duration::from_secs(core.access_timeout),
+            max_access_timeout: Duration::from_secs(core.max_access_timeout),
+            refresh_timeout: Duration::from_secs(core.refresh_timeout),
+            refresh_ttl: core.refresh_ttl,
+            absolute_timeout: Duration::from_secs(core.absolute_timeout),
+            reuse_grace: Duration::from_secs(core.reuse_grace),
+            issuer: core.issuer,
             password_workers: 0,
             password_queue: 64,
         }
