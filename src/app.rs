@@ -5,17 +5,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
-use tokengate_config::Config;
-use tokengate_core::{LoginLimits, PasswordPool, TokenService, TokenSettings};
+use anyhow::Context as _;
+use tokengate_config::{Config, StoreBackend};
+use tokengate_core::{PasswordPool, TokenService, TokenSettings};
 use tokengate_directory::Directory;
 use tokengate_keys::KeyDir;
-use tokengate_store::{InstrumentedStore, MemoryStore, RedisStore, RedisStoreConfig, RefreshStore};
+use tokengate_store::{InstrumentedStore, MemoryStore, RedisStore, RefreshStore};
 use tokio::net::TcpListener;
 
 use crate::lifecycle::Lifecycle;
 use crate::reload;
-use crate::server::{self, ConnectionSettings};
+use crate::server::{self, ConnectionSettings, SourceGuardSettings};
 use crate::stack::{self, StackSettings};
 use crate::transport::http_endpoints::EndpointState;
 
@@ -27,50 +27,18 @@ pub enum DirectorySource {
     Fixed(Box<Directory>),
 }
 
-/// The token settings of a config.
-pub fn token_settings(config: &Config) -> TokenSettings {
-    TokenSettings {
-        access_timeout: config.token.access_timeout.as_secs(),
-        max_access_timeout: config.token.max_access_timeout.as_secs(),
-        refresh_timeout: config.token.refresh_timeout.as_secs(),
-        refresh_ttl: config.token.refresh_ttl,
-        absolute_timeout: config.token.absolute_timeout.as_secs(),
-        reuse_grace: config.token.reuse_grace.as_secs(),
-        issuer: config.token.issuer.clone(),
-        login_limits: LoginLimits {
-            per_user: config.limits.login_failures_per_user,
-            per_ip: config.limits.login_failures_per_ip,
-            window_secs: config.limits.login_failure_window.as_secs(),
-            // A check cannot outlive the longest call, so that is its lease.
-            check_lease_secs: config.server.max_timeout_ms.div_ceil(1000),
-        },
-    }
-}
-
 /// The refresh store a config names: Redis (standalone or cluster) when
 /// `store.redis_url` or `store.cluster_nodes` is set, else in-memory.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn RefreshStore>> {
-    let endpoint = match (
-        &config.store.redis_url,
-        config.store.cluster_nodes.as_slice(),
-    ) {
-        (Some(_), [_, ..]) => bail!("set either store.redis_url or store.cluster_nodes, not both"),
-        (Some(url), []) => RedisStoreConfig::new(url.clone()),
-        (None, [_, ..]) => RedisStoreConfig::cluster(config.store.cluster_nodes.clone()),
-        (None, []) => {
+    match StoreBackend::try_from(&config.store)? {
+        StoreBackend::Memory => {
             tracing::warn!(
                 "no store.redis_url: in-memory refresh state, valid for ONE instance only"
             );
-            return Ok(Arc::new(MemoryStore::new()));
+            Ok(Arc::new(MemoryStore::new()))
         }
-    };
-    let store = RedisStore::connect(
-        endpoint
-            .with_key_prefix(config.store.key_prefix.clone())
-            .with_timeout(Duration::from_millis(config.store.timeout_ms)),
-    )
-    .await?;
-    Ok(Arc::new(store))
+        StoreBackend::Redis(redis) => Ok(Arc::new(RedisStore::connect(redis).await?)),
+    }
 }
 
 /// Loads the directory and keys (creating missing keys when configured)
@@ -101,7 +69,7 @@ pub async fn build_core(
         keys,
         store,
         PasswordPool::new(config.token.password_workers, config.token.password_queue),
-        token_settings(config),
+        TokenSettings::from(config),
     )))
 }
 
@@ -142,13 +110,7 @@ pub async fn run(
         Arc::clone(&core),
         endpoints,
         health_service,
-        &StackSettings {
-            allowed_origins: config.cors.allowed_origins.clone(),
-            max_body_bytes: config.limits.max_body_bytes,
-            default_timeout: Duration::from_millis(config.server.default_timeout_ms),
-            max_timeout: Duration::from_millis(config.server.max_timeout_ms),
-            client_ip_header: config.limits.client_ip_header.clone(),
-        },
+        &StackSettings::from(&config),
     )?;
 
     let reload_paths = reload::Watched {
@@ -177,26 +139,10 @@ pub async fn run(
     tracing::info!(listen = %local, "serving gRPC, gRPC-Web and REST on one port");
     on_listening(local);
 
-    let s = &config.server;
-    let settings = ConnectionSettings {
-        header_read_timeout: Duration::from_millis(s.header_read_timeout_ms),
-        idle_timeout: Duration::from_millis(s.idle_timeout_ms),
-        http2_keepalive_interval: (s.http2_keepalive_interval_ms > 0)
-            .then(|| Duration::from_millis(s.http2_keepalive_interval_ms)),
-        http2_keepalive_timeout: Duration::from_millis(s.http2_keepalive_timeout_ms),
-        http2_max_concurrent_streams: s.http2_max_concurrent_streams,
-        max_connection_age: (s.max_connection_age_ms > 0)
-            .then(|| Duration::from_millis(s.max_connection_age_ms)),
-        drain_timeout: Duration::from_millis(s.drain_timeout_ms),
-        max_connections: s.max_connections,
-    };
-    let l = &config.limits;
-    let guard = Arc::new(server::SourceGuard::new(server::SourceGuardSettings {
-        faults: l.source_faults,
-        window: l.source_fault_window,
-        throttle_for: l.source_throttle,
-        connections_per_second: l.throttled_connections_per_second,
-    }));
+    let settings = ConnectionSettings::from(&config.server);
+    let guard = Arc::new(server::SourceGuard::new(SourceGuardSettings::from(
+        &config.limits,
+    )));
     let reporter = health_reporter.clone();
     let shutdown = async move {
         shutdown_signal().await;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokengate_config::Config;
-use tokengate_core::{PasswordPool, TokenService};
+use tokengate_core::{PasswordPool, TokenService, TokenSettings};
 use tokengate_directory::{Directory, hash_bcrypt};
 use tokengate_keys::{Algorithm, KeyDir};
 use tokengate_store::MemoryStore;
@@ -75,7 +75,7 @@ pub fn core(keys_dir: &Path) -> anyhow::Result<Arc<TokenService>> {
         keys.load().context("loading the fixture keys")?,
         Arc::new(MemoryStore::new()),
         PasswordPool::new(1, 64),
-        crate::app::token_settings(&config()?),
+        TokenSettings::from(&config()?),
     )))
 }
 

@@ -16,6 +16,7 @@ pub mod peer;
 pub mod proto;
 pub mod reload;
 pub mod server;
+pub mod settings;
 pub mod stack;
 pub mod telemetry;
 pub mod transport;

@@ -13,8 +13,11 @@
 //! - `env.rs`: the `TOKENGATE_*` overlay, applied before typing;
 //! - `validate.rs`: ranges and consistency, checked after typing;
 //! - `seconds.rs`: seconds in the file, `Duration` in Rust (keys in
-//!   milliseconds end in `_ms` and stay integers).
-
+//!   milliseconds end in `_ms` and stay integers);
+//! - `settings.rs`: the core's and the store's settings made from a config
+//!   (`From<&Config>` for `TokenSettings` and `LoginLimits`,
+//!   `TryFrom<&StoreConfig>` for [`StoreBackend`]).
+//!
 //! # Defaults
 //!
 //! One set, kept by whoever uses the setting. The core's
@@ -34,6 +37,7 @@ mod env;
 mod error;
 mod seconds;
 mod section;
+mod settings;
 mod validate;
 
 pub use config::Config;
@@ -42,3 +46,4 @@ pub use section::{
     CorsConfig, KeysConfig, LimitsConfig, LogConfig, LogFormat, ServerConfig, StoreConfig,
     TelemetryConfig, TokenConfig, UnknownLogFormat,
 };
+pub use settings::{AmbiguousStore, StoreBackend};

@@ -6,8 +6,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokengate_core::LoginLimits;
 
-/// `[limits]`. The `login_*` keys default to the core's
-/// [`LoginLimits::default`]; the others are the binary's and default here.
+/// `[limits]`. The `login_*` keys become the core's [`LoginLimits`]
+/// (`From<&Config>`), whose defaults they share; the others are the
+/// binary's and default here.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {

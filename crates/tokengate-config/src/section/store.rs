@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use tokengate_store::RedisStoreConfig;
 
-/// `[store]`. Its defaults are the store's
-/// ([`RedisStoreConfig::DEFAULT_KEY_PREFIX`],
+/// `[store]`. Becomes a [`StoreBackend`](crate::StoreBackend) (`TryFrom`);
+/// its defaults are the store's ([`RedisStoreConfig::DEFAULT_KEY_PREFIX`],
 /// [`RedisStoreConfig::DEFAULT_TIMEOUT`]).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]

@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokengate_core::TokenSettings;
 
-/// `[token]`. Its defaults are the core's [`TokenSettings::default`].
+/// `[token]`. Its lifetimes and limits become the core's
+/// [`TokenSettings`] (`From<&Config>`), whose defaults they share.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokenConfig {

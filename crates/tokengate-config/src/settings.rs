@@ -1,0 +1,166 @@
+//! The settings of the other crates, made from a config: the core's
+//! [`TokenSettings`] and [`LoginLimits`], and the store a `[store]` section
+//! names ([`StoreBackend`]). They are here because the orphan rule allows
+//! a `From<&Config>` only beside `Config` or beside the settings type, and
+//! the core must not know the config. (The binary's own settings — the
+//! listener's, the request stack's — are made in its `settings` module.)
+
+use std::time::Duration;
+
+use tokengate_core::{LoginLimits, TokenSettings};
+use tokengate_store::RedisStoreConfig;
+
+use crate::{Config, StoreConfig};
+
+impl From<&Config> for TokenSettings {
+    /// `[token]`'s lifetimes, and [`LoginLimits`] from `[limits]`.
+    fn from(config: &Config) -> Self {
+        let t = &config.token;
+        Self {
+            access_timeout: t.access_timeout.as_secs(),
+            max_access_timeout: t.max_access_timeout.as_secs(),
+            refresh_timeout: t.refresh_timeout.as_secs(),
+            refresh_ttl: t.refresh_ttl,
+            absolute_timeout: t.absolute_timeout.as_secs(),
+            reuse_grace: t.reuse_grace.as_secs(),
+            issuer: t.issuer.clone(),
+            login_limits: LoginLimits::from(config),
+        }
+    }
+}
+
+impl From<&Config> for LoginLimits {
+    /// `limits.login_*`, with `server.max_timeout_ms` as the check lease.
+    fn from(config: &Config) -> Self {
+        let l = &config.limits;
+        Self {
+            per_user: l.login_failures_per_user,
+            per_ip: l.login_failures_per_ip,
+            window_secs: l.login_failure_window.as_secs(),
+            // A check cannot outlive the longest call, so that is its lease.
+            check_lease_secs: config.server.max_timeout_ms.div_ceil(1000),
+        }
+    }
+}
+
+/// Where refresh state lives, as `[store]` says.
+#[derive(Debug, Clone)]
+pub enum StoreBackend {
+    /// Neither `redis_url` nor `cluster_nodes`: inside this one process.
+    Memory,
+    /// Redis, standalone or cluster, with the section's prefix and timeout.
+    Redis(RedisStoreConfig),
+}
+
+/// `store.redis_url` and `store.cluster_nodes` are both set.
+#[derive(Debug, thiserror::Error)]
+#[error("set either store.redis_url or store.cluster_nodes, not both")]
+pub struct AmbiguousStore;
+
+impl TryFrom<&StoreConfig> for StoreBackend {
+    type Error = AmbiguousStore;
+
+    fn try_from(store: &StoreConfig) -> Result<Self, Self::Error> {
+        let endpoint = match (&store.redis_url, store.cluster_nodes.as_slice()) {
+            (Some(_), [_, ..]) => return Err(AmbiguousStore),
+            (Some(url), []) => RedisStoreConfig::new(url.clone()),
+            (None, [_, ..]) => RedisStoreConfig::cluster(store.cluster_nodes.clone()),
+            (None, []) => return Ok(Self::Memory),
+        };
+        Ok(Self::Redis(
+            endpoint
+                .with_key_prefix(store.key_prefix.clone())
+                .with_timeout(Duration::from_millis(store.timeout_ms)),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use tokengate_store::RedisEndpoint;
+
+    use super::*;
+
+    fn config(text: &str) -> Config {
+        Config::from_toml(
+            &format!("directory = \"u\"\n{text}"),
+            Path::new("."),
+            vec![],
+        )
+        .expect("config")
+    }
+
+    /// One set of defaults: an empty file makes exactly the core's own.
+    #[test]
+    fn defaults_are_the_cores() {
+        let made = TokenSettings::from(&config(""));
+        assert_eq!(
+            format!("{made:?}"),
+            format!("{:?}", TokenSettings::default())
+        );
+    }
+
+    #[test]
+    fn token_settings_from_every_key() {
+        let made = TokenSettings::from(&config(
+            "[token]\naccess_timeout = 60\nmax_access_timeout = 600\nrefresh_timeout = 120\n\
+             refresh_ttl = 3\nabsolute_timeout = 900\nreuse_grace = 2\nissuer = \"me\"\n\
+             [limits]\nlogin_failures_per_user = 4\nlogin_failures_per_ip = 5\n\
+             login_failure_window = 30\n\
+             [server]\ndefault_timeout_ms = 1000\nmax_timeout_ms = 1500\n",
+        ));
+        assert_eq!(
+            (
+                made.access_timeout,
+                made.max_access_timeout,
+                made.refresh_timeout,
+                made.refresh_ttl,
+                made.absolute_timeout,
+                made.reuse_grace,
+                made.issuer.as_str(),
+            ),
+            (60, 600, 120, 3, 900, 2, "me")
+        );
+        let l = made.login_limits;
+        assert_eq!(
+            (l.per_user, l.per_ip, l.window_secs, l.check_lease_secs),
+            (4, 5, 30, 2),
+            "the lease is the longest call, rounded up to a second"
+        );
+    }
+
+    #[test]
+    fn store_backends() {
+        let backend = |text: &str| StoreBackend::try_from(&config(text).store);
+        assert!(matches!(backend(""), Ok(StoreBackend::Memory)));
+        let Ok(StoreBackend::Redis(redis)) = backend("[store]\nredis_url = \"redis://h:1\"\n")
+        else {
+            panic!("redis");
+        };
+        assert_eq!(redis.endpoint, RedisEndpoint::Url("redis://h:1".into()));
+        assert_eq!(redis.key_prefix, RedisStoreConfig::DEFAULT_KEY_PREFIX);
+        assert_eq!(redis.timeout, RedisStoreConfig::DEFAULT_TIMEOUT);
+        let Ok(StoreBackend::Redis(cluster)) = backend(
+            "[store]\ncluster_nodes = [\"redis://a:1\", \"redis://b:2\"]\n\
+             key_prefix = \"tg:\"\ntimeout_ms = 250\n",
+        ) else {
+            panic!("cluster");
+        };
+        assert_eq!(
+            cluster.endpoint,
+            RedisEndpoint::ClusterNodes(vec!["redis://a:1".into(), "redis://b:2".into()])
+        );
+        assert_eq!(cluster.key_prefix, "tg:");
+        assert_eq!(cluster.timeout, Duration::from_millis(250));
+        let both =
+            backend("[store]\nredis_url = \"redis://h:1\"\ncluster_nodes = [\"redis://a:1\"]\n")
+                .expect_err("both");
+        assert_eq!(
+            both.to_string(),
+            "set either store.redis_url or store.cluster_nodes, not both"
+        );
+    }
+}
