@@ -10,7 +10,8 @@ pub struct ServerConfig {
     /// Deadline for calls that send no `grpc-timeout`, ms.
     pub default_timeout_ms: u64,
     /// Longest deadline a `grpc-timeout` may ask for, ms (it also bounds
-    /// how long a request body may take to arrive).
+    /// how long a request body may take to arrive, and how long a password
+    /// check may hold its failed-login slots).
     pub max_timeout_ms: u64,
     /// Time a client has to send its request headers, ms.
     pub header_read_timeout_ms: u64,
@@ -20,9 +21,9 @@ pub struct ServerConfig {
     pub http2_keepalive_interval_ms: u64,
     /// HTTP/2 PING answer timeout, ms.
     pub http2_keepalive_timeout_ms: u64,
-    /// Concurrent HTTP/2 streams per connection. 100 (as Envoy and h2o):
-    /// with 256, one client's burst of streams held the core long enough to
-    /// triple other clients' p99 (BENCHMARKS.md, "Hostile traffic").
+    /// Concurrent HTTP/2 streams per connection. 100, as Envoy and h2o:
+    /// more let one client's burst of streams hold the core long enough to
+    /// slow every other client's calls (BENCHMARKS.md, "Hostile traffic").
     pub http2_max_concurrent_streams: u32,
     /// Connections are asked to go away after this long, ms (0 = never).
     pub max_connection_age_ms: u64,

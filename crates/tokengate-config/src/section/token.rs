@@ -21,7 +21,10 @@ pub struct TokenConfig {
     /// Refresh-token lifetime (seconds in the file).
     #[serde(with = "crate::seconds")]
     pub refresh_timeout: Duration,
-    /// Refreshes a family may make (the maximum `refresh_count`).
+    /// A count, not a time: the most refreshes one family may make (the
+    /// largest `refresh_count` an issue request may ask for, and what a
+    /// `refresh_count` of 0 gets). Each refresh token carries what is left
+    /// of it in its `ttl` claim; the key keeps SpaceONE's name.
     pub refresh_ttl: u32,
     /// A family's whole life from its issue, however often it is refreshed
     /// (seconds in the file).
