@@ -1,8 +1,6 @@
 //! The command line: hash-password, check-config, keys generate/rotate,
 //! revoke's refusal without a shared store, and helpful errors.
 
-mod common;
-
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
@@ -57,7 +55,11 @@ fn hash_password_makes_verifiable_hashes() {
 #[test]
 fn check_config_keys_and_revoke() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("users.toml"), common::directory_toml(4)).expect("users");
+    std::fs::write(
+        dir.path().join("users.toml"),
+        tokengate_test_support::test_server::directory_toml(4),
+    )
+    .expect("users");
     let config = dir.path().join("tokengate.toml");
     std::fs::write(&config, "directory = \"users.toml\"\n[keys]\ndir = \"keys\"\ngenerate_missing = false\nalgorithm = \"ES256\"\n").expect("config");
     let config = config.to_str().expect("utf-8");

@@ -2,9 +2,7 @@
 //! native gRPC (tonic), gRPC-Web binary and text on HTTP/1.1 and HTTP/2, and
 //! REST — the same call gives the same code and message on every protocol.
 
-mod common;
-
-use common::*;
+use tokengate_test_support::prelude::*;
 
 /// One row: a call and the expected (gRPC code, exact message).
 struct Row {

@@ -12,10 +12,6 @@
 //! does, revokes through `kubectl exec`, and terminates it the way the
 //! kubelet does (preStop pause, then SIGTERM) while it is under load.
 
-mod common;
-#[path = "../crates/tokengate-store/tests/common/mod.rs"]
-mod redis_support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
@@ -28,11 +24,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bytes::{Buf as _, Bytes};
 use prost::Message as _;
-use redis_support::RedisServer;
 use serde_json::{Value, json};
 use tokengate::proto::core_v1::{AuthenticationRequest, AuthenticationResponse};
 use tokengate::transport::http_endpoints::PATHS;
 use tokengate_config::Config;
+use tokengate_test_support::redis_server::RedisServer;
 
 const OVERLAYS: [&str; 2] = ["dev", "production"];
 const GET_PUBLIC_KEY: &str = "/spaceone.api.identity.v1.Domain/get_public_key";
@@ -1005,7 +1001,7 @@ impl Pod {
         std::fs::copy(env!("CARGO_BIN_EXE_tokengate"), &entrypoint).expect("copy binary");
         set_mode(&entrypoint, 0o755);
 
-        let port = common::free_port();
+        let port = tokengate_test_support::ports::free_port();
         let mut env = pod_env(&objects, &secrets, &deployment, &BTreeMap::new());
         let config_path = env
             .iter()
@@ -1480,7 +1476,7 @@ async fn grpc_call(channel: tonic::transport::Channel) -> Result<(), (bool, Stri
         .unary(
             tonic::Request::new(public_key_message()),
             path,
-            common::RawCodec,
+            tokengate_test_support::clients::RawCodec,
         )
         .await
     {

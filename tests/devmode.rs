@@ -1,12 +1,10 @@
 //! `tokengate serve` with no config: the banner shows the demo credentials
 //! and example calls, and the printed calls work exactly as printed.
 
-mod common;
-
 use std::io::BufReader;
 use std::process::{Command, Stdio};
 
-use common::*;
+use tokengate_test_support::prelude::*;
 
 #[test]
 fn dev_mode_prints_working_example_calls() {

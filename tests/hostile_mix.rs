@@ -35,17 +35,15 @@
 //! No timing assertions beyond generous "closed eventually" bounds: this
 //! is a robustness test, not a benchmark (`tools/bench/hostile-mix.sh`).
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{
+use tokengate_load::hostile::{HalfOpen, HostileConfig, HostileReport, Kind, run};
+use tokengate_test_support::prelude::{
     Clients, PASSWORD, Proto, ServerOptions, TestServer, TokenInfo, issue_call, issue_request,
     public_key_call, refresh_call,
 };
-use tokengate_load::hostile::{HalfOpen, HostileConfig, HostileReport, Kind, run};
 
 const MAX_CONNECTIONS: usize = 300;
 const RSS_BOUND_KIB: u64 = 256 * 1024;

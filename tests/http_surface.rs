@@ -2,12 +2,10 @@
 //! details, 404/405, deadlines, slow clients, health, readiness, metrics and
 //! the OpenAPI document checked against real answers.
 
-mod common;
-
 use std::io::{Read as _, Write as _};
 use std::time::{Duration, Instant};
 
-use common::*;
+use tokengate_test_support::prelude::*;
 
 const RESOURCE_EXHAUSTED: i32 = 8;
 

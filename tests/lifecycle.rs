@@ -2,11 +2,9 @@
 //! directory reloads on change and on SIGHUP, keeping the old one when the
 //! new file is broken.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use tokengate_test_support::prelude::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_calls_then_exits_zero() {

@@ -3,13 +3,9 @@
 //! TRACE, then a search of everything it wrote for passwords, hashes,
 //! tokens, one-time keys, key material and the Redis password.
 
-mod common;
-#[path = "../crates/tokengate-store/tests/common/mod.rs"]
-mod redis_support;
-
 use base64::Engine as _;
-use common::*;
-use redis_support::RedisServer;
+use tokengate_test_support::prelude::*;
+use tokengate_test_support::redis_server::RedisServer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_session_logged_at_trace_reveals_no_secret() {

@@ -3,11 +3,9 @@
 //! escape codes in either format, and at the default level each call writes
 //! exactly one line (the access line), whatever the call did.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use tokengate_test_support::prelude::*;
 
 /// Starts a server logging at the default level in `format`.
 fn server(format: &str) -> TestServer {

@@ -2,12 +2,10 @@
 //! `deploy/observability/` parse, and every metric they query is one the
 //! binary really exports (scraped from a server after real traffic).
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::io::{Read as _, Write as _};
 
-use common::*;
+use tokengate_test_support::prelude::*;
 
 fn metric_names(expr: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();

@@ -2,14 +2,10 @@
 //! sharing one Redis, outages (killed and hung Redis), TTL hygiene, lockout
 //! under parallel guessing, and one winner among parallel refreshes.
 
-mod common;
-#[path = "../crates/tokengate-store/tests/common/mod.rs"]
-mod redis_support;
-
 use std::time::{Duration, Instant};
 
-use common::*;
-use redis_support::RedisServer;
+use tokengate_test_support::prelude::*;
+use tokengate_test_support::redis_server::RedisServer;
 
 /// Options for a server on `redis`. The store timeout is generous: 200
 /// parallel calls on a busy 2-core CI machine must not time out (the

@@ -7,13 +7,11 @@
 //! tonic-health's `health.proto` was) fails the client before any call.
 //! `tools/spaceone-clients.sh` runs that client itself.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::*;
 use prost::Message as _;
 use prost_types::FileDescriptorProto;
+use tokengate_test_support::prelude::*;
 use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
 use tonic_reflection::pb::v1alpha::{ServerReflectionRequest, ServerReflectionResponse};

@@ -8,16 +8,16 @@
 //! The attacker connects from 127.0.0.2 and honest clients from 127.0.0.1:
 //! on Linux every 127.0.0.0/8 address is the loopback interface.
 
-mod common;
-
 use std::io::{Read as _, Write as _};
 use std::net::{IpAddr, Ipv4Addr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Clients, Proto, ServerOptions, TestServer, connect_from, public_key_call};
 use tokengate_load::hostile::{HalfOpen, HostileConfig, run};
+use tokengate_test_support::prelude::{
+    Clients, Proto, ServerOptions, TestServer, connect_from, public_key_call,
+};
 
 const ATTACKER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 

@@ -3,15 +3,13 @@
 //! with child spans for the password check, signing and store calls,
 //! exported over OTLP/HTTP to a collector this test runs.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
+use tokengate_test_support::prelude::*;
 
 /// A minimal OTLP/HTTP collector: keeps every span it is sent.
 async fn collector() -> (u16, Arc<Mutex<Vec<Span>>>) {

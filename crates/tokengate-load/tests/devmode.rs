@@ -6,12 +6,12 @@
 //! missing the test builds it with `cargo build -p tokengate --bin tokengate`.
 
 use std::io::{BufRead as _, BufReader};
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tokengate_load::{HttpVersion, LoadConfig, Protocol, Report, Scenario, run};
+use tokengate_test_support::ports::free_port;
 
 const DOMAIN: &str = "domain-dev";
 const USER: &str = "admin@example.com";
@@ -54,13 +54,6 @@ fn tokengate_binary() -> PathBuf {
     }
     assert!(bin.exists(), "no tokengate binary at {}", bin.display());
     bin
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 impl DevServer {

@@ -2,16 +2,15 @@
 //! a standalone Redis and a three-master Redis Cluster (both started by the
 //! test itself). Any difference between them is a bug.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{RedisCluster, RedisServer, now_ms, unique};
 use tokengate_store::{
     AttemptCounter, CheckLease, CheckOutcome, FamilyRecord, FamilyRef, KeyId, LoginAttempt,
     MemoryStore, RedisStore, RedisStoreConfig, RefreshStore, RotateRequest, Rotation,
 };
+use tokengate_test_support::ids::{now_ms, unique};
+use tokengate_test_support::redis_server::{RedisCluster, RedisServer};
 
 type Store = Arc<dyn RefreshStore>;
 

@@ -1,17 +1,17 @@
 //! Redis-only properties: key layout and TTLs, timeouts on a hung server,
 //! recovery after restarts and outages, and credentials kept out of text.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::digest::{SHA256, digest};
-use common::{RedisServer, free_port, now_ms, unique};
 use redis::AsyncCommands as _;
 use tokengate_store::{
     FamilyRecord, FamilyRef, KeyId, RedisConfigError, RedisStore, RedisStoreConfig, RefreshStore,
     RotateRequest, Rotation, StoreError,
 };
+use tokengate_test_support::ids::{now_ms, unique};
+use tokengate_test_support::ports::free_port;
+use tokengate_test_support::redis_server::RedisServer;
 
 const HOUR_MS: u64 = 3_600_000;
 const FP: [u8; 16] = [7; 16];

@@ -4,17 +4,16 @@
 //! `SSL_CERT_FILE` environment variable (read by rustls-native-certs), which
 //! must be set while no other test thread runs.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{RedisServer, now_ms, unique};
 use tokengate_store::{
     FamilyRecord, FamilyRef, KeyId, RedisStore, RedisStoreConfig, RefreshStore, RotateRequest,
     Rotation, StoreError,
 };
+use tokengate_test_support::ids::{now_ms, unique};
+use tokengate_test_support::redis_server::RedisServer;
 
 fn openssl(dir: &Path, args: &[&str]) {
     let output = Command::new("openssl")

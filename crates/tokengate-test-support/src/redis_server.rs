@@ -1,35 +1,15 @@
-//! Private Redis servers for the store tests: each test starts its own
-//! `redis-server` on a free port (never the machine's shared 6379) and the
-//! guard kills it when dropped, panics included.
-
-#![allow(dead_code)] // each test binary uses a different part of this
+//! Private Redis servers: each [`RedisServer`] is a `redis-server` on a
+//! free port of 127.0.0.1 (never the machine's shared 6379), killed when its
+//! guard drops, panics included; a [`RedisCluster`] is three of them joined
+//! into a cluster.
 
 use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-/// Milliseconds since the epoch (Redis TTLs follow the wall clock, so the
-/// tests' `now_ms` does too).
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as u64
-}
-
-/// A string no other test or run uses.
-pub fn unique(label: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .subsec_nanos();
-    format!("{label}-{}-{n}-{nanos:x}", std::process::id())
-}
+use crate::ports::free_port;
 
 fn binary(name: &str) -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|paths| {
@@ -43,14 +23,6 @@ fn binary(name: &str) -> PathBuf {
              and need redis-server and redis-cli installed (e.g. `apt-get install redis-server`)"
         )
     })
-}
-
-/// A port nothing listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral port")
-        .port()
 }
 
 /// Sends one command in RESP and returns the raw reply, `None` if the

@@ -1,0 +1,56 @@
+//! What the workspace's integration tests share, one module per concept:
+//!
+//! - [`ids`]: unique names and the wall clock, so tests sharing a store
+//!   never see each other's data;
+//! - [`ports`]: a free port (only for servers that cannot bind port 0 and
+//!   report it) and connections from a chosen source address;
+//! - [`redis_server`]: private `redis-server` processes and a three-master
+//!   Redis Cluster, per test or shared by a whole test binary;
+//! - [`locate`]: the repository root and the `tokengate` binary under test;
+//! - [`test_server`] (feature `server`): `tokengate serve` with a test
+//!   config and directory, on a port it picks itself;
+//! - [`clients`] (feature `server`): one client per protocol (native gRPC,
+//!   gRPC-Web binary and text over HTTP/1.1 and HTTP/2, REST), each call
+//!   reduced to a protocol-independent [`clients::Outcome`];
+//! - [`calls`] (feature `server`): the requests the tests send, built once
+//!   for every protocol.
+//!
+//! [`prelude`] gathers what the root crate's tests use most.
+//!
+//! Every server a test starts is stopped when its guard drops (a panicking
+//! test included); the shared Redis servers are stopped when the test
+//! process exits.
+#![warn(missing_docs)]
+
+pub mod ids;
+pub mod locate;
+pub mod ports;
+pub mod redis_server;
+
+#[cfg(feature = "server")]
+pub mod calls;
+#[cfg(feature = "server")]
+pub mod clients;
+#[cfg(feature = "server")]
+pub mod test_server;
+
+/// The helpers most tests of the root crate use, for a glob import.
+pub mod prelude {
+    pub use crate::locate::repo_root;
+    pub use crate::ports::{connect_from, free_port};
+
+    #[cfg(feature = "server")]
+    pub use crate::calls::{
+        AuthenticationRequest, AuthenticationResponse, Call, IssueTokenRequest, TokenInfo,
+        issue_call, issue_request, public_key_call, refresh_call,
+    };
+    #[cfg(feature = "server")]
+    pub use crate::clients::{
+        ALL_PROTOCOLS, Clients, Outcome, Proto, RawCodec, frame, grpc, grpc_web,
+        reason_from_details, rest, rest_outcome,
+    };
+    #[cfg(feature = "server")]
+    pub use crate::test_server::{
+        PASSWORD, ServerOptions, TestServer, default_test_env, directory_toml, read_until,
+    };
+}
