@@ -1,36 +1,16 @@
 //! `tokengate serve` with no config: the banner shows the demo credentials
 //! and example calls, and the printed calls work exactly as printed.
 
-use std::io::BufReader;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
+use tokengate_test_support::dev_server::DevServer;
 use tokengate_test_support::prelude::*;
 
 #[test]
 fn dev_mode_prints_working_example_calls() {
-    let data = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tokengate"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data.path())
-        .env_remove("TOKENGATE_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let banner = read_until(&mut stdout, |l| l.contains("get_public_key")).concat();
-    let result = std::panic::catch_unwind(|| check_banner(&banner, data.path()));
-    let _ = child.kill();
-    let _ = child.wait();
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic);
-    }
+    // `--listen 127.0.0.1:0`: the banner's calls name the port it got.
+    let server = DevServer::start();
+    check_banner(&server.banner, server.data_dir());
 }
 
 fn check_banner(banner: &str, data: &std::path::Path) {

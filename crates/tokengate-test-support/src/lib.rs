@@ -7,6 +7,8 @@
 //! - [`redis_server`]: private `redis-server` processes and a three-master
 //!   Redis Cluster, per test or shared by a whole test binary;
 //! - [`locate`]: the repository root and the `tokengate` binary under test;
+//! - [`dev_server`]: `tokengate serve` in dev mode, read back from its
+//!   banner;
 //! - [`test_server`] (feature `server`): `tokengate serve` with a test
 //!   config and directory, on a port it picks itself;
 //! - [`clients`] (feature `server`): one client per protocol (native gRPC,
@@ -22,6 +24,7 @@
 //! process exits.
 #![warn(missing_docs)]
 
+pub mod dev_server;
 pub mod ids;
 pub mod locate;
 pub mod ports;
@@ -51,6 +54,6 @@ pub mod prelude {
     };
     #[cfg(feature = "server")]
     pub use crate::test_server::{
-        PASSWORD, ServerOptions, TestServer, default_test_env, directory_toml, read_until,
+        PASSWORD, ServerOptions, TestServer, default_test_env, directory_toml,
     };
 }

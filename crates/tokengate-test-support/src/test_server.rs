@@ -3,7 +3,6 @@
 //! from its log ("serving gRPC, gRPC-Web and REST on one port",
 //! `listen=…`).
 
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -241,21 +240,4 @@ impl Drop for TestServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Reads lines from a child's stdout until `pred` matches one.
-pub fn read_until(
-    reader: &mut BufReader<std::process::ChildStdout>,
-    pred: impl Fn(&str) -> bool,
-) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    while reader.read_line(&mut line).unwrap_or(0) > 0 {
-        let done = pred(&line);
-        lines.push(std::mem::take(&mut line));
-        if done {
-            break;
-        }
-    }
-    lines
 }
