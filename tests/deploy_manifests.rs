@@ -29,6 +29,7 @@ use tokengate::proto::core_v1::{AuthenticationRequest, AuthenticationResponse};
 use tokengate::transport::http_endpoints::PATHS;
 use tokengate_config::Config;
 use tokengate_test_support::redis_server::RedisServer;
+use tokengate_test_support::test_server::listen_address;
 
 const OVERLAYS: [&str; 2] = ["dev", "production"];
 const GET_PUBLIC_KEY: &str = "/spaceone.api.identity.v1.Domain/get_public_key";
@@ -1001,7 +1002,6 @@ impl Pod {
         std::fs::copy(env!("CARGO_BIN_EXE_tokengate"), &entrypoint).expect("copy binary");
         set_mode(&entrypoint, 0o755);
 
-        let port = tokengate_test_support::ports::free_port();
         let mut env = pod_env(&objects, &secrets, &deployment, &BTreeMap::new());
         let config_path = env
             .iter()
@@ -1013,7 +1013,10 @@ impl Pod {
         // config file itself is the rendered one, byte for byte):
         // - the paths the pod sees at / are under this test's root folder;
         // - the pod listens on 0.0.0.0:<containerPort> in its own network
-        //   namespace; here loopback and a free port (tests run in parallel);
+        //   namespace; here loopback and port 0 (tests run in parallel): the
+        //   process picks a free port and logs it. No check here is about the
+        //   port number itself (the static checks compare the rendered
+        //   config's port with the manifests');
         // - the Redis URL names the in-cluster Service (checked in
         //   redis_is_wired_and_the_only_egress_besides_dns); here a private
         //   redis-server.
@@ -1034,7 +1037,7 @@ impl Pod {
                     .display()
                     .to_string(),
             ),
-            ("TOKENGATE_LISTEN", format!("127.0.0.1:{port}")),
+            ("TOKENGATE_LISTEN", "127.0.0.1:0".to_owned()),
             ("TOKENGATE_STORE_REDIS_URL", redis.url()),
         ];
         for (var, value) in rewrites {
@@ -1066,12 +1069,13 @@ impl Pod {
         let mut pod = Self {
             root,
             child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             log,
             env,
             deployment,
             uid,
         };
+        pod.addr = pod.wait_listening();
         pod.wait_ready();
         if let Some((user, _)) = uid {
             let status = std::fs::read_to_string(format!("/proc/{}/status", pod.child.id()))
@@ -1088,6 +1092,25 @@ impl Pod {
             );
         }
         pod
+    }
+
+    /// Waits for the log line naming the address the process listens on.
+    fn wait_listening(&mut self) -> SocketAddr {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                panic!("the pod's process exited ({status}):\n{}", self.logs());
+            }
+            if let Some(addr) = self.logs().lines().find_map(listen_address) {
+                return addr;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never listened:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Like the readiness probe: GET /readyz until 200.
