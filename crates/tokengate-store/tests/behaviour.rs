@@ -1,6 +1,8 @@
 //! One behaviour suite, run against every store: the in-memory reference,
 //! a standalone Redis and a three-master Redis Cluster (both started by the
-//! test itself). Any difference between them is a bug.
+//! test binary itself, once, and shared by its tests). Any difference
+//! between them is a bug. Each case is a test per store, named
+//! `<case>::<store>`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -371,7 +373,6 @@ async fn concurrent_rotations_in_grace_share_the_answer(store: &Store) {
     assert_eq!(rotate(store, &next).await, Rotation::Rotated);
 }
 
-/// Runs every case against `store`, naming each as it passes.
 async fn password_change_inside_grace_gets_no_answer(store: &Store) {
     let p = Principal::new(store);
     let t = now_ms();
@@ -606,68 +607,98 @@ async fn parallel_checks_cannot_slip_past(store: &Store) {
     assert_eq!((allowed, busy), (10, 40));
 }
 
-async fn run_suite(store: Store, backend: &str) {
-    macro_rules! case {
-        ($name:ident) => {
-            $name(&store).await;
-            eprintln!("{backend}: {} ok", stringify!($name));
-        };
-    }
-    case!(start_and_rotate_chain);
-    case!(reuse_revokes_only_that_family);
-    case!(grace_window_returns_the_same_answer);
-    case!(grace_without_answer_is_reuse);
-    case!(password_change_revokes);
-    case!(password_change_inside_grace_gets_no_answer);
-    case!(absolute_and_key_expiry);
-    case!(revoke_family_ends_one_family);
-    case!(revoke_principal_ends_earlier_families);
-    case!(unknown_keys_and_families_are_invalid);
-    case!(concurrent_rotations_have_one_winner);
-    case!(concurrent_rotations_in_grace_share_the_answer);
-    case!(login_failures_lock_at_the_limit);
-    case!(right_passwords_never_lock);
-    case!(failures_leave_limit_minus_failures_slots);
-    case!(abandoned_checks_free_their_slot);
-    case!(login_failures_window_passes);
-    case!(parallel_checks_cannot_slip_past);
-}
-
 /// Generous: the machine is shared and slow; the timeout tests live in
 /// `redis_ops.rs`.
 const SUITE_TIMEOUT: Duration = Duration::from_secs(5);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn behaviour_memory() {
-    run_suite(Arc::new(MemoryStore::new()), "memory").await;
+fn memory() -> Store {
+    Arc::new(MemoryStore::new())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn behaviour_redis_standalone() {
-    let server = RedisServer::start();
+/// A store on the standalone Redis this test binary shares (its own key
+/// prefix; every case names its data with `unique` anyway).
+async fn redis_standalone() -> Store {
+    let server = RedisServer::shared();
     let config = RedisStoreConfig::new(server.url())
         .with_key_prefix(format!("{}:", unique("suite")))
         .with_timeout(SUITE_TIMEOUT);
     let store = RedisStore::connect(config).await.expect("connect");
     store.ping().await.expect("ping");
-    run_suite(Arc::new(store), "redis standalone").await;
+    Arc::new(store)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn behaviour_redis_cluster() {
-    let cluster = RedisCluster::start();
-    let url = cluster.url();
+/// A store on the Redis Cluster this test binary shares, named by a
+/// `redis+cluster://` URL.
+async fn redis_cluster() -> Store {
+    let url = RedisCluster::shared().url();
     assert!(url.starts_with("redis+cluster://127.0.0.1:"));
     let config = RedisStoreConfig::new(url).with_timeout(SUITE_TIMEOUT);
     let store = RedisStore::connect(config).await.expect("connect");
     assert!(store.describe().starts_with("redis cluster 127.0.0.1:"));
     store.ping().await.expect("ping");
-    run_suite(Arc::new(store), "redis cluster (url)").await;
+    Arc::new(store)
+}
 
-    // The same cluster named by an explicit node list.
-    let config = RedisStoreConfig::cluster(cluster.node_urls()).with_timeout(SUITE_TIMEOUT);
-    let store: Store = Arc::new(RedisStore::connect(config).await.expect("connect"));
-    start_and_rotate_chain(&store).await;
-    grace_window_returns_the_same_answer(&store).await;
-    eprintln!("redis cluster (node list): ok");
+/// The same cluster named by an explicit node list.
+async fn redis_cluster_node_list() -> Store {
+    let config =
+        RedisStoreConfig::cluster(RedisCluster::shared().node_urls()).with_timeout(SUITE_TIMEOUT);
+    Arc::new(RedisStore::connect(config).await.expect("connect"))
+}
+
+/// For each case, a module of that name with one test per store, so a
+/// failure names both: `grace_window_returns_the_same_answer::redis_cluster`.
+macro_rules! cases {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn memory() {
+                super::$case(&super::memory()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn redis_standalone() {
+                super::$case(&super::redis_standalone().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn redis_cluster() {
+                super::$case(&super::redis_cluster().await).await;
+            }
+        }
+    )*};
+}
+
+cases!(
+    start_and_rotate_chain,
+    reuse_revokes_only_that_family,
+    grace_window_returns_the_same_answer,
+    grace_without_answer_is_reuse,
+    password_change_revokes,
+    password_change_inside_grace_gets_no_answer,
+    absolute_and_key_expiry,
+    revoke_family_ends_one_family,
+    revoke_principal_ends_earlier_families,
+    unknown_keys_and_families_are_invalid,
+    concurrent_rotations_have_one_winner,
+    concurrent_rotations_in_grace_share_the_answer,
+    login_failures_lock_at_the_limit,
+    right_passwords_never_lock,
+    failures_leave_limit_minus_failures_slots,
+    abandoned_checks_free_their_slot,
+    login_failures_window_passes,
+    parallel_checks_cannot_slip_past,
+);
+
+/// Two cases on the cluster named by its node list rather than a URL.
+mod redis_cluster_node_list {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn start_and_rotate_chain() {
+        super::start_and_rotate_chain(&super::redis_cluster_node_list().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn grace_window_returns_the_same_answer() {
+        super::grace_window_returns_the_same_answer(&super::redis_cluster_node_list().await).await;
+    }
 }

@@ -2,11 +2,25 @@
 //! free port of 127.0.0.1 (never the machine's shared 6379), killed when its
 //! guard drops, panics included; a [`RedisCluster`] is three of them joined
 //! into a cluster.
+//!
+//! A test that freezes, kills or restarts its server, or needs it empty,
+//! starts its own. Tests that only keep their data apart (with
+//! [`unique`](crate::ids::unique) names) can share one server or cluster per
+//! test binary ([`RedisServer::shared`], [`RedisCluster::shared`]), started
+//! on first use.
+//!
+//! A shared server is a static, never dropped, and a test process can end
+//! without unwinding (SIGKILL, a harness timeout): so every server comes
+//! with a watchdog, a `sh` started with it that waits on a pipe from the
+//! test process. The drop guard stops the watchdog, then the server; if the
+//! test process ends first, however it ends, the pipe closes and the
+//! watchdog kills the server and removes its folder.
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::ports::free_port;
@@ -77,6 +91,9 @@ pub struct RedisServer {
     extra: Vec<String>,
     /// Serves TLS only (on `port`).
     tls: bool,
+    /// The server's watchdog (see the module docs): its stdin is the pipe
+    /// whose end kills the server.
+    watchdog: Option<Child>,
 }
 
 impl RedisServer {
@@ -97,6 +114,15 @@ impl RedisServer {
             }
         }
         panic!("could not start redis-server: {last}");
+    }
+
+    /// One plain server for the whole test binary, started by the first
+    /// test that asks; it lives until the test process exits. Tests sharing
+    /// it must keep their keys apart ([`unique`](crate::ids::unique) names
+    /// or key prefixes) and must not freeze it.
+    pub fn shared() -> &'static RedisServer {
+        static SHARED: OnceLock<RedisServer> = OnceLock::new();
+        SHARED.get_or_init(Self::start)
     }
 
     /// A plain server on the given port (which must be free).
@@ -126,16 +152,37 @@ impl RedisServer {
     fn try_start(port: u16, extra: &[&str], tls: bool) -> Result<Self, String> {
         let dir = tempfile::tempdir().expect("tempdir");
         let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
-        let child = spawn_server(port, dir.path(), &extra, tls);
         let mut server = Self {
-            child: Some(child),
+            child: None,
             port,
             dir,
             extra,
             tls,
+            watchdog: None,
         };
+        server.spawn();
         server.wait_ready()?;
         Ok(server)
+    }
+
+    /// Starts the process, then its watchdog.
+    fn spawn(&mut self) {
+        self.child = Some(spawn_server(
+            self.port,
+            self.dir.path(),
+            &self.extra,
+            self.tls,
+        ));
+        self.watchdog = Some(spawn_watchdog(self.pid(), self.dir.path()));
+    }
+
+    /// Stops the watchdog: whenever the process is gone or about to go, so
+    /// that it never signals the pid once another process may have it.
+    fn stop_watchdog(&mut self) {
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
     }
 
     fn wait_ready(&mut self) -> Result<(), String> {
@@ -144,6 +191,7 @@ impl RedisServer {
             if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
+                self.stop_watchdog();
                 self.child = None;
                 return Err(format!(
                     "redis-server on port {} exited ({status}): {}",
@@ -209,6 +257,7 @@ impl RedisServer {
 
     /// Kills the server (SIGKILL) and waits until it is gone.
     pub fn kill(&mut self) {
+        self.stop_watchdog();
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -220,17 +269,15 @@ impl RedisServer {
         self.kill();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            self.child = Some(spawn_server(
-                self.port,
-                self.dir.path(),
-                &self.extra,
-                self.tls,
-            ));
+            self.spawn();
             match self.wait_ready() {
                 Ok(()) => return,
                 // The old socket may linger a moment: try again.
                 Err(e) if Instant::now() > deadline => panic!("restart failed: {e}"),
-                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+                Err(_) => {
+                    self.kill();
+                    std::thread::sleep(Duration::from_millis(100));
+                }
             }
         }
     }
@@ -262,6 +309,24 @@ fn spawn_server(port: u16, dir: &Path, extra: &[String], tls: bool) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn redis-server")
+}
+
+/// A `sh` that kills `pid` and removes `dir` once its stdin (a pipe from
+/// this process) closes, that is when this process ends. Rust opens the
+/// pipe close-on-exec, so no other child holds it open. INT, HUP and TERM
+/// are ignored: a Ctrl-C or a CI timeout signals the whole process group,
+/// and the watchdog must outlive the test process to clean up after it.
+fn spawn_watchdog(pid: u32, dir: &Path) -> Child {
+    let script = r#"trap '' INT HUP TERM; read _; kill -9 "$1" 2>/dev/null; rm -rf "$2""#;
+    Command::new("sh")
+        .args(["-c", script, "redis-server-watchdog"])
+        .arg(pid.to_string())
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the redis-server watchdog (sh)")
 }
 
 impl Drop for RedisServer {
@@ -331,6 +396,14 @@ impl RedisCluster {
             }
         }
         Self { nodes }
+    }
+
+    /// One cluster for the whole test binary, started by the first test that
+    /// asks; it lives until the test process exits (like
+    /// [`RedisServer::shared`]).
+    pub fn shared() -> &'static RedisCluster {
+        static SHARED: OnceLock<RedisCluster> = OnceLock::new();
+        SHARED.get_or_init(Self::start)
     }
 
     /// `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3`.
