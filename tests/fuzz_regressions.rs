@@ -1,25 +1,14 @@
 //! Replays every committed fuzz seed and regression input
 //! (`fuzz/seeds/<target>/`, `fuzz/regressions/<target>/`) through the very
-//! property functions the cargo-fuzz targets run (`fuzz/src/<target>.rs`,
-//! included here), so the harnesses cannot rot and a fixed crash stays
-//! fixed. See fuzz/README.md.
+//! property functions the cargo-fuzz targets run (the `tokengate-fuzz-checks`
+//! crate, `crates/tokengate-fuzz-checks/src/<target>.rs`), so the harnesses
+//! cannot rot and a fixed crash stays fixed. See fuzz/README.md.
 
 use std::path::Path;
 
-#[path = "../fuzz/src/config.rs"]
-mod config;
-#[path = "../fuzz/src/directory.rs"]
-mod directory;
-#[path = "../fuzz/src/grpc_frame_limit.rs"]
-mod grpc_frame_limit;
-#[path = "../fuzz/src/grpc_web_framing.rs"]
-mod grpc_web_framing;
-#[path = "../fuzz/src/json_eq.rs"]
-mod json_eq;
-#[path = "../fuzz/src/jwt.rs"]
-mod jwt;
-#[path = "../fuzz/src/rest_decode.rs"]
-mod rest_decode;
+use tokengate_fuzz_checks::{
+    config, directory, grpc_frame_limit, grpc_web_framing, jwt, rest_decode,
+};
 
 /// Runs `check` on every file of the target's seeds and regressions;
 /// returns how many inputs ran.

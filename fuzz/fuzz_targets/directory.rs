@@ -1,5 +1,6 @@
 #![no_main]
-//! See `tokengate_fuzz::directory` (fuzz/src/directory.rs) for the input format and
+//! See `tokengate_fuzz_checks::directory`
+//! (crates/tokengate-fuzz-checks/src/directory.rs) for the input format and
 //! the properties checked.
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| tokengate_fuzz::directory::check(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tokengate_fuzz_checks::directory::check(data));

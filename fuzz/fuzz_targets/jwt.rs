@@ -1,5 +1,6 @@
 #![no_main]
-//! See `tokengate_fuzz::jwt` (fuzz/src/jwt.rs) for the input format and
+//! See `tokengate_fuzz_checks::jwt`
+//! (crates/tokengate-fuzz-checks/src/jwt.rs) for the input format and
 //! the properties checked.
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| tokengate_fuzz::jwt::check(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tokengate_fuzz_checks::jwt::check(data));
