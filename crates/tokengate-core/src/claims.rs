@@ -87,6 +87,13 @@ pub struct RefreshClaims {
     /// outlives it.
     #[serde(rename = "fex")]
     pub family_end: u64,
+    /// `gen`: the token's generation in its family, 0 at issue and one more
+    /// per refresh. The store compares it with the family's record: behind
+    /// is a spent token, ahead is one a lost write never recorded. Not a
+    /// SpaceONE claim (its verifiers ignore claims they do not know); a
+    /// token minted before it existed reads as generation 0.
+    #[serde(default, rename = "gen")]
+    pub generation: u64,
 }
 
 /// The claims read leniently (any JSON type), before the signature is
@@ -151,11 +158,12 @@ mod tests {
             refreshes_left: 3,
             family_id: "f".into(),
             family_end: 4,
+            generation: 5,
         };
         let text = serde_json::to_string(&refresh).expect("json");
         assert_eq!(
             text,
-            r#"{"cat":"REFRESH_TOKEN","user_type":"DOMAIN_OWNER","did":"d","aud":"o","iat":1,"exp":2,"iss":"i","key":"k","ttl":3,"fam":"f","fex":4}"#
+            r#"{"cat":"REFRESH_TOKEN","user_type":"DOMAIN_OWNER","did":"d","aud":"o","iat":1,"exp":2,"iss":"i","key":"k","ttl":3,"fam":"f","fex":4,"gen":5}"#
         );
         assert_eq!(
             serde_json::from_str::<RefreshClaims>(&text).expect("parse"),

@@ -4,6 +4,13 @@
 //! [`RedisStore`] (standalone Redis or Redis Cluster), which behave the
 //! same: `tests/behaviour.rs` runs one suite against both.
 //!
+//! A store keeps one record per live family, however often it is
+//! refreshed: its current generation and key, the key it replaced, and the
+//! last winner's answer for the grace window. The record lives as long as
+//! the family's newest token (never past the family's end), so memory
+//! grows with live families, not with refresh traffic, and an abandoned
+//! session costs nothing once its last token has expired.
+//!
 //! Implementations must make [`RefreshStore::rotate`] atomic: among any
 //! number of concurrent rotations of one key, exactly one sees
 //! [`Rotation::Rotated`]. What a rotation decides is the numbered table of
@@ -41,7 +48,9 @@ pub enum StoreError {
 /// Where refresh-token state lives.
 #[async_trait::async_trait]
 pub trait RefreshStore: Send + Sync + 'static {
-    /// Records a new family and its first refresh key.
+    /// Records a new family: its record at generation 0, holding its first
+    /// refresh key, kept until that key's token expires (`key_expires_at_ms`)
+    /// or the family ends, whichever is first.
     async fn start_family(
         &self,
         family: &FamilyRecord,
@@ -49,7 +58,9 @@ pub trait RefreshStore: Send + Sync + 'static {
         key_expires_at_ms: u64,
     ) -> Result<(), StoreError>;
 
-    /// Atomically spends `request.presented` and records its successor.
+    /// Atomically judges `request.presented` by the rotation rules on
+    /// [`Rotation`] and, if it is the family's live token, advances the
+    /// family to its successor.
     async fn rotate(&self, request: &RotateRequest) -> Result<Rotation, StoreError>;
 
     /// Ends one family: its keys stop refreshing.

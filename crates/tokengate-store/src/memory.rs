@@ -10,39 +10,45 @@ use crate::{
     RefreshStore, RotateRequest, Rotation, StoreError,
 };
 
-/// A family as issued, and whether it has ended early.
+/// A family: as issued, where its chain of refresh tokens stands, and
+/// whether it has ended early. One per family, whatever the number of
+/// refreshes: spent tokens leave no record of their own.
 #[derive(Debug)]
 struct Family {
     /// As recorded at issue.
     record: FamilyRecord,
     /// Ended by reuse, a password change or `revoke_family`.
     revoked: bool,
+    /// The current generation: refreshes so far.
+    generation: u64,
+    /// The one-time key of the current generation (the live token).
+    key: KeyId,
+    /// The key of the generation before, spent by the last refresh (none
+    /// before the first refresh).
+    previous: Option<KeyId>,
+    /// The latest expiry of any token of the family, unix ms: the record
+    /// is kept until then (never past the family's end).
+    newest_expires_at_ms: u64,
+    /// The last winner's answer for duplicates of the previous generation.
+    grace: Option<Grace>,
 }
 
-/// Where a one-time key is in its life.
-#[derive(Debug)]
-enum KeyState {
-    /// Issued, not yet presented.
-    Live,
-    /// Presented once and won; kept until the token expires so that a
-    /// second presentation is seen as reuse (or a duplicate in grace).
-    Spent {
-        /// The winner's encrypted answer (empty without a grace window).
-        answer: Vec<u8>,
-        /// Until when a duplicate gets `answer`, unix ms (exclusive).
-        grace_until_ms: u64,
-    },
+impl Family {
+    /// When the record stops mattering, unix ms: its newest token's expiry,
+    /// capped at the family's end.
+    fn record_end_ms(&self) -> u64 {
+        self.newest_expires_at_ms.min(self.record.expires_at_ms)
+    }
 }
 
-/// A one-time key: which family it belongs to and until when it counts.
+/// The winner's answer to the last refresh, for duplicates inside the
+/// grace window.
 #[derive(Debug)]
-struct KeyEntry {
-    /// The family it was issued in.
-    family_id: String,
-    /// Live or spent.
-    state: KeyState,
-    /// When its token expires, unix ms: the key counts until then.
-    expires_at_ms: u64,
+struct Grace {
+    /// The winner's encrypted answer (never empty).
+    answer: Vec<u8>,
+    /// Until when a duplicate gets `answer`, unix ms (exclusive).
+    until_ms: u64,
 }
 
 /// One failed-login counter: the window's failures and the checks in flight.
@@ -82,8 +88,6 @@ const SWEEP_EVERY: u32 = 4096;
 struct State {
     /// Families by id.
     families: HashMap<String, Family>,
-    /// One-time keys by their store id.
-    keys: HashMap<KeyId, KeyEntry>,
     /// (domain, principal) → revoked-before (ms) and when the marker expires.
     principal_revocations: HashMap<(String, String), (u64, u64)>,
     /// Failed-login counters by id.
@@ -100,8 +104,7 @@ impl State {
             return;
         }
         self.writes_since_sweep = 0;
-        self.keys.retain(|_, k| k.expires_at_ms > now_ms);
-        self.families.retain(|_, f| f.record.expires_at_ms > now_ms);
+        self.families.retain(|_, f| f.record_end_ms() > now_ms);
         self.principal_revocations
             .retain(|_, (_, until)| *until > now_ms);
         self.attempts.retain(|_, a| {
@@ -136,8 +139,9 @@ impl State {
         if family.revoked {
             return Rotation::Invalid;
         }
-        // Rotation rule 3, past the family's end: no descendant outlives it.
-        if family.record.expires_at_ms <= now {
+        // Rotation rule 3, lapsed: no descendant outlives the family's end,
+        // and a family whose newest token has expired is over.
+        if family.record_end_ms() <= now {
             return Rotation::Invalid;
         }
         // Rotation rule 4, principal revoked: families issued at or before the
@@ -145,33 +149,41 @@ impl State {
         if self.principal_revoked(&req.family, family.record.issued_at_ms, now) {
             return Rotation::Invalid;
         }
-        // Rotation rule 5, unknown key: never recorded, another family's, or expired.
-        let Some(key) = self
-            .keys
-            .get(&req.presented)
-            .filter(|k| k.family_id == req.family.family_id && k.expires_at_ms > now)
-        else {
+        // Rotation rule 5, expired token: refused by its own expiry.
+        if req.presented_expires_at_ms <= now {
             return Rotation::Invalid;
-        };
-        // Rotation rule 6, password changed: ends the family whatever the key's
-        // state, so a duplicate inside the grace window gets no answer
+        }
+        // Rotation rule 6, unseen token: a generation the record never reached,
+        // or a key it does not hold for the token's generation.
+        let (g, current) = (req.presented_generation, family.generation);
+        let unseen = g > current
+            || (g == current && req.presented != family.key)
+            || (g + 1 == current && family.previous.as_ref() != Some(&req.presented));
+        if unseen {
+            return Rotation::Invalid;
+        }
+        // Rotation rule 7, password changed: ends the family whatever the
+        // generation, so a duplicate inside the grace window gets no answer
         // minted before the change.
         if family.record.password_fingerprint != req.password_fingerprint {
             return Rotation::PasswordChanged;
         }
-        // Rotation rule 7, re-sent, never matches here: nothing re-sends a call to
-        // this store.
-        match &key.state {
-            // Rotation rule 8, in grace: the winner's answer, nothing revoked.
-            KeyState::Spent {
-                answer,
-                grace_until_ms,
-            } if now < *grace_until_ms && !answer.is_empty() => Rotation::Duplicate(answer.clone()),
-            // Rotation rule 9, reused: a spent key presented again ends the family.
-            KeyState::Spent { .. } => Rotation::ReuseDetected,
-            // Rotation rule 10, live: this call wins.
-            KeyState::Live => Rotation::Rotated,
+        if g < current {
+            // Rotation rule 8, re-sent, never matches here: nothing re-sends
+            // a call to this store.
+            // Rotation rule 9, in grace: the previous generation, inside the
+            // last winner's window: its answer, nothing revoked.
+            if g + 1 == current
+                && let Some(grace) = family.grace.as_ref().filter(|g| now < g.until_ms)
+            {
+                return Rotation::Duplicate(grace.answer.clone());
+            }
+            // Rotation rule 10, reused: a spent token presented again ends the
+            // family.
+            return Rotation::ReuseDetected;
         }
+        // Rotation rule 11, live: this call wins.
+        Rotation::Rotated
     }
 }
 
@@ -212,14 +224,11 @@ impl RefreshStore for MemoryStore {
             Family {
                 record: family.clone(),
                 revoked: false,
-            },
-        );
-        state.keys.insert(
-            first_key.clone(),
-            KeyEntry {
-                family_id: family.family.family_id.clone(),
-                state: KeyState::Live,
-                expires_at_ms: key_expires_at_ms,
+                generation: 0,
+                key: first_key.clone(),
+                previous: None,
+                newest_expires_at_ms: key_expires_at_ms,
+                grace: None,
             },
         );
         Ok(())
@@ -229,32 +238,33 @@ impl RefreshStore for MemoryStore {
         let mut state = self.lock();
         state.maybe_sweep(req.now_ms);
         let outcome = state.judge(req);
+        let Some(family) = state.families.get_mut(&req.family.family_id) else {
+            return Ok(outcome);
+        };
         match outcome {
-            // Rotation rule 10: spend the presented key (keeping the answer for its
-            // grace window) and record the successor.
+            // Rotation rule 11: the successor becomes the current generation,
+            // the presented key the one it replaced; the answer is kept for
+            // its grace window (no longer than the presented token lives).
             Rotation::Rotated => {
-                if let Some(k) = state.keys.get_mut(&req.presented) {
-                    k.state = KeyState::Spent {
-                        answer: req.answer.clone(),
-                        grace_until_ms: req.now_ms + req.grace_ms,
-                    };
-                }
-                state.keys.insert(
-                    req.successor.clone(),
-                    KeyEntry {
-                        family_id: req.family.family_id.clone(),
-                        state: KeyState::Live,
-                        expires_at_ms: req.successor_expires_at_ms,
-                    },
-                );
+                family.generation += 1;
+                family.previous = Some(std::mem::replace(&mut family.key, req.successor.clone()));
+                family.newest_expires_at_ms =
+                    family.newest_expires_at_ms.max(req.successor_expires_at_ms);
+                let until_ms = req
+                    .now_ms
+                    .saturating_add(req.grace_ms)
+                    .min(req.presented_expires_at_ms);
+                family.grace = (!req.answer.is_empty() && until_ms > req.now_ms).then(|| Grace {
+                    answer: req.answer.clone(),
+                    until_ms,
+                });
             }
-            // Rotation rules 6 and 9 end the family.
+            // Rotation rules 7 and 10 end the family.
             Rotation::PasswordChanged | Rotation::ReuseDetected => {
-                if let Some(f) = state.families.get_mut(&req.family.family_id) {
-                    f.revoked = true;
-                }
+                family.revoked = true;
+                family.grace = None;
             }
-            // Rotation rules 1–5 and 8 change nothing.
+            // Rotation rules 1–6 and 9 change nothing.
             Rotation::Duplicate(_) | Rotation::Invalid => {}
         }
         Ok(outcome)
@@ -268,6 +278,7 @@ impl RefreshStore for MemoryStore {
             .filter(|f| f.record.family == *family)
         {
             f.revoked = true;
+            f.grace = None;
         }
         Ok(())
     }

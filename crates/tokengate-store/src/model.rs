@@ -38,12 +38,18 @@ pub struct RotateRequest {
     pub family: FamilyRef,
     /// The key being spent.
     pub presented: KeyId,
-    /// When the presented token expires (bounds how long its spent record
-    /// is kept for reuse detection), unix milliseconds.
+    /// The presented token's generation (its `gen` claim): 0 for the token
+    /// issued with the family, one more for each refresh since. The
+    /// successor is of the next generation.
+    pub presented_generation: u64,
+    /// When the presented token expires (its signed `exp`), unix
+    /// milliseconds: an expired token refreshes nothing (rule 5), and the
+    /// grace answer is kept no longer.
     pub presented_expires_at_ms: u64,
     /// The successor key.
     pub successor: KeyId,
-    /// When the successor expires, unix milliseconds.
+    /// When the successor expires, unix milliseconds: the family's record
+    /// is kept until then (never past the family's end).
     pub successor_expires_at_ms: u64,
     /// The principal's current password fingerprint.
     pub password_fingerprint: [u8; 16],
@@ -59,6 +65,16 @@ pub struct RotateRequest {
 ///
 /// # The rotation rules
 ///
+/// A store keeps one record per live family, not one per token: the
+/// family's current *generation* `G` (how many times it has been
+/// refreshed), the store id of the current one-time key (generation `G`)
+/// and of the one it replaced (generation `G − 1`), the expiry of its
+/// newest token, and the winner's answer of the last refresh for its grace
+/// window. A presented token carries its generation `g` (the `gen` claim),
+/// so the record alone tells a live token (`g = G`), a spent one (`g < G`)
+/// and one the record has never seen (`g > G`, or a key the record does
+/// not hold for its generation).
+///
 /// [`crate::RefreshStore::rotate`] applies these rules in this order; the
 /// first that matches decides, and nothing after it is looked at. "Now" is
 /// always the caller's [`RotateRequest::now_ms`], never a server's clock,
@@ -68,16 +84,17 @@ pub struct RotateRequest {
 ///
 /// | rule | name | when | outcome | the family |
 /// | --- | --- | --- | --- | --- |
-/// | 1 | unknown family | no family has this id, or it belongs to another domain or principal | [`Invalid`](Rotation::Invalid) | untouched |
+/// | 1 | unknown family | no record has this family id for this domain and principal (never started, or the record expired with its newest token) | [`Invalid`](Rotation::Invalid) | untouched |
 /// | 2 | revoked | the family was revoked (reuse, password change, `revoke_family`) | [`Invalid`](Rotation::Invalid) | stays revoked |
-/// | 3 | past the family's end | now ≥ the family's `expires_at_ms` | [`Invalid`](Rotation::Invalid) | untouched |
+/// | 3 | lapsed | now ≥ the family's `expires_at_ms`, or ≥ the expiry of its newest token | [`Invalid`](Rotation::Invalid) | untouched |
 /// | 4 | principal revoked | `revoke_principal` ran at or after the family's issue, and its marker still holds | [`Invalid`](Rotation::Invalid) | untouched |
-/// | 5 | unknown key | the presented key was never recorded, belongs to another family, or its token has expired (now ≥ its expiry) | [`Invalid`](Rotation::Invalid) | untouched |
-/// | 6 | password changed | the request's password fingerprint differs from the one recorded at issue, whatever the key's state | [`PasswordChanged`](Rotation::PasswordChanged) | revoked |
-/// | 7 | re-sent | the key was spent by this very request (same successor id), re-sent after its reply was lost | [`Rotated`](Rotation::Rotated) | untouched |
-/// | 8 | in grace | the key is spent, now < the winner's `now_ms + grace_ms`, and the winner left an answer | [`Duplicate`](Rotation::Duplicate) with that answer | untouched |
-/// | 9 | reused | the key is spent (any other case) | [`ReuseDetected`](Rotation::ReuseDetected) | revoked |
-/// | 10 | live | the key is live: it becomes spent (keeping the request's answer for its grace window) and the successor is recorded as live | [`Rotated`](Rotation::Rotated) | continues |
+/// | 5 | expired token | now ≥ the presented token's expiry | [`Invalid`](Rotation::Invalid) | untouched |
+/// | 6 | unseen token | `g > G`, or `g = G` with a key other than the current one, or `g = G − 1` with a key other than the one it replaced: a token the record has never seen | [`Invalid`](Rotation::Invalid) | untouched |
+/// | 7 | password changed | the request's password fingerprint differs from the one recorded at issue, whatever the generation | [`PasswordChanged`](Rotation::PasswordChanged) | revoked |
+/// | 8 | re-sent | `g = G − 1`, and this very request made generation `G` (its successor is the current key), re-sent after its reply was lost | [`Rotated`](Rotation::Rotated) | untouched |
+/// | 9 | in grace | `g = G − 1`, now < the last winner's `now_ms + grace_ms`, and the winner left an answer | [`Duplicate`](Rotation::Duplicate) with that answer | untouched |
+/// | 10 | reused | `g < G` (any other case) | [`ReuseDetected`](Rotation::ReuseDetected) | revoked |
+/// | 11 | live | `g = G` with the current key: the successor becomes generation `G + 1`, the presented key is kept as the one it replaced, the request's answer is kept for its grace window, and the record lives until the successor expires (never past the family's end) | [`Rotated`](Rotation::Rotated) | continues |
 ///
 /// They are how the store carries out SPEC §2's refresh rule 2 ("the
 /// refresh key is consumed atomically … already consumed or revoked →
@@ -86,36 +103,39 @@ pub struct RotateRequest {
 ///
 /// Why each rule stands where it does:
 ///
-/// - Rules 1–5 refuse without changing anything: a token that names no
-///   live family or key proves nothing about its holder, so it cannot be
-///   allowed to end someone's family.
-/// - Rule 6 comes before the key's state, so a duplicate inside the grace
+/// - Rules 1–6 refuse without changing anything: a token of no live family
+///   proves nothing about the family's holder, an expired token is refused
+///   by its own `exp` before anything is judged, and a token the record
+///   has never seen names no token of the family.
+/// - Rule 7 comes before the key's state, so a duplicate inside the grace
 ///   window gets no answer minted before the password changed.
-/// - Rule 7 only ever matches on Redis: its cluster client re-sends a
+/// - Rule 8 only ever matches on Redis: its cluster client re-sends a
 ///   command whose connection dropped before the reply came, and without
 ///   this rule a rotation that won would revoke its own family. Callers
 ///   draw a fresh random successor for every refresh, so no other request
 ///   carries that id. Nothing re-sends a call to the memory store.
-/// - Rule 8 lets tabs of one browser that refresh together all keep the
-///   session (SPEC §2, refresh rule 2); rule 9 is reuse detection: a spent
-///   key presented again means the token leaked, so the whole family ends.
+/// - Rule 9 lets tabs of one browser that refresh together all keep the
+///   session (SPEC §2, refresh rule 2). Only the last refresh keeps an
+///   answer: a token two or more generations behind is reuse, grace or
+///   not. Rule 10 is reuse detection: a spent token presented again means
+///   it leaked, so the whole family ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
-    /// This call won (rule 10, or rule 7 for its own re-sent call): the
+    /// This call won (rule 11, or rule 8 for its own re-sent call): the
     /// successor is recorded.
     Rotated,
-    /// The key was spent moments ago, inside the grace window (rule 8):
+    /// The key was spent moments ago, inside the grace window (rule 9):
     /// here is the winner's encrypted answer. Nothing is revoked.
     Duplicate(Vec<u8>),
-    /// The key was spent before, outside the grace window (rule 9): the
+    /// The key was spent before, outside the grace window (rule 10): the
     /// whole family is now revoked.
     ReuseDetected,
-    /// The password changed since the family began (rule 6): the family is
+    /// The password changed since the family began (rule 7): the family is
     /// now revoked.
     PasswordChanged,
-    /// The family is unknown, revoked or past its end, its principal was
-    /// revoked, or the key is unknown or expired (rules 1–5). Nothing
-    /// changed.
+    /// The family is unknown, revoked or lapsed, its principal was revoked,
+    /// or the token has expired or is one the record has never seen (rules
+    /// 1–6). Nothing changed.
     Invalid,
 }
 

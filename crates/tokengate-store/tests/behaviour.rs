@@ -81,10 +81,27 @@ fn key(label: &str) -> KeyId {
     KeyId(unique(label))
 }
 
+/// The generation each key was minted for, as the `gen` claim carries it:
+/// a successor is one generation past the key it replaces, whatever the
+/// outcome (tokens are minted before the store rotates). Keys that start a
+/// family, and keys never minted, are generation 0.
+fn generation_of(key: &KeyId) -> u64 {
+    GENERATIONS.lock().unwrap().get(key).copied().unwrap_or(0)
+}
+
+static GENERATIONS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<KeyId, u64>>> =
+    std::sync::LazyLock::new(Default::default);
+
 fn request(fam: &FamilyRef, presented: &KeyId, successor: &KeyId, now_ms: u64) -> RotateRequest {
+    let presented_generation = generation_of(presented);
+    GENERATIONS
+        .lock()
+        .unwrap()
+        .insert(successor.clone(), presented_generation + 1);
     RotateRequest {
         family: fam.clone(),
         presented: presented.clone(),
+        presented_generation,
         presented_expires_at_ms: now_ms + HOUR_MS,
         successor: successor.clone(),
         successor_expires_at_ms: now_ms + HOUR_MS,
@@ -285,6 +302,34 @@ async fn unknown_keys_and_families_are_invalid(store: &Store) {
     // None of that harmed the family.
     let fine = request(&f.fam, &f.live, &key("k"), t + 2);
     assert_eq!(rotate(store, &fine).await, Rotation::Rotated);
+}
+
+/// A token generations behind the record is reuse, not divergence: the
+/// record only keeps the last key it replaced, so it cannot tell, and a
+/// spent token ends the family either way.
+async fn generations_behind_are_reuse(store: &Store) {
+    let p = Principal::new(store);
+    let t = now_ms();
+    let mut f = p.start_at(t).await;
+    let first = f.live.clone();
+    for i in 1..=3 {
+        assert_eq!(f.step(store, t + i).await, Rotation::Rotated, "step {i}");
+    }
+    let replay = request(&f.fam, &first, &key("k"), t + 4);
+    assert_eq!(replay.presented_generation, 0);
+    assert_eq!(rotate(store, &replay).await, Rotation::ReuseDetected);
+    assert_eq!(f.step(store, t + 5).await, Rotation::Invalid);
+}
+
+/// A token past its own expiry refreshes nothing and harms nothing.
+async fn expired_tokens_are_invalid(store: &Store) {
+    let p = Principal::new(store);
+    let t = now_ms();
+    let mut f = p.start_at(t).await;
+    let mut expired = request(&f.fam, &f.live, &key("k"), t + 1);
+    expired.presented_expires_at_ms = t + 1;
+    assert_eq!(rotate(store, &expired).await, Rotation::Invalid);
+    assert_eq!(f.step(store, t + 2).await, Rotation::Rotated);
 }
 
 const RACERS: usize = 200;
@@ -680,6 +725,8 @@ cases!(
     revoke_family_ends_one_family,
     revoke_principal_ends_earlier_families,
     unknown_keys_and_families_are_invalid,
+    generations_behind_are_reuse,
+    expired_tokens_are_invalid,
     concurrent_rotations_have_one_winner,
     concurrent_rotations_in_grace_share_the_answer,
     login_failures_lock_at_the_limit,

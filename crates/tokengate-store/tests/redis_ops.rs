@@ -46,6 +46,7 @@ fn request(fam: &FamilyRef, presented: &KeyId, successor: &KeyId, now: u64) -> R
     RotateRequest {
         family: fam.clone(),
         presented: presented.clone(),
+        presented_generation: 0,
         presented_expires_at_ms: now + HOUR_MS,
         successor: successor.clone(),
         successor_expires_at_ms: now + HOUR_MS,
@@ -105,13 +106,19 @@ async fn every_key_is_prefixed_tagged_and_expires() {
     let (domain, user) = (unique("domain"), unique("user"));
     let t = now_ms();
 
-    // A family rotated with a grace answer, then reused (revoked).
-    let reused = family(&domain, &user);
-    let k0 = start(&store, &reused, t, 10 * 60_000).await;
-    let k1 = KeyId(unique("key"));
-    let mut winner = request(&reused, &k0, &k1, t);
+    // A family rotated with a grace answer, and one rotated then reused
+    // (revoked).
+    let graced = family(&domain, &user);
+    let g0 = start(&store, &graced, t, 10 * 60_000).await;
+    let mut winner = request(&graced, &g0, &KeyId(unique("key")), t);
     winner.grace_ms = 30_000;
     winner.answer = vec![1, 2, 3];
+    assert_eq!(store.rotate(&winner).await.unwrap(), Rotation::Rotated);
+    let reused = family(&domain, &user);
+    let k0 = start(&store, &reused, t, 10 * 60_000).await;
+    let mut winner = request(&reused, &k0, &KeyId(unique("key")), t);
+    winner.grace_ms = 30_000;
+    winner.answer = vec![4, 5, 6];
     assert_eq!(store.rotate(&winner).await.unwrap(), Rotation::Rotated);
     let replay = request(&reused, &k0, &KeyId(unique("key")), t + 40_000);
     assert_eq!(
@@ -142,22 +149,21 @@ async fn every_key_is_prefixed_tagged_and_expires() {
     let mut con = raw(&server).await;
     let keys: Vec<String> = con.keys(format!("{prefix}*")).await.unwrap();
     let tag = tag(&domain, &user);
+    // One record per family, whatever was refreshed; the one grace answer
+    // still in its window; the principal's marker. No record per
+    // spent token, none for the ghost.
     let expected = [
+        format!("{prefix}fam:{{{tag}}}:{}", graced.family_id),
+        format!("{prefix}ans:{{{tag}}}:{}", graced.family_id),
         format!("{prefix}fam:{{{tag}}}:{}", reused.family_id),
-        format!("{prefix}key:{{{tag}}}:{}", k0.0),
-        format!("{prefix}ans:{{{tag}}}:{}", k0.0),
-        format!("{prefix}key:{{{tag}}}:{}", k1.0),
         format!("{prefix}fam:{{{tag}}}:{}", changed.family_id),
-        format!("{prefix}key:{{{tag}}}:{}", c0.0),
         format!("{prefix}fam:{{{tag}}}:{}", revoked.family_id),
         format!("{prefix}rev:{{{tag}}}"),
     ];
     for name in &expected {
         assert!(keys.contains(name), "missing {name} in {keys:#?}");
     }
-    // Plus the revoked family's first key; nothing for the ghost family.
-    assert_eq!(keys.len(), expected.len() + 1, "{keys:#?}");
-    assert!(!keys.iter().any(|k| k.contains(&ghost.family_id)));
+    assert_eq!(keys.len(), expected.len(), "{keys:#?}");
 
     let now = now_ms();
     for name in &keys {
@@ -169,7 +175,7 @@ async fn every_key_is_prefixed_tagged_and_expires() {
             (t + 30_000).saturating_sub(now)
         } else if name.contains(":rev:") {
             (t + 120_000).saturating_sub(now)
-        } else if name.contains(&reused.family_id) || name.contains(&k0.0) || name.contains(&k1.0) {
+        } else if name.contains(&reused.family_id) || name.contains(&graced.family_id) {
             (t + 10 * 60_000).saturating_sub(now)
         } else {
             (t + HOUR_MS).saturating_sub(now)
@@ -177,10 +183,69 @@ async fn every_key_is_prefixed_tagged_and_expires() {
         assert!(ttl as u64 <= bound + 5, "{name}: ttl {ttl} > {bound}");
     }
     let answer: Vec<u8> = con
-        .get(format!("{prefix}ans:{{{tag}}}:{}", k0.0))
+        .get(format!("{prefix}ans:{{{tag}}}:{}", graced.family_id))
         .await
         .unwrap();
     assert_eq!(answer, vec![1, 2, 3]);
+}
+
+/// The family record lives as long as the newest token, never past the
+/// family's end.
+#[tokio::test]
+async fn records_live_as_long_as_their_newest_token() {
+    let server = RedisServer::start();
+    let prefix = format!("{}:", unique("life"));
+    let store = store(&server, &prefix, Duration::from_secs(5)).await;
+    let (domain, user) = (unique("domain"), unique("user"));
+    let tag = tag(&domain, &user);
+    let mut con = raw(&server).await;
+    let pexpiretime = |name: String| {
+        let mut con = con.clone();
+        async move {
+            redis::cmd("PEXPIRETIME")
+                .arg(name)
+                .query_async::<i64>(&mut con)
+                .await
+                .unwrap() as u64
+        }
+    };
+    let t = now_ms();
+    let fam = family(&domain, &user);
+    let first = KeyId(unique("key"));
+    let record = FamilyRecord {
+        family: fam.clone(),
+        issued_at_ms: t,
+        expires_at_ms: t + HOUR_MS,
+        password_fingerprint: FP,
+    };
+    store
+        .start_family(&record, &first, t + 60_000)
+        .await
+        .unwrap();
+    let fam_key = format!("{prefix}fam:{{{tag}}}:{}", fam.family_id);
+    assert_eq!(pexpiretime(fam_key.clone()).await, t + 60_000);
+
+    // Each refresh moves the record's end to its newest token's expiry.
+    let mut presented = first;
+    for i in 1..=5u64 {
+        let successor = KeyId(unique("key"));
+        let mut req = request(&fam, &presented, &successor, t + i);
+        req.presented_generation = i - 1;
+        req.successor_expires_at_ms = t + 60_000 + i * 1_000;
+        assert_eq!(store.rotate(&req).await.unwrap(), Rotation::Rotated);
+        presented = successor;
+        assert_eq!(pexpiretime(fam_key.clone()).await, t + 60_000 + i * 1_000);
+    }
+    // Never past the family's end.
+    let mut req = request(&fam, &presented, &KeyId(unique("key")), t + 6);
+    req.presented_generation = 5;
+    req.successor_expires_at_ms = t + 2 * HOUR_MS;
+    assert_eq!(store.rotate(&req).await.unwrap(), Rotation::Rotated);
+    assert_eq!(pexpiretime(fam_key.clone()).await, t + HOUR_MS);
+
+    // One record, however many refreshes.
+    let keys: Vec<String> = con.keys(format!("{prefix}*")).await.unwrap();
+    assert_eq!(keys, vec![fam_key]);
 }
 
 #[tokio::test]

@@ -141,6 +141,7 @@ fn rediss_url_connects_over_tls() {
         let req = RotateRequest {
             family: fam,
             presented: k0,
+            presented_generation: 0,
             presented_expires_at_ms: t + 60_000,
             successor: KeyId(unique("k")),
             successor_expires_at_ms: t + 60_000,

@@ -197,6 +197,7 @@ impl TokenService {
             refreshes_left,
             family_id: &family_id,
             family_end,
+            generation: 0,
         })?;
         let family = FamilyRecord {
             family: FamilyRef {

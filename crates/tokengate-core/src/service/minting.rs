@@ -32,6 +32,8 @@ pub(super) struct Mint<'a> {
     pub(super) family_id: &'a str,
     /// The `fex` claim, unix seconds; neither token outlives it.
     pub(super) family_end: u64,
+    /// The refresh token's `gen` claim: its generation in the family.
+    pub(super) generation: u64,
 }
 
 impl TokenService {
@@ -77,6 +79,7 @@ impl TokenService {
             refreshes_left: m.refreshes_left,
             family_id: m.family_id.to_owned(),
             family_end: m.family_end,
+            generation: m.generation,
         };
         let signing_failed = |_| TokenError::Internal {
             detail: "signing failed",

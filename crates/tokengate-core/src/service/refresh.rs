@@ -135,11 +135,15 @@ impl TokenService {
             refreshes_left: claims.refreshes_left - 1,
             family_id: &claims.family_id,
             family_end: claims.family_end,
+            // The successor is the family's next generation; the store
+            // advances its record to it only if this call wins.
+            generation: claims.generation.saturating_add(1),
         })?;
         let grace_ms = self.settings.reuse_grace * 1000;
         let request = RotateRequest {
             family: presented.family(),
             presented: secrets::key_id(&claims.one_time_key),
+            presented_generation: claims.generation,
             presented_expires_at_ms: claims.expires_at * 1000,
             successor: secrets::key_id(&successor.one_time_key),
             successor_expires_at_ms: successor.expires_at * 1000,

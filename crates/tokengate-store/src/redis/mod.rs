@@ -10,30 +10,35 @@
 //!
 //! | key | type | fields | expires |
 //! | --- | --- | --- | --- |
-//! | `<prefix>fam:{tag}:<family_id>` | hash | `domain`, `principal`, `issued_at_ms`, `expires_at_ms`, `fp` (hex), `revoked` (`0`/`1`) | at `expires_at_ms` |
-//! | `<prefix>key:{tag}:<key_id>` | hash | `fam`, `state` (`live`/`spent`), `exp`, `grace_until_ms`, `succ` | at the token's expiry (never after the family's) |
-//! | `<prefix>ans:{tag}:<key_id>` | string | the winner's encrypted answer | at the end of the grace window |
+//! | `<prefix>fam:{tag}:<family_id>` | hash | `gen` (current generation), `key` (its key id), `prev` (the key id of generation `gen − 1`, after the first refresh), `exp` (newest token's expiry, ms), `iat` (issue, ms), `end` (absolute end, ms), `fp` (password fingerprint, hex), `rev` (`0`/`1`), `gu` (grace window end, ms, while an answer is kept) | when its newest token expires, never after `end` |
+//! | `<prefix>ans:{tag}:<family_id>` | string | the last winner's encrypted answer | at the end of its grace window (or of the spent token, if sooner) |
 //! | `<prefix>rev:{tag}` | hash | `before`, `until` | at `until` |
 //! | `<prefix>login:{counter}` | string | failed checks in the window | at the window's end |
 //! | `<prefix>login-checks:{counter}` | sorted set | lease ids of checks in flight, scored by lease end | at the longest lease's end |
 //!
+//! A live family costs one hash, however often it is refreshed: a refresh rewrites the
+//! record in place and leaves nothing behind. An abandoned family costs
+//! nothing once its newest token has expired. The grace answer lives in its
+//! own key only because Redis 7.0 cannot expire a hash field: that way it
+//! disappears with its window (SPEC §3), one at most per family.
+//!
+//! The record's key names its owner through the hash tag, so it does not
+//! repeat the domain and principal ids: another principal's request finds
+//! another key (rotation rule 1).
+//!
 //! A failed-login counter's id is already a digest, so it is its own hash
 //! tag: its two keys share a slot, apart from any principal's.
-//!
-//! The grace answer lives in its own key rather than in the key record so
-//! it disappears with the window (SPEC §3) while the spent record stays for
-//! reuse detection until the token itself expires.
 //!
 //! Decisions compare against the `now_ms` the caller passes, never Redis'
 //! clock, so this store decides exactly as [`crate::MemoryStore`] does; the
 //! TTLs only bound how long Redis keeps a record.
 //!
-//! Every rotation is the script `scripts/rotate.lua`, which applies the
-//! rotation rules documented on [`Rotation`] with the same numbers as the
-//! memory store. Rotation rule 7 ("re-sent") matters only here: the
-//! cluster client re-sends a command when a connection drops before the
-//! reply arrives, and without that rule a rotation that succeeded but whose
-//! reply was lost would revoke its own family.
+//! Every rotation is the script `scripts/rotate.lua`: one round trip, one
+//! slot, applying the rotation rules documented on [`Rotation`] with the
+//! same numbers as the memory store. Rotation rule 8 ("re-sent") matters only here: the cluster client
+//! re-sends a command when a connection drops before the reply arrives,
+//! and without that rule a rotation that succeeded but whose reply was lost
+//! would revoke its own family.
 
 mod config;
 mod link;
@@ -171,19 +176,15 @@ impl RedisStore {
         format!("{}{kind}:{{{tag}}}:{id}", self.prefix)
     }
 
-    /// A family's record.
+    /// A family's one record.
     fn family_key(&self, tag: &str, family_id: &str) -> String {
         self.key("fam", tag, family_id)
     }
 
-    /// A one-time key's record.
-    fn key_record(&self, tag: &str, key: &KeyId) -> String {
-        self.key("key", tag, &key.0)
-    }
-
-    /// The winner's sealed answer for a spent key, kept for its grace window.
-    fn answer_key(&self, tag: &str, key: &KeyId) -> String {
-        self.key("ans", tag, &key.0)
+    /// The last winner's sealed answer of a family, kept for its grace
+    /// window.
+    fn answer_key(&self, tag: &str, family_id: &str) -> String {
+        self.key("ans", tag, family_id)
     }
 
     /// A login counter's failures: its own slot (the id is already a digest).
@@ -215,16 +216,14 @@ impl RefreshStore for RedisStore {
         let tag = principal_tag(&f.domain_id, &f.principal_id);
         let mut call = self.scripts.start_family.prepare_invoke();
         call.key(self.family_key(&tag, &f.family_id))
-            .key(self.key_record(&tag, first_key))
-            .arg(&f.domain_id)
-            .arg(&f.principal_id)
+            .key(self.answer_key(&tag, &f.family_id))
+            .arg(&first_key.0)
+            .arg(ms(key_expires_at_ms))
             .arg(ms(family.issued_at_ms))
             .arg(ms(family.expires_at_ms))
             .arg(hex::encode(family.password_fingerprint))
-            .arg(&f.family_id)
-            .arg(ms(key_expires_at_ms))
-            // A key cannot refresh past its family's end, so Redis need not
-            // keep it longer.
+            // The record lives as long as its newest token, never past the
+            // family's end.
             .arg(ms(key_expires_at_ms.min(family.expires_at_ms)));
         self.exec(|mut conn| async move { call.invoke_async::<()>(&mut conn).await })
             .await
@@ -235,19 +234,17 @@ impl RefreshStore for RedisStore {
         let tag = principal_tag(&f.domain_id, &f.principal_id);
         let mut call = self.scripts.rotate.prepare_invoke();
         call.key(self.family_key(&tag, &f.family_id))
-            .key(self.key_record(&tag, &req.presented))
-            .key(self.answer_key(&tag, &req.presented))
-            .key(self.key_record(&tag, &req.successor))
+            .key(self.answer_key(&tag, &f.family_id))
             .key(self.revocation_key(&tag))
-            .arg(&f.domain_id)
-            .arg(&f.principal_id)
-            .arg(&f.family_id)
+            .arg(req.presented_generation)
+            .arg(&req.presented.0)
+            .arg(ms(req.presented_expires_at_ms))
+            .arg(&req.successor.0)
+            .arg(ms(req.successor_expires_at_ms))
             .arg(hex::encode(req.password_fingerprint))
             .arg(ms(req.now_ms))
             .arg(ms(req.now_ms.saturating_add(req.grace_ms)))
-            .arg(req.answer.as_slice())
-            .arg(ms(req.successor_expires_at_ms))
-            .arg(&req.successor.0);
+            .arg(req.answer.as_slice());
         let reply = self
             .exec(|mut conn| async move { call.invoke_async::<Value>(&mut conn).await })
             .await?;
@@ -258,8 +255,7 @@ impl RefreshStore for RedisStore {
         let tag = principal_tag(&family.domain_id, &family.principal_id);
         let mut call = self.scripts.revoke_family.prepare_invoke();
         call.key(self.family_key(&tag, &family.family_id))
-            .arg(&family.domain_id)
-            .arg(&family.principal_id);
+            .key(self.answer_key(&tag, &family.family_id));
         self.exec(|mut conn| async move { call.invoke_async::<()>(&mut conn).await })
             .await
     }

@@ -24,7 +24,7 @@ pub(super) fn ms(value: u64) -> String {
 /// loading the script when a server does not know it (after a restart or on
 /// a new cluster node).
 pub(super) struct Scripts {
-    /// `start_family.lua`: a new family and its first key.
+    /// `start_family.lua`: a new family's record, at generation 0.
     pub(super) start_family: Script,
     /// `rotate.lua`: one refresh, by the rotation rules on [`Rotation`].
     pub(super) rotate: Script,
