@@ -377,6 +377,85 @@ async fn lockout_holds_under_fifty_parallel_guesses() {
     );
 }
 
+/// The failover of issue 15, with the lost write played by hand: the
+/// family's record is put back as a replica that missed the last refresh
+/// would have it. The replayed spent token gets one pair; the legitimate
+/// holder's newer token then ends the family (the replayer's chain too),
+/// and the divergence is counted and audited without any token in the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_write_ends_the_family_and_is_counted() {
+    let redis = RedisServer::start();
+    let server = TestServer::start_with(with_redis(&redis, "lost:", ""));
+    let clients = Clients::new(&server).await;
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &redis.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli (apt: redis-tools)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = login(&clients).await;
+    let spent = refresh(&clients, Proto::Grpc, &first.refresh_token)
+        .await
+        .decode::<TokenInfo>();
+    let record = cli(&["--scan", "--pattern", "lost:fam:*"]);
+    let record = record.trim();
+    assert!(!record.is_empty() && !record.contains('\n'), "{record}");
+    // What a replica had when the master died: the record before the next
+    // refresh.
+    let fields = cli(&["HGETALL", record]);
+    let newest = refresh(&clients, Proto::Grpc, &spent.refresh_token)
+        .await
+        .decode::<TokenInfo>();
+    let mut restore = vec!["HSET", record];
+    restore.extend(fields.lines());
+    cli(&["DEL", record]);
+    assert_eq!(
+        cli(&restore).trim(),
+        (fields.lines().count() / 2).to_string()
+    );
+    cli(&["PEXPIRE", record, "600000"]);
+
+    // A thief replays the spent token: the record takes it for live.
+    let stolen = refresh(&clients, Proto::Rest, &spent.refresh_token).await;
+    assert!(stolen.ok(), "{stolen:?}");
+    let stolen = stolen.decode::<TokenInfo>();
+    // The holder's newer token is one the record never saw: the family ends.
+    let holder = refresh(&clients, Proto::Rest, &newest.refresh_token).await;
+    assert_eq!(holder.message, INVALID);
+    let thief = refresh(&clients, Proto::Grpc, &stolen.refresh_token).await;
+    assert_eq!(thief.message, INVALID, "the replayed chain ended too");
+
+    let metrics = clients
+        .h1
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("tokengate_families_revoked_total{")
+                && l.contains("reason=\"diverged\"")
+                && l.ends_with(" 1")),
+        "{metrics}"
+    );
+    let logs = server.logs();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("family_revoked") && l.contains("diverged")),
+        "audited: {logs}"
+    );
+    for token in [&first, &spent, &newest, &stolen] {
+        assert!(!logs.contains(&token.refresh_token));
+        assert!(!logs.contains(&token.access_token));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_key_has_a_ttl_after_a_full_session() {
     let redis = RedisServer::start();

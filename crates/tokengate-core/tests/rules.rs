@@ -944,11 +944,15 @@ async fn refresh_errors_table() {
         DOMAIN,
         &forged_refresh_claims(DOMAIN, "alice", "ACCESS_TOKEN"),
     );
+    // A validly signed token with a key its live family never issued can
+    // only come from a lost store write: it ends that family (SPEC §3), so
+    // it is made from a second family, not the one checked at the end.
+    let other_family = fx.login_alice().await;
     let never_issued = sign_refresh(
         &ring,
         DOMAIN,
         &with(
-            &real_claims,
+            &unverified(&other_family.refresh_token).1,
             "key",
             json!(URL_SAFE_NO_PAD.encode([9u8; 24])),
         ),
@@ -1223,6 +1227,11 @@ async fn refresh_errors_table() {
         .refresh(Some(&pair.refresh_token))
         .await
         .expect("the genuine refresh token still refreshes after the forgeries");
+    // The family whose key was never issued has ended.
+    assert_invalid_refresh(
+        "the family of a never-issued key",
+        fx.service.refresh(Some(&other_family.refresh_token)).await,
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! Refresh-token state behind one trait: families, one-time refresh keys,
-//! reuse detection with a grace window, revocation, and failed-login
-//! counters. Two implementations: [`MemoryStore`] (one process) and
+//! reuse detection with a grace window, detection of lost writes,
+//! revocation, and failed-login counters. Two implementations: [`MemoryStore`] (one process) and
 //! [`RedisStore`] (standalone Redis or Redis Cluster), which behave the
 //! same: `tests/behaviour.rs` runs one suite against both.
 //!

@@ -17,7 +17,7 @@ use crate::{
 struct Family {
     /// As recorded at issue.
     record: FamilyRecord,
-    /// Ended by reuse, a password change or `revoke_family`.
+    /// Ended by reuse, divergence, a password change or `revoke_family`.
     revoked: bool,
     /// The current generation: refreshes so far.
     generation: u64,
@@ -153,14 +153,14 @@ impl State {
         if req.presented_expires_at_ms <= now {
             return Rotation::Invalid;
         }
-        // Rotation rule 6, unseen token: a generation the record never reached,
+        // Rotation rule 6, diverged: a generation the record never reached,
         // or a key it does not hold for the token's generation.
         let (g, current) = (req.presented_generation, family.generation);
         let unseen = g > current
             || (g == current && req.presented != family.key)
             || (g + 1 == current && family.previous.as_ref() != Some(&req.presented));
         if unseen {
-            return Rotation::Invalid;
+            return Rotation::Diverged;
         }
         // Rotation rule 7, password changed: ends the family whatever the
         // generation, so a duplicate inside the grace window gets no answer
@@ -259,12 +259,12 @@ impl RefreshStore for MemoryStore {
                     until_ms,
                 });
             }
-            // Rotation rules 7 and 10 end the family.
-            Rotation::PasswordChanged | Rotation::ReuseDetected => {
+            // Rotation rules 6, 7 and 10 end the family.
+            Rotation::Diverged | Rotation::PasswordChanged | Rotation::ReuseDetected => {
                 family.revoked = true;
                 family.grace = None;
             }
-            // Rotation rules 1–6 and 9 change nothing.
+            // Rotation rules 1–5 and 9 change nothing.
             Rotation::Duplicate(_) | Rotation::Invalid => {}
         }
         Ok(outcome)

@@ -85,11 +85,11 @@ pub struct RotateRequest {
 /// | rule | name | when | outcome | the family |
 /// | --- | --- | --- | --- | --- |
 /// | 1 | unknown family | no record has this family id for this domain and principal (never started, or the record expired with its newest token) | [`Invalid`](Rotation::Invalid) | untouched |
-/// | 2 | revoked | the family was revoked (reuse, password change, `revoke_family`) | [`Invalid`](Rotation::Invalid) | stays revoked |
+/// | 2 | revoked | the family was revoked (reuse, divergence, password change, `revoke_family`) | [`Invalid`](Rotation::Invalid) | stays revoked |
 /// | 3 | lapsed | now ≥ the family's `expires_at_ms`, or ≥ the expiry of its newest token | [`Invalid`](Rotation::Invalid) | untouched |
 /// | 4 | principal revoked | `revoke_principal` ran at or after the family's issue, and its marker still holds | [`Invalid`](Rotation::Invalid) | untouched |
 /// | 5 | expired token | now ≥ the presented token's expiry | [`Invalid`](Rotation::Invalid) | untouched |
-/// | 6 | unseen token | `g > G`, or `g = G` with a key other than the current one, or `g = G − 1` with a key other than the one it replaced: a token the record has never seen | [`Invalid`](Rotation::Invalid) | untouched |
+/// | 6 | diverged | `g > G`, or `g = G` with a key other than the current one, or `g = G − 1` with a key other than the one it replaced: a token the record has never seen | [`Diverged`](Rotation::Diverged) | revoked |
 /// | 7 | password changed | the request's password fingerprint differs from the one recorded at issue, whatever the generation | [`PasswordChanged`](Rotation::PasswordChanged) | revoked |
 /// | 8 | re-sent | `g = G − 1`, and this very request made generation `G` (its successor is the current key), re-sent after its reply was lost | [`Rotated`](Rotation::Rotated) | untouched |
 /// | 9 | in grace | `g = G − 1`, now < the last winner's `now_ms + grace_ms`, and the winner left an answer | [`Duplicate`](Rotation::Duplicate) with that answer | untouched |
@@ -99,14 +99,24 @@ pub struct RotateRequest {
 /// They are how the store carries out SPEC §2's refresh rule 2 ("the
 /// refresh key is consumed atomically … already consumed or revoked →
 /// reuse detection, unless inside `token.reuse_grace`"), the password part
-/// of refresh rule 3 and the family's absolute end of refresh rule 4.
+/// of refresh rule 3, the family's absolute end of refresh rule 4, and
+/// SPEC §3's "a token the store has never seen for a live family (a write
+/// lost in a Redis failover) ends that family, fail closed".
 ///
 /// Why each rule stands where it does:
 ///
-/// - Rules 1–6 refuse without changing anything: a token of no live family
-///   proves nothing about the family's holder, an expired token is refused
-///   by its own `exp` before anything is judged, and a token the record
-///   has never seen names no token of the family.
+/// - Rules 1–5 refuse without changing anything: a token of no live family
+///   proves nothing about the family's holder, and an expired token is
+///   refused by its own `exp` before anything is judged.
+/// - Rule 6: tokens are signed, so a token the record has never seen was
+///   handed out by this service and its store then lost the write (a
+///   failover to a replica that had not caught up). The record cannot be
+///   trusted to tell the legitimate chain from a replayed one, so the
+///   family ends. A replayed token that the lost write had spent and the
+///   record still takes for live wins once (rule 11): the legitimate
+///   holder's newer token then meets rule 6, so no second chain lives on
+///   undetected. It comes before rule 7 so that a divergence is always
+///   counted as one.
 /// - Rule 7 comes before the key's state, so a duplicate inside the grace
 ///   window gets no answer minted before the password changed.
 /// - Rule 8 only ever matches on Redis: its cluster client re-sends a
@@ -130,12 +140,14 @@ pub enum Rotation {
     /// The key was spent before, outside the grace window (rule 10): the
     /// whole family is now revoked.
     ReuseDetected,
+    /// The token's generation or key is one the family's record has never
+    /// seen (rule 6): a write was lost, so the whole family is now revoked.
+    Diverged,
     /// The password changed since the family began (rule 7): the family is
     /// now revoked.
     PasswordChanged,
     /// The family is unknown, revoked or lapsed, its principal was revoked,
-    /// or the token has expired or is one the record has never seen (rules
-    /// 1–6). Nothing changed.
+    /// or the token has expired (rules 1–5). Nothing changed.
     Invalid,
 }
 

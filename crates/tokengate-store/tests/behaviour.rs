@@ -284,16 +284,11 @@ async fn unknown_keys_and_families_are_invalid(store: &Store) {
     let p = Principal::new(store);
     let t = now_ms();
     let f = p.start_at(t).await;
-    let other = p.start_at(t).await;
-    // A key never issued.
-    let unknown_key = request(&f.fam, &key("never"), &key("k"), t + 1);
-    assert_eq!(rotate(store, &unknown_key).await, Rotation::Invalid);
+    // A key never issued, or another family's, under a live family is a
+    // token its record never saw: `unseen_tokens_end_the_family`.
     // A family never started.
     let unknown_family = request(&p.family_ref(), &f.live, &key("k"), t + 1);
     assert_eq!(rotate(store, &unknown_family).await, Rotation::Invalid);
-    // A real key presented under the wrong family.
-    let crossed = request(&other.fam, &f.live, &key("k"), t + 1);
-    assert_eq!(rotate(store, &crossed).await, Rotation::Invalid);
     // The right family id, but another domain.
     let mut elsewhere = f.fam.clone();
     elsewhere.domain_id = unique("other-domain");
@@ -302,6 +297,51 @@ async fn unknown_keys_and_families_are_invalid(store: &Store) {
     // None of that harmed the family.
     let fine = request(&f.fam, &f.live, &key("k"), t + 2);
     assert_eq!(rotate(store, &fine).await, Rotation::Rotated);
+}
+
+/// Tokens the family's record has never seen — a write lost in a failover
+/// — end the family: a generation ahead of the record's, or the record's
+/// generation (or the one before) with another key.
+async fn unseen_tokens_end_the_family(store: &Store) {
+    let p = Principal::new(store);
+    let t = now_ms();
+    let mut other = p.start_at(t).await;
+
+    // A generation the record never reached.
+    let mut ahead = p.start_at(t).await;
+    assert_eq!(ahead.step(store, t + 1).await, Rotation::Rotated);
+    let mut lost = request(&ahead.fam, &key("lost"), &key("k"), t + 2);
+    lost.presented_generation = 2;
+    assert_eq!(rotate(store, &lost).await, Rotation::Diverged);
+    // Ended: the live token no longer refreshes, nor does the unseen one.
+    assert_eq!(ahead.step(store, t + 3).await, Rotation::Invalid);
+    assert_eq!(rotate(store, &lost).await, Rotation::Invalid);
+
+    // The current generation with a key never issued.
+    let mut same = p.start_at(t).await;
+    let never = request(&same.fam, &key("never"), &key("k"), t + 1);
+    assert_eq!(never.presented_generation, 0);
+    assert_eq!(rotate(store, &never).await, Rotation::Diverged);
+    assert_eq!(same.step(store, t + 2).await, Rotation::Invalid);
+
+    // Another family's real key presented under this family.
+    let mut crossed = p.start_at(t).await;
+    let mut bystander = p.start_at(t).await;
+    let foreign = request(&crossed.fam, &bystander.live, &key("k"), t + 1);
+    assert_eq!(rotate(store, &foreign).await, Rotation::Diverged);
+    assert_eq!(crossed.step(store, t + 2).await, Rotation::Invalid);
+    assert_eq!(bystander.step(store, t + 3).await, Rotation::Rotated);
+
+    // The generation before the current one, with a key it never held.
+    let mut behind = p.start_at(t).await;
+    assert_eq!(behind.step(store, t + 1).await, Rotation::Rotated);
+    let mut stale = request(&behind.fam, &key("stale"), &key("k"), t + 2);
+    stale.presented_generation = 0;
+    assert_eq!(rotate(store, &stale).await, Rotation::Diverged);
+    assert_eq!(behind.step(store, t + 3).await, Rotation::Invalid);
+
+    // None of that touched the principal's other family.
+    assert_eq!(other.step(store, t + 4).await, Rotation::Rotated);
 }
 
 /// A token generations behind the record is reuse, not divergence: the
@@ -725,6 +765,7 @@ cases!(
     revoke_family_ends_one_family,
     revoke_principal_ends_earlier_families,
     unknown_keys_and_families_are_invalid,
+    unseen_tokens_end_the_family,
     generations_behind_are_reuse,
     expired_tokens_are_invalid,
     concurrent_rotations_have_one_winner,

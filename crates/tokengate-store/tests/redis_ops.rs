@@ -248,6 +248,69 @@ async fn records_live_as_long_as_their_newest_token() {
     assert_eq!(keys, vec![fam_key]);
 }
 
+/// A failover that loses the last rotation (simulated by restoring the
+/// record as a replica had it): the spent token the record still takes for
+/// live wins once, and the legitimate holder's newer token then ends the
+/// family. Whichever comes first, no second chain lives on.
+#[tokio::test]
+async fn a_lost_write_is_detected_not_trusted() {
+    let server = RedisServer::start();
+    let prefix = format!("{}:", unique("lost"));
+    let store = store(&server, &prefix, Duration::from_secs(5)).await;
+    let mut con = raw(&server).await;
+    for thief_first in [true, false] {
+        let (domain, user) = (unique("domain"), unique("user"));
+        let fam = family(&domain, &user);
+        let fam_key = format!("{prefix}fam:{{{}}}:{}", tag(&domain, &user), fam.family_id);
+        let t = now_ms();
+        let k0 = start(&store, &fam, t, HOUR_MS).await;
+        let k1 = KeyId(unique("key"));
+        assert_eq!(
+            store.rotate(&request(&fam, &k0, &k1, t + 1)).await.unwrap(),
+            Rotation::Rotated
+        );
+        // What the replica had when the master died.
+        let replica: Vec<u8> = redis::cmd("DUMP")
+            .arg(&fam_key)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        let k2 = KeyId(unique("key"));
+        let mut legit = request(&fam, &k1, &k2, t + 2);
+        legit.presented_generation = 1;
+        assert_eq!(store.rotate(&legit).await.unwrap(), Rotation::Rotated);
+        // Failover: the promoted replica never saw generation 2.
+        let _: () = redis::cmd("RESTORE")
+            .arg(&fam_key)
+            .arg(0)
+            .arg(replica)
+            .arg("REPLACE")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+
+        // The legitimate client holds k2 (generation 2); a thief replays k1.
+        let mut holder = request(&fam, &k2, &KeyId(unique("key")), t + 3);
+        holder.presented_generation = 2;
+        let mut thief = request(&fam, &k1, &KeyId(unique("key")), t + 3);
+        thief.presented_generation = 1;
+        if thief_first {
+            // The record takes k1 for live: the thief gets one pair…
+            assert_eq!(store.rotate(&thief).await.unwrap(), Rotation::Rotated);
+            // …and the holder's k2 is a generation-2 key the record never
+            // issued: the family ends, the thief's chain with it.
+            assert_eq!(store.rotate(&holder).await.unwrap(), Rotation::Diverged);
+            let mut next = request(&fam, &thief.successor, &KeyId(unique("key")), t + 4);
+            next.presented_generation = 2;
+            assert_eq!(store.rotate(&next).await.unwrap(), Rotation::Invalid);
+        } else {
+            // The holder comes first: generation 2 is ahead of the record.
+            assert_eq!(store.rotate(&holder).await.unwrap(), Rotation::Diverged);
+            assert_eq!(store.rotate(&thief).await.unwrap(), Rotation::Invalid);
+        }
+    }
+}
+
 #[tokio::test]
 async fn flushed_script_cache_is_reloaded() {
     let server = RedisServer::start();

@@ -286,6 +286,21 @@ fn record_outcome(
             metrics::counter!("tokengate_families_revoked_total", "reason" => "reuse").increment(1);
             Err(TokenError::InvalidRefreshToken)
         }
+        // SPEC §3: "A token the store has never seen for a live family (a
+        // write lost in a Redis failover) ends that family, fail closed."
+        // Counted apart from reuse: it says the store lost writes.
+        Rotation::Diverged => {
+            tracing::warn!(
+                audit = "family_revoked",
+                reason = "diverged",
+                domain_id = %domain_id,
+                user_id = %user_id,
+                "refresh token unknown to its family's record (a lost store write): family revoked"
+            );
+            metrics::counter!("tokengate_families_revoked_total", "reason" => "diverged")
+                .increment(1);
+            Err(TokenError::InvalidRefreshToken)
+        }
         // Refresh rule 3: "its password changed since the family was issued
         // (UNAUTHENTICATED ERROR_INVALID_REFRESH_TOKEN)".
         Rotation::PasswordChanged => {

@@ -35,7 +35,10 @@
 //!
 //! Every rotation is the script `scripts/rotate.lua`: one round trip, one
 //! slot, applying the rotation rules documented on [`Rotation`] with the
-//! same numbers as the memory store. Rotation rule 8 ("re-sent") matters only here: the cluster client
+//! same numbers as the memory store. Rotation rule 6 ("diverged") is what
+//! makes a failover that lost writes visible: a token of a generation the
+//! record never reached, or with a key it does not hold, ends the family.
+//! Rotation rule 8 ("re-sent") matters only here: the cluster client
 //! re-sends a command when a connection drops before the reply arrives,
 //! and without that rule a rotation that succeeded but whose reply was lost
 //! would revoke its own family.

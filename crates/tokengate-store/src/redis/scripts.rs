@@ -63,6 +63,8 @@ const REUSE_DETECTED: i64 = 3;
 const PASSWORD_CHANGED: i64 = 4;
 /// `rotate.lua`'s reply code for [`Rotation::Invalid`].
 const INVALID: i64 = 5;
+/// `rotate.lua`'s reply code for [`Rotation::Diverged`].
+const DIVERGED: i64 = 6;
 
 /// The rotate script's reply `{code, answer}` as a [`Rotation`]; anything
 /// else is an error (a script that answers nonsense is not to be trusted).
@@ -86,6 +88,7 @@ pub(super) fn parse_rotation(reply: Value) -> Result<Rotation, StoreError> {
         REUSE_DETECTED => Rotation::ReuseDetected,
         PASSWORD_CHANGED => Rotation::PasswordChanged,
         INVALID => Rotation::Invalid,
+        DIVERGED => Rotation::Diverged,
         _ => return Err(unexpected()),
     })
 }
@@ -123,6 +126,8 @@ mod tests {
         assert_eq!(parse_rotation(reply).unwrap(), Rotation::Duplicate(answer));
         let reply = Value::Array(vec![Value::Int(INVALID), Value::BulkString(vec![])]);
         assert_eq!(parse_rotation(reply).unwrap(), Rotation::Invalid);
+        let reply = Value::Array(vec![Value::Int(DIVERGED), Value::BulkString(vec![])]);
+        assert_eq!(parse_rotation(reply).unwrap(), Rotation::Diverged);
         assert!(parse_rotation(Value::Int(1)).is_err());
         assert!(parse_rotation(Value::Array(vec![Value::Int(99)])).is_err());
     }

@@ -18,8 +18,8 @@
 --       9 answer (bytes, empty without grace)
 -- Reply: {code, answer}, the answer empty unless the code is DUPLICATE.
 
-local ROTATED, DUPLICATE, REUSE_DETECTED, PASSWORD_CHANGED, INVALID =
-  1, 2, 3, 4, 5
+local ROTATED, DUPLICATE, REUSE_DETECTED, PASSWORD_CHANGED, INVALID, DIVERGED =
+  1, 2, 3, 4, 5, 6
 
 local now = tonumber(ARGV[7])
 local function num(v)
@@ -45,8 +45,8 @@ if not gen or not fam[2] or not newest or not issued or not fam_end then
   return {INVALID, ''}
 end
 
--- Rotation rule 2, revoked: "the family was revoked (reuse, password
--- change, revoke_family)".
+-- Rotation rule 2, revoked: "the family was revoked (reuse, divergence,
+-- password change, revoke_family)".
 if fam[8] ~= '0' then
   return {INVALID, ''}
 end
@@ -78,13 +78,13 @@ local function revoke(code)
   return {code, ''}
 end
 
--- Rotation rule 6, unseen token: "g > G, or g = G with a key other than
--- the current one, or g = G - 1 with a key other than the one it replaced":
--- a token the record has never seen.
+-- Rotation rule 6, diverged: "g > G, or g = G with a key other than the
+-- current one, or g = G - 1 with a key other than the one it replaced": a
+-- token the record has never seen, so a write was lost. Revokes.
 local g = tonumber(ARGV[1])
 if g > gen or (g == gen and ARGV[2] ~= fam[2])
     or (g == gen - 1 and ARGV[2] ~= fam[3]) then
-  return {INVALID, ''}
+  return revoke(DIVERGED)
 end
 
 -- Rotation rule 7, password changed: "the password fingerprint differs from
