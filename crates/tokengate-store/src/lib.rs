@@ -66,7 +66,10 @@ pub trait RefreshStore: Send + Sync + 'static {
     /// Ends one family: its keys stop refreshing.
     async fn revoke_family(&self, family: &FamilyRef) -> Result<(), StoreError>;
 
-    /// Ends every family of a principal issued before now.
+    /// Ends every family of a principal issued at or before `now_ms`. The
+    /// marker that does so lasts until the last of those families' records
+    /// ends (none of them can refresh again), and at most `ttl_ms`; a
+    /// principal without a family record needs none.
     async fn revoke_principal(
         &self,
         domain_id: &str,

@@ -291,10 +291,23 @@ impl RefreshStore for MemoryStore {
         ttl_ms: u64,
     ) -> Result<(), StoreError> {
         let mut state = self.lock();
-        state.principal_revocations.insert(
-            (domain_id.to_owned(), principal_id.to_owned()),
-            (now_ms, now_ms + ttl_ms),
-        );
+        // The marker guards the principal's families that still have a
+        // record: it lasts until the last of those records ends (at most
+        // `ttl_ms`), and without any there is nothing to mark.
+        let last_record_end = state
+            .families
+            .values()
+            .filter(|f| f.record.family.domain_id == domain_id)
+            .filter(|f| f.record.family.principal_id == principal_id)
+            .map(Family::record_end_ms)
+            .max();
+        let until = last_record_end.map_or(0, |end| end.min(now_ms.saturating_add(ttl_ms)));
+        if until > now_ms {
+            state.principal_revocations.insert(
+                (domain_id.to_owned(), principal_id.to_owned()),
+                (now_ms, until),
+            );
+        }
         Ok(())
     }
 

@@ -140,18 +140,24 @@ async fn every_key_is_prefixed_tagged_and_expires() {
         .await
         .unwrap();
 
-    // Calls on things that do not exist must not create keys.
+    // Calls on things that do not exist must not create keys; a principal
+    // without families needs no marker.
     let ghost = family(&domain, &user);
     store.revoke_family(&ghost).await.unwrap();
     let unknown = request(&ghost, &KeyId(unique("key")), &KeyId(unique("key")), t);
     assert_eq!(store.rotate(&unknown).await.unwrap(), Rotation::Invalid);
+    let nobody = unique("nobody");
+    store
+        .revoke_principal(&domain, &nobody, t, 120_000)
+        .await
+        .unwrap();
 
     let mut con = raw(&server).await;
     let keys: Vec<String> = con.keys(format!("{prefix}*")).await.unwrap();
     let tag = tag(&domain, &user);
     // One record per family, whatever was refreshed; the one grace answer
-    // still in its window; the principal's marker. No record per
-    // spent token, none for the ghost.
+    // still in its window; the principal's marker and index. No record per
+    // spent token, none for the ghost or for the principal without families.
     let expected = [
         format!("{prefix}fam:{{{tag}}}:{}", graced.family_id),
         format!("{prefix}ans:{{{tag}}}:{}", graced.family_id),
@@ -159,6 +165,7 @@ async fn every_key_is_prefixed_tagged_and_expires() {
         format!("{prefix}fam:{{{tag}}}:{}", changed.family_id),
         format!("{prefix}fam:{{{tag}}}:{}", revoked.family_id),
         format!("{prefix}rev:{{{tag}}}"),
+        format!("{prefix}usr:{{{tag}}}"),
     ];
     for name in &expected {
         assert!(keys.contains(name), "missing {name} in {keys:#?}");
@@ -189,8 +196,8 @@ async fn every_key_is_prefixed_tagged_and_expires() {
     assert_eq!(answer, vec![1, 2, 3]);
 }
 
-/// The family record lives as long as the newest token, never past the
-/// family's end.
+/// The family record and the principal's index live as long as the newest
+/// token; the revocation marker no longer than the records it guards.
 #[tokio::test]
 async fn records_live_as_long_as_their_newest_token() {
     let server = RedisServer::start();
@@ -223,7 +230,9 @@ async fn records_live_as_long_as_their_newest_token() {
         .await
         .unwrap();
     let fam_key = format!("{prefix}fam:{{{tag}}}:{}", fam.family_id);
+    let index_key = format!("{prefix}usr:{{{tag}}}");
     assert_eq!(pexpiretime(fam_key.clone()).await, t + 60_000);
+    assert_eq!(pexpiretime(index_key.clone()).await, t + 60_000);
 
     // Each refresh moves the record's end to its newest token's expiry.
     let mut presented = first;
@@ -235,6 +244,7 @@ async fn records_live_as_long_as_their_newest_token() {
         assert_eq!(store.rotate(&req).await.unwrap(), Rotation::Rotated);
         presented = successor;
         assert_eq!(pexpiretime(fam_key.clone()).await, t + 60_000 + i * 1_000);
+        assert_eq!(pexpiretime(index_key.clone()).await, t + 60_000 + i * 1_000);
     }
     // Never past the family's end.
     let mut req = request(&fam, &presented, &KeyId(unique("key")), t + 6);
@@ -243,9 +253,18 @@ async fn records_live_as_long_as_their_newest_token() {
     assert_eq!(store.rotate(&req).await.unwrap(), Rotation::Rotated);
     assert_eq!(pexpiretime(fam_key.clone()).await, t + HOUR_MS);
 
-    // One record, however many refreshes.
+    // The marker guards only what exists: it ends with the last record.
+    let short = family(&domain, &user);
+    start(&store, &short, t, 1_000).await;
+    store
+        .revoke_principal(&domain, &user, t + 7, 24 * HOUR_MS)
+        .await
+        .unwrap();
+    let marker = format!("{prefix}rev:{{{tag}}}");
+    assert_eq!(pexpiretime(marker).await, t + HOUR_MS);
+    // Only keys of the one principal, one record per family.
     let keys: Vec<String> = con.keys(format!("{prefix}*")).await.unwrap();
-    assert_eq!(keys, vec![fam_key]);
+    assert_eq!(keys.len(), 4, "{keys:#?}");
 }
 
 /// A failover that loses the last rotation (simulated by restoring the

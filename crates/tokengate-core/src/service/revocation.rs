@@ -29,9 +29,10 @@ impl TokenService {
     }
 
     /// Ends every refresh family of a principal issued until now
-    /// (`tokengate revoke --user`). The store keeps the marker as long as
-    /// any family can live, `absolute_timeout`, so it outlasts every
-    /// family it ends and then goes.
+    /// (`tokengate revoke --user`). The store keeps the marker until the
+    /// last of those families' records ends (none of them refreshes again,
+    /// so none outlives its newest token), never longer than
+    /// `absolute_timeout`.
     pub async fn revoke_principal(
         &self,
         domain_id: &str,

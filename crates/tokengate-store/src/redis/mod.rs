@@ -12,11 +12,13 @@
 //! | --- | --- | --- | --- |
 //! | `<prefix>fam:{tag}:<family_id>` | hash | `gen` (current generation), `key` (its key id), `prev` (the key id of generation `gen − 1`, after the first refresh), `exp` (newest token's expiry, ms), `iat` (issue, ms), `end` (absolute end, ms), `fp` (password fingerprint, hex), `rev` (`0`/`1`), `gu` (grace window end, ms, while an answer is kept) | when its newest token expires, never after `end` |
 //! | `<prefix>ans:{tag}:<family_id>` | string | the last winner's encrypted answer | at the end of its grace window (or of the spent token, if sooner) |
-//! | `<prefix>rev:{tag}` | hash | `before`, `until` | at `until` |
+//! | `<prefix>usr:{tag}` | string | the latest end (ms) of any of the principal's family records | then |
+//! | `<prefix>rev:{tag}` | hash | `before`, `until` | at `until`: the latest end of the principal's family records when it was set (at most `ttl_ms` later) |
 //! | `<prefix>login:{counter}` | string | failed checks in the window | at the window's end |
 //! | `<prefix>login-checks:{counter}` | sorted set | lease ids of checks in flight, scored by lease end | at the longest lease's end |
 //!
-//! A live family costs one hash, however often it is refreshed: a refresh rewrites the
+//! A live family costs one hash (plus, for a principal's families together,
+//! one `usr` string), however often it is refreshed: a refresh rewrites the
 //! record in place and leaves nothing behind. An abandoned family costs
 //! nothing once its newest token has expired. The grace answer lives in its
 //! own key only because Redis 7.0 cannot expire a hash field: that way it
@@ -190,6 +192,11 @@ impl RedisStore {
         self.key("ans", tag, family_id)
     }
 
+    /// A principal's index: the latest end of its family records.
+    fn principal_index_key(&self, tag: &str) -> String {
+        format!("{}usr:{{{tag}}}", self.prefix)
+    }
+
     /// A login counter's failures: its own slot (the id is already a digest).
     fn attempt_key(&self, counter: &AttemptCounter) -> String {
         format!("{}login:{{{}}}", self.prefix, counter.id)
@@ -220,6 +227,7 @@ impl RefreshStore for RedisStore {
         let mut call = self.scripts.start_family.prepare_invoke();
         call.key(self.family_key(&tag, &f.family_id))
             .key(self.answer_key(&tag, &f.family_id))
+            .key(self.principal_index_key(&tag))
             .arg(&first_key.0)
             .arg(ms(key_expires_at_ms))
             .arg(ms(family.issued_at_ms))
@@ -239,6 +247,7 @@ impl RefreshStore for RedisStore {
         call.key(self.family_key(&tag, &f.family_id))
             .key(self.answer_key(&tag, &f.family_id))
             .key(self.revocation_key(&tag))
+            .key(self.principal_index_key(&tag))
             .arg(req.presented_generation)
             .arg(&req.presented.0)
             .arg(ms(req.presented_expires_at_ms))
@@ -273,6 +282,7 @@ impl RefreshStore for RedisStore {
         let tag = principal_tag(domain_id, principal_id);
         let mut call = self.scripts.revoke_principal.prepare_invoke();
         call.key(self.revocation_key(&tag))
+            .key(self.principal_index_key(&tag))
             .arg(ms(now_ms))
             .arg(ms(now_ms.saturating_add(ttl_ms)));
         self.exec(|mut conn| async move { call.invoke_async::<()>(&mut conn).await })

@@ -11,7 +11,7 @@
 -- line by line. "now" is always the caller's ARGV[7], never Redis' clock.
 --
 -- KEYS: 1 family record, 2 family's grace answer,
---       3 principal revocation marker
+--       3 principal revocation marker, 4 principal's index
 -- ARGV: 1 presented generation, 2 presented key id, 3 presented token's
 --       expiry ms, 4 successor key id, 5 successor's expiry ms,
 --       6 password fingerprint (hex), 7 now ms, 8 grace until ms,
@@ -141,5 +141,11 @@ if ARGV[9] ~= '' and tonumber(ARGV[8]) > now then
 else
   redis.call('HDEL', KEYS[1], 'gu')
   redis.call('DEL', KEYS[2])
+end
+
+-- The principal's index follows the latest end of its family records.
+local last = num(redis.call('GET', KEYS[4]))
+if not last or last < tonumber(record_end) then
+  redis.call('SET', KEYS[4], record_end, 'PXAT', record_end)
 end
 return {ROTATED, ''}
