@@ -330,6 +330,71 @@ async fn a_lost_write_is_detected_not_trusted() {
     }
 }
 
+/// A refresh costs one command, one round trip: the rotate script. Redis'
+/// MONITOR lists what clients send, and a script's own calls as `[… lua]`.
+#[tokio::test]
+async fn a_refresh_is_one_round_trip() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+
+    const REFRESHES: u64 = 20;
+    let server = RedisServer::start();
+    let store = store(&server, "trip:", Duration::from_secs(5)).await;
+    let fam = family(&unique("d"), &unique("u"));
+    let t = now_ms();
+    let mut key = start(&store, &fam, t, HOUR_MS).await;
+    // The first call on a server loads the script (NOSCRIPT, SCRIPT LOAD,
+    // EVALSHA again); that happens once per server, not per refresh.
+    let warm = KeyId(unique("key"));
+    assert_eq!(
+        store.rotate(&request(&fam, &key, &warm, t)).await.unwrap(),
+        Rotation::Rotated
+    );
+    key = warm;
+
+    let mut monitor =
+        std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("monitor connection");
+    monitor
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    monitor.write_all(b"*1\r\n$7\r\nMONITOR\r\n").unwrap();
+    let mut lines = BufReader::new(monitor);
+    let mut ok = String::new();
+    lines.read_line(&mut ok).unwrap();
+    assert_eq!(ok, "+OK\r\n");
+
+    for generation in 1..=REFRESHES {
+        let successor = KeyId(unique("key"));
+        let mut req = request(&fam, &key, &successor, t + generation);
+        req.presented_generation = generation;
+        req.grace_ms = 10_000;
+        req.answer = vec![1, 2, 3];
+        assert_eq!(store.rotate(&req).await.unwrap(), Rotation::Rotated);
+        key = successor;
+    }
+    common::raw_command(
+        server.port,
+        &["ECHO", "end-of-refreshes"],
+        Duration::from_secs(5),
+    )
+    .expect("marker");
+
+    let mut sent = Vec::new();
+    loop {
+        let mut line = String::new();
+        lines.read_line(&mut line).expect("MONITOR line");
+        if line.contains("end-of-refreshes") {
+            break;
+        }
+        // `+<time> [<db> <client>] "COMMAND" …`
+        let client = line.split(['[', ']']).nth(1).unwrap_or_default();
+        if !client.ends_with(" lua") {
+            sent.push(line.split('"').nth(1).unwrap_or_default().to_uppercase());
+        }
+    }
+    assert_eq!(sent.len() as u64, REFRESHES, "{sent:?}");
+    assert!(sent.iter().all(|c| c == "EVALSHA"), "{sent:?}");
+}
+
 #[tokio::test]
 async fn flushed_script_cache_is_reloaded() {
     let server = RedisServer::start();
