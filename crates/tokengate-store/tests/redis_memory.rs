@@ -5,17 +5,16 @@
 //! The figures are printed (`cargo test -p tokengate-store --test
 //! redis_memory -- --nocapture`) for the capacity notes.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::digest::{SHA256, digest};
-use common::{RedisServer, now_ms, unique};
 use tokengate_store::{
     FamilyRecord, FamilyRef, KeyId, RedisStore, RedisStoreConfig, RefreshStore, RotateRequest,
     Rotation,
 };
+use tokengate_test_support::ids::{now_ms, unique};
+use tokengate_test_support::redis_server::RedisServer;
 
 /// Families per measurement: enough that the keyspace's own tables and a
 /// few hundred bytes of noise weigh little per family.

@@ -371,7 +371,7 @@ async fn a_refresh_is_one_round_trip() {
         assert_eq!(store.rotate(&req).await.unwrap(), Rotation::Rotated);
         key = successor;
     }
-    common::raw_command(
+    tokengate_test_support::redis_server::raw_command(
         server.port,
         &["ECHO", "end-of-refreshes"],
         Duration::from_secs(5),
