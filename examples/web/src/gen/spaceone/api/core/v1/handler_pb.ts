@@ -6,13 +6,14 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_google_api_field_behavior } from "../../../../google/api/field_behavior_pb";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file spaceone/api/core/v1/handler.proto.
  */
 export const file_spaceone_api_core_v1_handler: GenFile = /*@__PURE__*/
-  fileDesc("CiJzcGFjZW9uZS9hcGkvY29yZS92MS9oYW5kbGVyLnByb3RvEhRzcGFjZW9uZS5hcGkuY29yZS52MSIqChVBdXRoZW50aWNhdGlvblJlcXVlc3QSEQoJZG9tYWluX2lkGAEgASgJIj8KFkF1dGhlbnRpY2F0aW9uUmVzcG9uc2USEQoJZG9tYWluX2lkGAEgASgJEhIKCnB1YmxpY19rZXkYAiABKAlCO1o5Z2l0aHViLmNvbS9jbG91ZGZvcmV0LWlvL2FwaS9kaXN0L2dvL3NwYWNlb25lL2FwaS9jb3JlL3YxYgZwcm90bzM");
+  fileDesc("CiJzcGFjZW9uZS9hcGkvY29yZS92MS9oYW5kbGVyLnByb3RvEhRzcGFjZW9uZS5hcGkuY29yZS52MSIvChVBdXRoZW50aWNhdGlvblJlcXVlc3QSFgoJZG9tYWluX2lkGAEgASgJQgPgQQIiPwoWQXV0aGVudGljYXRpb25SZXNwb25zZRIRCglkb21haW5faWQYASABKAkSEgoKcHVibGljX2tleRgCIAEoCUI7WjlnaXRodWIuY29tL2Nsb3VkZm9yZXQtaW8vYXBpL2Rpc3QvZ28vc3BhY2VvbmUvYXBpL2NvcmUvdjFiBnByb3RvMw", [file_google_api_field_behavior]);
 
 /**
  * Which domain's public key is wanted.

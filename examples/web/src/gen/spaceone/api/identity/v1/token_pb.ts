@@ -9,27 +9,33 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_api_annotations } from "../../../../google/api/annotations_pb";
+import { file_google_api_field_behavior } from "../../../../google/api/field_behavior_pb";
 import type { EmptySchema } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_empty, file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
+import { file_tokengate_api_rules } from "../../../../tokengate/api/rules_pb";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file spaceone/api/identity/v1/token.proto.
  */
 export const file_spaceone_api_identity_v1_token: GenFile = /*@__PURE__*/
-  fileDesc("CiRzcGFjZW9uZS9hcGkvaWRlbnRpdHkvdjEvdG9rZW4ucHJvdG8SGHNwYWNlb25lLmFwaS5pZGVudGl0eS52MSK1AQoRSXNzdWVUb2tlblJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIsCgtjcmVkZW50aWFscxgCIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEQoJdXNlcl90eXBlGAMgASgJEhEKCWRvbWFpbl9pZBgEIAEoCRIPCgd0aW1lb3V0GAUgASgFEhUKDXJlZnJlc2hfY291bnQYBiABKAUSEwoLdmVyaWZ5X2NvZGUYByABKAkiOAoJVG9rZW5JbmZvEhQKDGFjY2Vzc190b2tlbhgBIAEoCRIVCg1yZWZyZXNoX3Rva2VuGAIgASgJMvYBCgVUb2tlbhJ+CgVpc3N1ZRIrLnNwYWNlb25lLmFwaS5pZGVudGl0eS52MS5Jc3N1ZVRva2VuUmVxdWVzdBojLnNwYWNlb25lLmFwaS5pZGVudGl0eS52MS5Ub2tlbkluZm8iI4LT5JMCHToBKiIYL2lkZW50aXR5L3YxL3Rva2VuL2lzc3VlEm0KB3JlZnJlc2gSFi5nb29nbGUucHJvdG9idWYuRW1wdHkaIy5zcGFjZW9uZS5hcGkuaWRlbnRpdHkudjEuVG9rZW5JbmZvIiWC0+STAh86ASoiGi9pZGVudGl0eS92MS90b2tlbi9yZWZyZXNoQj9aPWdpdGh1Yi5jb20vY2xvdWRmb3JldC1pby9hcGkvZGlzdC9nby9zcGFjZW9uZS9hcGkvaWRlbnRpdHkvdjFiBnByb3RvMw", [file_google_api_annotations, file_google_protobuf_empty, file_google_protobuf_struct]);
+  fileDesc("CiRzcGFjZW9uZS9hcGkvaWRlbnRpdHkvdjEvdG9rZW4ucHJvdG8SGHNwYWNlb25lLmFwaS5pZGVudGl0eS52MSKyAgoRSXNzdWVUb2tlblJlcXVlc3QSFAoHdXNlcl9pZBgBIAEoCUID4EECEj8KC2NyZWRlbnRpYWxzGAIgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdEIR4EEC6uAYCioIcGFzc3dvcmQSNAoJdXNlcl90eXBlGAMgASgJQiHq4BgdIgAiBFVTRVIiBUxPQ0FMIgxET01BSU5fT1dORVISFgoJZG9tYWluX2lkGAQgASgJQgPgQQISMQoHdGltZW91dBgFIAEoBUIg6uAYHAgAGhh0b2tlbi5tYXhfYWNjZXNzX3RpbWVvdXQSMAoNcmVmcmVzaF9jb3VudBgGIAEoBUIZ6uAYFQgAGhF0b2tlbi5yZWZyZXNoX3R0bBITCgt2ZXJpZnlfY29kZRgHIAEoCSI4CglUb2tlbkluZm8SFAoMYWNjZXNzX3Rva2VuGAEgASgJEhUKDXJlZnJlc2hfdG9rZW4YAiABKAkyigIKBVRva2VuEn4KBWlzc3VlEisuc3BhY2VvbmUuYXBpLmlkZW50aXR5LnYxLklzc3VlVG9rZW5SZXF1ZXN0GiMuc3BhY2VvbmUuYXBpLmlkZW50aXR5LnYxLlRva2VuSW5mbyIjgtPkkwIdOgEqIhgvaWRlbnRpdHkvdjEvdG9rZW4vaXNzdWUSgAEKB3JlZnJlc2gSFi5nb29nbGUucHJvdG9idWYuRW1wdHkaIy5zcGFjZW9uZS5hcGkuaWRlbnRpdHkudjEuVG9rZW5JbmZvIjjy4BgPCgZiZWFyZXIKBXRva2VugtPkkwIfOgEqIhovaWRlbnRpdHkvdjEvdG9rZW4vcmVmcmVzaEI/Wj1naXRodWIuY29tL2Nsb3VkZm9yZXQtaW8vYXBpL2Rpc3QvZ28vc3BhY2VvbmUvYXBpL2lkZW50aXR5L3YxYgZwcm90bzM", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_empty, file_google_protobuf_struct, file_tokengate_api_rules]);
 
 /**
  * @generated from message spaceone.api.identity.v1.IssueTokenRequest
  */
 export type IssueTokenRequest = Message<"spaceone.api.identity.v1.IssueTokenRequest"> & {
   /**
+   * Refused when empty: ERROR_REQUIRED_PARAMETER (checked after
+   * `credentials` and `domain_id`, in SpaceONE's order).
+   *
    * @generated from field: string user_id = 1;
    */
   userId: string;
 
   /**
-   * {"password": "..."}
+   * {"password": "..."}; without a `password` key the answer is
+   * ERROR_INVALID_CREDENTIALS (401), not a refusal of the shape.
    *
    * @generated from field: google.protobuf.Struct credentials = 2;
    */
@@ -43,6 +49,8 @@ export type IssueTokenRequest = Message<"spaceone.api.identity.v1.IssueTokenRequ
   userType: string;
 
   /**
+   * An unknown domain is ERROR_NOT_FOUND (400, as SpaceONE answers).
+   *
    * @generated from field: string domain_id = 4;
    */
   domainId: string;
@@ -56,6 +64,7 @@ export type IssueTokenRequest = Message<"spaceone.api.identity.v1.IssueTokenRequ
 
   /**
    * Refreshes allowed for the new family; 0 means the configured maximum.
+   * Above it the answer is ERROR_MAX_REFRESH_COUNT (401).
    *
    * @generated from field: int32 refresh_count = 6;
    */
