@@ -5,6 +5,8 @@
 # 4 x 16), the server pinned to core 0 at the shipped log level, the load
 # generator (this checkout's) on core 1.
 #   tools/bench/ab.sh A_BINARY B_BINARY [rounds] [seconds]   (default 3, 6)
+# LEVEL=warn measures with less logging (default: info, the shipped level);
+# STORE=redis keeps refresh state in a private redis-server (default memory).
 # Prints one line per run and the B/A ratio per round; see BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,15 +23,25 @@ PID=""
 stop() { [ -z "$PID" ] || { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=""; }; }
 trap 'stop; rm -rf "$WORK"' EXIT
 write_users "$WORK/users.toml" bench@example.com bench-password 4
+STORE_TOML=""
+if [ "${STORE:-memory}" = redis ]; then
+  REDIS_PORT=$(free_port)
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >/dev/null 2>&1 &
+  REDIS_PID=$!
+  trap 'stop; kill $REDIS_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+  STORE_TOML="[store]
+redis_url = \"redis://127.0.0.1:$REDIS_PORT/0\""
+fi
 write_server_config "$WORK/tokengate.toml" "$PORT" EdDSA <<TOML
 [token]
 refresh_ttl = 1000000
+$STORE_TOML
 TOML
 
 # measure BINARY SCENARIO: calls/s of SCENARIO's main call (0 errors, or exit).
 measure() {
   local binary=$1 scenario=$2 call report rate errors
-  RUST_LOG=info taskset -c 0 "$binary" serve --config "$WORK/tokengate.toml" 2>>"$WORK/server.log" &
+  RUST_LOG=${LEVEL:-info} taskset -c 0 "$binary" serve --config "$WORK/tokengate.toml" 2>>"$WORK/server.log" &
   PID=$!
   wait_healthy "$PORT"
   case $scenario in
