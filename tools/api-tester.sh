@@ -39,25 +39,15 @@ else
   BIN=target/debug/tokengate
 fi
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-WORK=$(mktemp -d)
 # The shipped dev defaults, but for the failed-login limits: the tester mixes
 # right and wrong passwords for the one demo user from one address, and at
 # 10 failures per user (100 per address) every later login, the right ones
 # included, would be a 429 for five minutes: the run would test the lock
 # (tests/redis_state.rs and tests/http_surface.rs do) instead of the API.
-TOKENGATE_LIMITS_LOGIN_FAILURES_PER_USER=1000000 \
-  TOKENGATE_LIMITS_LOGIN_FAILURES_PER_IP=1000000 \
-  "$BIN" serve --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" >"$WORK/out" 2>"$WORK/err" &
-PID=$!
-trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 100); do
-  grep -q "password:" "$WORK/out" 2>/dev/null && break
-  sleep 0.1
-done
-PASSWORD=$(sed -nE 's/^  password: +([A-Za-z0-9]+).*/\1/p' "$WORK/out")
-[ -n "$PASSWORD" ] || { cat "$WORK/out" "$WORK/err"; echo "no password in the banner" >&2; exit 1; }
-BASE="http://127.0.0.1:$PORT"
+# shellcheck source=tools/dev-server.sh
+. tools/dev-server.sh
+start_dev_server "$BIN" TOKENGATE_LIMITS_LOGIN_FAILURES_PER_USER=1000000 \
+  TOKENGATE_LIMITS_LOGIN_FAILURES_PER_IP=1000000
 
 # Known values the generators draw from now and then (a random domain, user
 # or password is never right): with them issue and get_public_key also

@@ -40,17 +40,9 @@ fi
 BIN=${SPACEONE_CLIENTS_BIN:-target/debug/tokengate}
 [ -x "$BIN" ] || cargo build --locked --quiet
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-WORK=$(mktemp -d)
-"$BIN" serve --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" >"$WORK/out" 2>"$WORK/err" &
-PID=$!
-trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 100); do
-  grep -q "password:" "$WORK/out" 2>/dev/null && break
-  sleep 0.1
-done
-PASSWORD=$(sed -nE 's/^  password: +([A-Za-z0-9]+).*/\1/p' "$WORK/out")
-[ -n "$PASSWORD" ] || { cat "$WORK/out" "$WORK/err"; echo "no password in the banner" >&2; exit 1; }
+# shellcheck source=tools/dev-server.sh
+. tools/dev-server.sh
+start_dev_server "$BIN"
 
 SPACEONE_CLIENTS_PASSWORD=$PASSWORD "$VENV/bin/python" tools/spaceone_clients.py \
   --endpoint "127.0.0.1:$PORT" --spacectl "$VENV/bin/spacectl"
