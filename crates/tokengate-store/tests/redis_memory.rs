@@ -333,8 +333,18 @@ async fn bytes_per_live_family_do_not_grow_with_refreshes() {
     }
     assert_eq!(one.keys, 3 * FAMILIES);
     assert_eq!(fifty.keys, 3 * FAMILIES);
+    // What the keys hold is exact; used_memory also counts the allocator's
+    // fragmentation from overwriting 1.4 KB values 50 times, which moves by
+    // a few tens of bytes per family from run to run (a record kept per
+    // refresh would add kilobytes).
     assert!(
-        (fifty.per_family - one.per_family).abs() <= 16.0,
+        (fifty.usage_per_family - one.usage_per_family).abs() <= 8.0,
+        "{:.1} B/family after 50 refreshes vs {:.1} after 1 (MEMORY USAGE)",
+        fifty.usage_per_family,
+        one.usage_per_family
+    );
+    assert!(
+        (fifty.per_family - one.per_family).abs() <= one.per_family * 0.05,
         "{:.1} B/family after 50 refreshes vs {:.1} after 1",
         fifty.per_family,
         one.per_family
