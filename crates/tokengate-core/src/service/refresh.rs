@@ -18,6 +18,7 @@ use tokengate_keys::{DomainKeys, KeyRing, UnverifiedToken};
 use tokengate_store::{FamilyRef, RotateRequest, Rotation};
 
 use super::minting::Mint;
+use super::revocation::family_ended;
 use super::{TokenPair, TokenService, now_ms, principal_kind, shown, store_error};
 use crate::claims::UnverifiedRouting;
 use crate::{RefreshClaims, TokenError, secrets};
@@ -276,43 +277,36 @@ fn record_outcome(
         // "Already consumed or revoked → ERROR_INVALID_REFRESH_TOKEN, and —
         // reuse detection — the whole family … is revoked".
         Rotation::ReuseDetected => {
-            tracing::warn!(
-                audit = "reuse_detected",
-                domain_id = %domain_id,
-                user_id = %user_id,
-                "refresh token reused: family revoked"
-            );
             metrics::counter!("tokengate_refresh_reuse_detected_total").increment(1);
-            metrics::counter!("tokengate_families_revoked_total", "reason" => "reuse").increment(1);
+            family_ended(
+                "reuse",
+                domain_id,
+                user_id,
+                "refresh token reused: family revoked",
+            );
             Err(TokenError::InvalidRefreshToken)
         }
         // SPEC §3: "A token the store has never seen for a live family (a
         // write lost in a Redis failover) ends that family, fail closed."
         // Counted apart from reuse: it says the store lost writes.
         Rotation::Diverged => {
-            tracing::warn!(
-                audit = "family_revoked",
-                reason = "diverged",
-                domain_id = %domain_id,
-                user_id = %user_id,
-                "refresh token unknown to its family's record (a lost store write): family revoked"
+            family_ended(
+                "diverged",
+                domain_id,
+                user_id,
+                "refresh token unknown to its family's record (a lost store write): family revoked",
             );
-            metrics::counter!("tokengate_families_revoked_total", "reason" => "diverged")
-                .increment(1);
             Err(TokenError::InvalidRefreshToken)
         }
         // Refresh rule 3: "its password changed since the family was issued
         // (UNAUTHENTICATED ERROR_INVALID_REFRESH_TOKEN)".
         Rotation::PasswordChanged => {
-            tracing::warn!(
-                audit = "family_revoked",
-                reason = "password_changed",
-                domain_id = %domain_id,
-                user_id = %user_id,
-                "password changed since issue: family revoked"
+            family_ended(
+                "password_changed",
+                domain_id,
+                user_id,
+                "password changed since issue: family revoked",
             );
-            metrics::counter!("tokengate_families_revoked_total", "reason" => "password_changed")
-                .increment(1);
             Err(TokenError::InvalidRefreshToken)
         }
         Rotation::Invalid => Err(TokenError::InvalidRefreshToken),

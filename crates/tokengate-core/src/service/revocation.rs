@@ -17,14 +17,12 @@ impl TokenService {
         family: &FamilyRef,
         reason: &'static str,
     ) -> Result<(), TokenError> {
-        tracing::warn!(
-            audit = "family_revoked",
+        family_ended(
             reason,
-            domain_id = %family.domain_id,
-            user_id = %family.principal_id,
-            "refresh family revoked"
+            &family.domain_id,
+            &family.principal_id,
+            "refresh family revoked",
         );
-        metrics::counter!("tokengate_families_revoked_total", "reason" => reason).increment(1);
         self.store.revoke_family(family).await.map_err(store_error)
     }
 
@@ -73,4 +71,17 @@ impl TokenService {
             .map_err(store_error)?;
         Ok(family)
     }
+}
+
+/// The audit line and the count of a family that ended for `reason` (the
+/// store ended it, or [`TokenService::revoke`] is about to): one shape for
+/// every reason, so dashboards and alerts see them all. No token is logged.
+pub(super) fn family_ended(reason: &'static str, domain_id: &str, user_id: &str, what: &str) {
+    let audit = if reason == "reuse" {
+        "reuse_detected"
+    } else {
+        "family_revoked"
+    };
+    tracing::warn!(audit, reason, domain_id = %domain_id, user_id = %user_id, "{what}");
+    metrics::counter!("tokengate_families_revoked_total", "reason" => reason).increment(1);
 }
