@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
-use tokengate_config::{Config, LogFormat};
+use tokengate_config::{Config, LogFormat, StoreBackend};
 use tokengate_directory::Directory;
 use tokengate_keys::{Algorithm, KeyDir, Purpose};
 
@@ -317,16 +317,15 @@ fn check_config(file: &Path) -> anyhow::Result<()> {
         .domain_ids()
         .filter(|d| !keys.domain(d).is_some_and(|k| k.is_complete()))
         .collect();
+    let store = match StoreBackend::try_from(&config.store)? {
+        StoreBackend::Memory => "in-memory".to_owned(),
+        StoreBackend::Redis(redis) => redis.check()?,
+    };
     println!(
-        "config OK: listen {}, {} domains, {} users/owners, store {}",
+        "config OK: listen {}, {} domains, {} users/owners, store {store}",
         config.listen,
         directory.domain_count(),
         directory.principal_count(),
-        if config.store.redis_url.is_some() {
-            "redis"
-        } else {
-            "in-memory"
-        }
     );
     if !missing.is_empty() {
         if config.keys.generate_missing {

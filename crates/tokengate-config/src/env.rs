@@ -29,7 +29,11 @@ pub(crate) fn apply_env(
             continue;
         }
         let name = name.to_ascii_lowercase();
-        let value = parse_env_value(&raw);
+        let value = if VERBATIM.contains(&name.as_str()) {
+            toml::Value::String(raw)
+        } else {
+            parse_env_value(&raw)
+        };
         let section = SECTIONS.iter().find(|s| {
             name.strip_prefix(**s)
                 .is_some_and(|rest| rest.starts_with('_'))
@@ -55,6 +59,14 @@ pub(crate) fn apply_env(
     }
     Ok(())
 }
+
+/// Settings whose variables are taken as the string they are, never as
+/// TOML: credentials, which may look like a number or a quoted string.
+const VERBATIM: [&str; 3] = [
+    "store_redis_url",
+    "store_sentinel_username",
+    "store_sentinel_password",
+];
 
 /// A variable's value as a TOML value (`60`, `true`, `["a", "b"]`), or as
 /// the string it is when it is not one (`redis://…`, `EdDSA`).
@@ -88,6 +100,7 @@ mod tests {
                 ("TOKENGATE_LISTEN", "127.0.0.1:7001"),
                 ("TOKENGATE_STORE_REDIS_URL", "redis://127.0.0.1:7000/0"),
                 ("TOKENGATE_KEYS_GENERATE_MISSING", "false"),
+                ("TOKENGATE_STORE_SENTINEL_PASSWORD", "1234"),
                 ("TOKENGATE_CORS_ALLOWED_ORIGINS", "[\"https://a.example\"]"),
             ],
         )
@@ -101,6 +114,11 @@ mod tests {
             Some("redis://127.0.0.1:7000/0")
         );
         assert_eq!(table["keys"]["generate_missing"].as_bool(), Some(false));
+        assert_eq!(
+            table["store"]["sentinel_password"].as_str(),
+            Some("1234"),
+            "a credential stays a string"
+        );
         assert_eq!(
             table["cors"]["allowed_origins"][0].as_str(),
             Some("https://a.example")

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use tokengate_core::{LoginLimits, TokenSettings};
-use tokengate_store::RedisStoreConfig;
+use tokengate_store::{RedisStoreConfig, SentinelAuth};
 
 use crate::{Config, StoreConfig};
 
@@ -67,10 +67,20 @@ impl TryFrom<&StoreConfig> for StoreBackend {
             (None, [_, ..]) => RedisStoreConfig::cluster(store.cluster_nodes.clone()),
             (None, []) => return Ok(Self::Memory),
         };
+        let sentinel_auth = match store.sentinel_password.as_deref() {
+            None => SentinelAuth::SameAsData,
+            Some("") => SentinelAuth::None,
+            Some(password) => SentinelAuth::Password {
+                username: store.sentinel_username.clone(),
+                password: password.to_owned(),
+            },
+        };
         Ok(Self::Redis(
             endpoint
                 .with_key_prefix(store.key_prefix.clone())
-                .with_timeout(Duration::from_millis(store.timeout_ms)),
+                .with_timeout(Duration::from_millis(store.timeout_ms))
+                .with_replica_acks(store.replica_acks)
+                .with_sentinel_auth(sentinel_auth),
         ))
     }
 }

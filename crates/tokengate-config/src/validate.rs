@@ -63,14 +63,19 @@ fn limits(l: &LimitsConfig) -> Result<(), ConfigError> {
 }
 
 /// The URL schemes the store connects to.
-const REDIS_SCHEMES: [&str; 6] = [
+const REDIS_SCHEMES: [&str; 8] = [
     "redis://",
     "rediss://",
     "redis+cluster://",
     "rediss+cluster://",
+    "redis+sentinel://",
+    "rediss+sentinel://",
     "redis+unix://",
     "unix://",
 ];
+
+/// The most replica acknowledgements `store.replica_acks` may ask for.
+const MAX_REPLICA_ACKS: u32 = 16;
 
 fn store(s: &StoreConfig) -> Result<(), ConfigError> {
     if s.timeout_ms == 0 {
@@ -79,7 +84,29 @@ fn store(s: &StoreConfig) -> Result<(), ConfigError> {
     if let Some(url) = &s.redis_url
         && !REDIS_SCHEMES.iter().any(|p| url.starts_with(p))
     {
-        return invalid("store.redis_url must start with redis://, rediss:// or redis+cluster://");
+        return invalid(
+            "store.redis_url must start with redis://, rediss://, redis+cluster:// or redis+sentinel://",
+        );
+    }
+    if s.replica_acks > MAX_REPLICA_ACKS {
+        return invalid(format!(
+            "store.replica_acks must be at most {MAX_REPLICA_ACKS}"
+        ));
+    }
+    if s.replica_acks > 0 && s.redis_url.is_none() && s.cluster_nodes.is_empty() {
+        return invalid("store.replica_acks needs a Redis store (store.redis_url)");
+    }
+    let sentinel = s
+        .redis_url
+        .as_deref()
+        .is_some_and(|url| url.contains("+sentinel://"));
+    if (s.sentinel_password.is_some() || s.sentinel_username.is_some()) && !sentinel {
+        return invalid(
+            "store.sentinel_username and store.sentinel_password need a redis+sentinel:// URL",
+        );
+    }
+    if s.sentinel_username.is_some() && s.sentinel_password.as_deref().unwrap_or("").is_empty() {
+        return invalid("store.sentinel_username needs store.sentinel_password");
     }
     Ok(())
 }
@@ -184,7 +211,23 @@ mod tests {
             ),
             (
                 "[store]\nredis_url = \"http://x\"",
-                "store.redis_url must start with redis://, rediss:// or redis+cluster://",
+                "store.redis_url must start with redis://, rediss://, redis+cluster:// or redis+sentinel://",
+            ),
+            (
+                "[store]\nredis_url = \"redis://h:1\"\nreplica_acks = 17",
+                "store.replica_acks must be at most 16",
+            ),
+            (
+                "[store]\nreplica_acks = 1",
+                "store.replica_acks needs a Redis store (store.redis_url)",
+            ),
+            (
+                "[store]\nredis_url = \"redis://h:1\"\nsentinel_password = \"x\"",
+                "store.sentinel_username and store.sentinel_password need a redis+sentinel:// URL",
+            ),
+            (
+                "[store]\nredis_url = \"redis+sentinel://s:1/m\"\nsentinel_username = \"u\"",
+                "store.sentinel_username needs store.sentinel_password",
             ),
             (
                 "[cors]\nallowed_origins = [\"https://a.example/\"]",

@@ -39,6 +39,7 @@ async fn measure<T>(
         let kind = match error {
             StoreError::Timeout => "timeout",
             StoreError::Unavailable(_) => "unavailable",
+            StoreError::NotReplicated { .. } => "not_replicated",
         };
         metrics::counter!("tokengate_store_errors_total", "op" => op, "kind" => kind).increment(1);
     }
@@ -113,6 +114,10 @@ impl RefreshStore for InstrumentedStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         measure("ping", self.inner.ping()).await
+    }
+
+    fn keeps_answers(&self) -> bool {
+        self.inner.keeps_answers()
     }
 
     fn describe(&self) -> String {

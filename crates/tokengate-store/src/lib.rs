@@ -27,7 +27,9 @@ mod redis;
 pub use instrumented::InstrumentedStore;
 pub use memory::MemoryStore;
 // `self::` because the module shares its name with the `redis` crate.
-pub use self::redis::{RedisConfigError, RedisEndpoint, RedisStore, RedisStoreConfig};
+pub use self::redis::{
+    RedisConfigError, RedisEndpoint, RedisStore, RedisStoreConfig, SentinelAuth,
+};
 pub use model::{
     AttemptCounter, CheckLease, CheckOutcome, FamilyRecord, FamilyRef, KeyId, LoginAttempt,
     RotateRequest, Rotation,
@@ -43,6 +45,17 @@ pub enum StoreError {
     /// The backend did not answer within the configured timeout.
     #[error("store call timed out")]
     Timeout,
+    /// The write was made on the primary, but fewer replicas than required
+    /// acknowledged it in time (`store.replica_acks`): a failover now could
+    /// lose it, so its answer is withheld. A retry with the same token gets
+    /// that write's answer once it is confirmed (rotation rule 9).
+    #[error("store write acknowledged by {acknowledged} of {wanted} replicas in time")]
+    NotReplicated {
+        /// Replicas that acknowledged the write.
+        acknowledged: u32,
+        /// Replicas required (`store.replica_acks`).
+        wanted: u32,
+    },
 }
 
 /// Where refresh-token state lives.
@@ -101,6 +114,15 @@ pub trait RefreshStore: Send + Sync + 'static {
 
     /// Checks the backend answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Whether [`RefreshStore::rotate`] keeps the winner's sealed answer
+    /// even without a grace window, so callers must always pass
+    /// [`RotateRequest::answer`]: a store that confirms replication keeps
+    /// it until the write is confirmed, for the client's retry after an
+    /// unconfirmed rotation (rotation rule 9).
+    fn keeps_answers(&self) -> bool {
+        false
+    }
 
     /// A short description for start-up logs (never credentials).
     fn describe(&self) -> String;

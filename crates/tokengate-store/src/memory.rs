@@ -170,19 +170,20 @@ impl State {
         }
         if g < current {
             // Rotation rule 8, re-sent, never matches here: nothing re-sends
-            // a call to this store.
-            // Rotation rule 9, in grace: the previous generation, inside the
+            // a call to this store. Nor does rule 9, unconfirmed: this store
+            // has no replicas, so every rotation is confirmed when made.
+            // Rotation rule 10, in grace: the previous generation, inside the
             // last winner's window: its answer, nothing revoked.
             if g + 1 == current
                 && let Some(grace) = family.grace.as_ref().filter(|g| now < g.until_ms)
             {
                 return Rotation::Duplicate(grace.answer.clone());
             }
-            // Rotation rule 10, reused: a spent token presented again ends the
+            // Rotation rule 11, reused: a spent token presented again ends the
             // family.
             return Rotation::ReuseDetected;
         }
-        // Rotation rule 11, live: this call wins.
+        // Rotation rule 12, live: this call wins.
         Rotation::Rotated
     }
 }
@@ -242,7 +243,7 @@ impl RefreshStore for MemoryStore {
             return Ok(outcome);
         };
         match outcome {
-            // Rotation rule 11: the successor becomes the current generation,
+            // Rotation rule 12: the successor becomes the current generation,
             // the presented key the one it replaced; the answer is kept for
             // its grace window (no longer than the presented token lives).
             Rotation::Rotated => {
@@ -259,13 +260,14 @@ impl RefreshStore for MemoryStore {
                     until_ms,
                 });
             }
-            // Rotation rules 6, 7 and 10 end the family.
+            // Rotation rules 6, 7 and 11 end the family.
             Rotation::Diverged | Rotation::PasswordChanged | Rotation::ReuseDetected => {
                 family.revoked = true;
                 family.grace = None;
             }
-            // Rotation rules 1–5 and 9 change nothing.
-            Rotation::Duplicate(_) | Rotation::Invalid => {}
+            // Rotation rules 1–5, 9 and 10 change nothing (9 never
+            // matches here).
+            Rotation::Retried(_) | Rotation::Duplicate(_) | Rotation::Invalid => {}
         }
         Ok(outcome)
     }

@@ -92,9 +92,10 @@ pub struct RotateRequest {
 /// | 6 | diverged | `g > G`, or `g = G` with a key other than the current one, or `g = G − 1` with a key other than the one it replaced: a token the record has never seen | [`Diverged`](Rotation::Diverged) | revoked |
 /// | 7 | password changed | the request's password fingerprint differs from the one recorded at issue, whatever the generation | [`PasswordChanged`](Rotation::PasswordChanged) | revoked |
 /// | 8 | re-sent | `g = G − 1`, and this very request made generation `G` (its successor is the current key), re-sent after its reply was lost | [`Rotated`](Rotation::Rotated) | untouched |
-/// | 9 | in grace | `g = G − 1`, now < the last winner's `now_ms + grace_ms`, and the winner left an answer | [`Duplicate`](Rotation::Duplicate) with that answer | untouched |
-/// | 10 | reused | `g < G` (any other case) | [`ReuseDetected`](Rotation::ReuseDetected) | revoked |
-/// | 11 | live | `g = G` with the current key: the successor becomes generation `G + 1`, the presented key is kept as the one it replaced, the request's answer is kept for its grace window, and the record lives until the successor expires (never past the family's end) | [`Rotated`](Rotation::Rotated) | continues |
+/// | 9 | unconfirmed | `g = G − 1`, and the rotation that made generation `G` is not yet confirmed as replicated (only with `store.replica_acks` ≥ 1), so its client never got its answer | [`Retried`](Rotation::Retried) with that answer | untouched |
+/// | 10 | in grace | `g = G − 1`, now < the last winner's `now_ms + grace_ms`, and the winner left an answer | [`Duplicate`](Rotation::Duplicate) with that answer | untouched |
+/// | 11 | reused | `g < G` (any other case) | [`ReuseDetected`](Rotation::ReuseDetected) | revoked |
+/// | 12 | live | `g = G` with the current key: the successor becomes generation `G + 1`, the presented key is kept as the one it replaced, the request's answer is kept for its grace window (and, with replica acknowledgements, until its replication is confirmed), and the record lives until the successor expires (never past the family's end) | [`Rotated`](Rotation::Rotated) | continues |
 ///
 /// They are how the store carries out SPEC §2's refresh rule 2 ("the
 /// refresh key is consumed atomically … already consumed or revoked →
@@ -113,7 +114,7 @@ pub struct RotateRequest {
 ///   failover to a replica that had not caught up). The record cannot be
 ///   trusted to tell the legitimate chain from a replayed one, so the
 ///   family ends. A replayed token that the lost write had spent and the
-///   record still takes for live wins once (rule 11): the legitimate
+///   record still takes for live wins once (rule 12): the legitimate
 ///   holder's newer token then meets rule 6, so no second chain lives on
 ///   undetected. It comes before rule 7 so that a divergence is always
 ///   counted as one.
@@ -124,20 +125,33 @@ pub struct RotateRequest {
 ///   this rule a rotation that won would revoke its own family. Callers
 ///   draw a fresh random successor for every refresh, so no other request
 ///   carries that id. Nothing re-sends a call to the memory store.
-/// - Rule 9 lets tabs of one browser that refresh together all keep the
+/// - Rule 9 only ever matches on Redis with `store.replica_acks` ≥ 1: a
+///   rotation whose write the replicas did not acknowledge in time is
+///   answered UNAVAILABLE, and the client keeps its token and retries
+///   (SPEC §3). The retry is not a reuse: it gets the answer the rotation
+///   minted once the write is confirmed. The answer stays until the store
+///   confirms it or the presented token expires; a copy of the spent token
+///   presented meanwhile gets the same pair, never a second chain (the two
+///   holders meet at the next refresh, rule 11). The memory store has no
+///   replicas, so it never leaves a rotation unconfirmed.
+/// - Rule 10 lets tabs of one browser that refresh together all keep the
 ///   session (SPEC §2, refresh rule 2). Only the last refresh keeps an
 ///   answer: a token two or more generations behind is reuse, grace or
-///   not. Rule 10 is reuse detection: a spent token presented again means
+///   not. Rule 11 is reuse detection: a spent token presented again means
 ///   it leaked, so the whole family ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
-    /// This call won (rule 11, or rule 8 for its own re-sent call): the
+    /// This call won (rule 12, or rule 8 for its own re-sent call): the
     /// successor is recorded.
     Rotated,
-    /// The key was spent moments ago, inside the grace window (rule 9):
+    /// The key was spent by a rotation whose replication is now confirmed
+    /// but whose client never got the answer (rule 9): here is that
+    /// rotation's encrypted answer. Nothing is revoked.
+    Retried(Vec<u8>),
+    /// The key was spent moments ago, inside the grace window (rule 10):
     /// here is the winner's encrypted answer. Nothing is revoked.
     Duplicate(Vec<u8>),
-    /// The key was spent before, outside the grace window (rule 10): the
+    /// The key was spent before, outside the grace window (rule 11): the
     /// whole family is now revoked.
     ReuseDetected,
     /// The token's generation or key is one the family's record has never

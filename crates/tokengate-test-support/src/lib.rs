@@ -6,6 +6,8 @@
 //!   report it) and connections from a chosen source address;
 //! - [`redis_server`]: private `redis-server` processes and a three-master
 //!   Redis Cluster, per test or shared by a whole test binary;
+//! - [`redis_sentinel`]: a master with replicas behind Redis Sentinel, for
+//!   failover tests;
 //! - [`locate`]: the repository root and the `tokengate` binary under test;
 //! - [`dev_server`]: `tokengate serve` in dev mode, read back from its
 //!   banner;
@@ -28,6 +30,7 @@ pub mod dev_server;
 pub mod ids;
 pub mod locate;
 pub mod ports;
+pub mod redis_sentinel;
 pub mod redis_server;
 
 #[cfg(feature = "server")]

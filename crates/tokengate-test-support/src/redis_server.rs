@@ -34,7 +34,8 @@ fn binary(name: &str) -> PathBuf {
     found.unwrap_or_else(|| {
         panic!(
             "`{name}` is not on PATH: the Redis store tests start their own Redis \
-             and need redis-server and redis-cli installed (e.g. `apt-get install redis-server`)"
+             and need redis-server, redis-cli and redis-sentinel installed \
+             (e.g. `apt-get install redis-server redis-sentinel`)"
         )
     })
 }
@@ -65,20 +66,39 @@ pub fn raw_command(port: u16, args: &[&str], timeout: Duration) -> Option<String
     Some(String::from_utf8_lossy(&reply).into_owned())
 }
 
-/// Whether `reply` holds one whole simple/error/integer/bulk reply.
+/// Whether `reply` holds one whole RESP2 reply (arrays included).
 fn resp_complete(reply: &[u8]) -> bool {
-    let Some(line_end) = reply.windows(2).position(|w| w == b"\r\n") else {
-        return false;
+    resp_end(reply, 0).is_some()
+}
+
+/// Where the RESP2 value starting at `at` ends, if it is all there.
+fn resp_end(reply: &[u8], at: usize) -> Option<usize> {
+    let line_len = reply.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
+    let after_line = at + line_len + 2;
+    let number = || -> Option<i64> {
+        std::str::from_utf8(&reply[at + 1..at + line_len])
+            .ok()?
+            .parse()
+            .ok()
     };
-    match reply.first() {
-        Some(b'$') => {
-            let len: i64 = std::str::from_utf8(&reply[1..line_end])
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            len < 0 || reply.len() >= line_end + 2 + len as usize + 2
+    match reply.get(at)? {
+        b'$' => {
+            let len = number()?;
+            if len < 0 {
+                return Some(after_line);
+            }
+            let end = after_line + len as usize + 2;
+            (reply.len() >= end).then_some(end)
         }
-        _ => true,
+        b'*' => {
+            let count = number()?;
+            let mut pos = after_line;
+            for _ in 0..count.max(0) {
+                pos = resp_end(reply, pos)?;
+            }
+            Some(pos)
+        }
+        _ => Some(after_line),
     }
 }
 
@@ -91,6 +111,9 @@ pub struct RedisServer {
     extra: Vec<String>,
     /// Serves TLS only (on `port`).
     tls: bool,
+    /// A Redis Sentinel with this config (written once into its folder:
+    /// the sentinel rewrites it as it learns the topology).
+    sentinel: Option<String>,
     /// The server's watchdog (see the module docs): its stdin is the pipe
     /// whose end kills the server.
     watchdog: Option<Child>,
@@ -158,6 +181,7 @@ impl RedisServer {
             dir,
             extra,
             tls,
+            sentinel: None,
             watchdog: None,
         };
         server.spawn();
@@ -165,14 +189,42 @@ impl RedisServer {
         Ok(server)
     }
 
+    /// A Redis Sentinel (`redis-sentinel`) on a free port whose config is
+    /// `config` (the port, bind address, folder and log lines are added).
+    pub fn start_sentinel(config: &str) -> Self {
+        let mut last = String::new();
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let mut server = Self {
+                child: None,
+                port: free_port(),
+                dir,
+                extra: Vec::new(),
+                tls: false,
+                sentinel: Some(config.to_owned()),
+                watchdog: None,
+            };
+            server.spawn();
+            match server.wait_ready() {
+                Ok(()) => return server,
+                Err(e) => last = e,
+            }
+        }
+        panic!("could not start redis-sentinel: {last}");
+    }
+
+    /// Sends one command and returns the raw RESP reply (empty if the
+    /// server does not answer within a second).
+    pub fn command(&self, args: &[&str]) -> String {
+        raw_command(self.port, args, Duration::from_secs(1)).unwrap_or_default()
+    }
+
     /// Starts the process, then its watchdog.
     fn spawn(&mut self) {
-        self.child = Some(spawn_server(
-            self.port,
-            self.dir.path(),
-            &self.extra,
-            self.tls,
-        ));
+        self.child = Some(match &self.sentinel {
+            Some(config) => spawn_sentinel(self.port, self.dir.path(), config),
+            None => spawn_server(self.port, self.dir.path(), &self.extra, self.tls),
+        });
         self.watchdog = Some(spawn_watchdog(self.pid(), self.dir.path()));
     }
 
@@ -224,7 +276,8 @@ impl RedisServer {
         ))
     }
 
-    fn log(&self) -> String {
+    /// What the server has logged so far.
+    pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
     }
 
@@ -309,6 +362,26 @@ fn spawn_server(port: u16, dir: &Path, extra: &[String], tls: bool) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn redis-server")
+}
+
+fn spawn_sentinel(port: u16, dir: &Path, config: &str) -> Child {
+    let file = dir.join("sentinel.conf");
+    // Written once: on a restart the sentinel goes on from what it wrote.
+    if !file.exists() {
+        let text = format!(
+            "port {port}\nbind 127.0.0.1\ndir {}\nlogfile {}\n{config}\n",
+            path_arg(dir),
+            path_arg(&dir.join("redis.log"))
+        );
+        std::fs::write(&file, text).expect("write sentinel.conf");
+    }
+    Command::new(binary("redis-sentinel"))
+        .arg(&file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn redis-sentinel")
 }
 
 /// A `sh` that kills `pid` and removes `dir` once its stdin (a pipe from

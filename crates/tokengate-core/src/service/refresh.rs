@@ -141,6 +141,11 @@ impl TokenService {
             generation: claims.generation.saturating_add(1),
         })?;
         let grace_ms = self.settings.reuse_grace * 1000;
+        // The store keeps the answer for the grace window, and, when it
+        // confirms replication, for the client's retry after an
+        // unconfirmed rotation (SPEC §3: the client keeps its token after
+        // UNAVAILABLE).
+        let keep_answer = grace_ms > 0 || self.store.keeps_answers();
         let request = RotateRequest {
             family: presented.family(),
             presented: secrets::key_id(&claims.one_time_key),
@@ -153,7 +158,7 @@ impl TokenService {
             password_fingerprint: principal.password_hash.fingerprint(),
             now_ms: presented.now_ms,
             grace_ms,
-            answer: grace_answer(&claims.one_time_key, &pair, grace_ms)?,
+            answer: sealed_answer(&claims.one_time_key, &pair, keep_answer)?,
         };
         let rotation = self.store.rotate(&request).await.map_err(store_error)?;
         Ok((pair, rotation))
@@ -230,15 +235,12 @@ fn verify_presented<'a>(
 }
 
 /// The winner's answer as the store keeps it for duplicates inside the
-/// grace window (refresh rule 2): sealed with the presented token's
-/// one-time key, so only a holder of that token can read it back (SPEC §3:
-/// "stored encrypted"). Empty when there is no grace window.
-fn grace_answer(
-    one_time_key: &str,
-    pair: &TokenPair,
-    grace_ms: u64,
-) -> Result<Vec<u8>, TokenError> {
-    if grace_ms == 0 {
+/// grace window (refresh rule 2) and for a retry of an unconfirmed
+/// rotation: sealed with the presented token's one-time key, so only a
+/// holder of that token can read it back (SPEC §3: "stored encrypted").
+/// Empty when the store keeps none.
+fn sealed_answer(one_time_key: &str, pair: &TokenPair, keep: bool) -> Result<Vec<u8>, TokenError> {
+    if !keep {
         return Ok(Vec::new());
     }
     let plain = serde_json::to_vec(pair).map_err(|_| TokenError::Internal {
@@ -247,6 +249,13 @@ fn grace_answer(
     secrets::seal(one_time_key, &plain).ok_or(TokenError::Internal {
         detail: "cannot seal answer",
     })
+}
+
+/// A kept answer, opened with the presented token's one-time key.
+fn open_answer(presented: &Presented<'_>, sealed: &[u8]) -> Result<TokenPair, TokenError> {
+    let plain = secrets::open(&presented.claims.one_time_key, sealed)
+        .ok_or(TokenError::InvalidRefreshToken)?;
+    serde_json::from_slice(&plain).map_err(|_| TokenError::InvalidRefreshToken)
 }
 
 /// Step 4, refresh rule 2's outcomes: this call's pair if it won, the
@@ -270,9 +279,14 @@ fn record_outcome(
         // got".
         Rotation::Duplicate(sealed) => {
             metrics::counter!("tokengate_refresh_duplicates_in_grace_total").increment(1);
-            let plain = secrets::open(&presented.claims.one_time_key, &sealed)
-                .ok_or(TokenError::InvalidRefreshToken)?;
-            serde_json::from_slice(&plain).map_err(|_| TokenError::InvalidRefreshToken)
+            open_answer(presented, &sealed)
+        }
+        // SPEC §3: the client kept its token after an UNAVAILABLE; its
+        // rotation is now confirmed, so it gets that rotation's answer.
+        Rotation::Retried(sealed) => {
+            tracing::debug!(domain_id = %domain_id, user_id = %user_id, "unconfirmed refresh answered on retry");
+            metrics::counter!("tokengate_refresh_retries_answered_total").increment(1);
+            open_answer(presented, &sealed)
         }
         // "Already consumed or revoked → ERROR_INVALID_REFRESH_TOKEN, and —
         // reuse detection — the whole family … is revoked".

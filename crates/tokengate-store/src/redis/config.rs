@@ -9,7 +9,12 @@ use std::time::Duration;
 pub enum RedisEndpoint {
     /// One URL: `redis://` or `rediss://` for a standalone server,
     /// `redis+cluster://[user:password@]host:port,host:port[/db]` or
-    /// `rediss+cluster://…` for a Redis Cluster (the hosts are its seeds).
+    /// `rediss+cluster://…` for a Redis Cluster (the hosts are its seeds),
+    /// `redis+sentinel://[user:password@]host:port,host:port/<master
+    /// name>[/db]` or `rediss+sentinel://…` for the master that Redis
+    /// Sentinel names (the hosts are the sentinels; the credentials and TLS
+    /// are the data nodes', and the sentinels' unless
+    /// [`RedisStoreConfig::sentinel_auth`] says otherwise).
     Url(String),
     /// Redis Cluster seed nodes, each a `redis://` or `rediss://` URL
     /// (all with the same credentials and TLS mode).
@@ -26,6 +31,44 @@ pub struct RedisStoreConfig {
     pub key_prefix: String,
     /// Bound on every Redis call, connecting included.
     pub timeout: Duration,
+    /// Replicas that must acknowledge a rotation before its answer is given
+    /// (`WAIT`); 0 answers as soon as the master has it.
+    pub replica_acks: u32,
+    /// How tokengate authenticates to the sentinels of a
+    /// `redis+sentinel://` URL.
+    pub sentinel_auth: SentinelAuth,
+}
+
+/// How tokengate authenticates to Redis Sentinel.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum SentinelAuth {
+    /// With the URL's credentials, as to the data nodes.
+    #[default]
+    SameAsData,
+    /// Without credentials (sentinels without `requirepass`).
+    None,
+    /// With these credentials.
+    Password {
+        /// The ACL user, if not `default`.
+        username: Option<String>,
+        /// The password.
+        password: String,
+    },
+}
+
+/// Debug output never shows a password.
+impl fmt::Debug for SentinelAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SameAsData => f.write_str("SameAsData"),
+            Self::None => f.write_str("None"),
+            Self::Password { username, .. } => f
+                .debug_struct("Password")
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .finish(),
+        }
+    }
 }
 
 impl RedisStoreConfig {
@@ -41,6 +84,8 @@ impl RedisStoreConfig {
             endpoint: RedisEndpoint::Url(url.into()),
             key_prefix: Self::DEFAULT_KEY_PREFIX.to_owned(),
             timeout: Self::DEFAULT_TIMEOUT,
+            replica_acks: 0,
+            sentinel_auth: SentinelAuth::SameAsData,
         }
     }
 
@@ -55,6 +100,8 @@ impl RedisStoreConfig {
             endpoint: RedisEndpoint::ClusterNodes(nodes.into_iter().map(Into::into).collect()),
             key_prefix: Self::DEFAULT_KEY_PREFIX.to_owned(),
             timeout: Self::DEFAULT_TIMEOUT,
+            replica_acks: 0,
+            sentinel_auth: SentinelAuth::SameAsData,
         }
     }
 
@@ -67,6 +114,19 @@ impl RedisStoreConfig {
     /// The same config with another call timeout.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The same config, waiting for `replicas` acknowledgements of every
+    /// rotation.
+    pub fn with_replica_acks(mut self, replicas: u32) -> Self {
+        self.replica_acks = replicas;
+        self
+    }
+
+    /// The same config with other sentinel credentials.
+    pub fn with_sentinel_auth(mut self, auth: SentinelAuth) -> Self {
+        self.sentinel_auth = auth;
         self
     }
 }
@@ -88,6 +148,8 @@ impl fmt::Debug for RedisStoreConfig {
             .field("endpoint", &self.endpoint)
             .field("key_prefix", &self.key_prefix)
             .field("timeout", &self.timeout)
+            .field("replica_acks", &self.replica_acks)
+            .field("sentinel_auth", &self.sentinel_auth)
             .finish()
     }
 }
@@ -106,6 +168,12 @@ pub enum RedisConfigError {
     /// A zero timeout would fail every call.
     #[error("the Redis call timeout must be greater than zero")]
     ZeroTimeout,
+    /// More replica acknowledgements than Redis can ever give.
+    #[error("store.replica_acks must be at most {max}")]
+    TooManyReplicaAcks {
+        /// The largest accepted value.
+        max: u32,
+    },
 }
 
 #[cfg(test)]
@@ -118,5 +186,16 @@ mod tests {
         assert!(!format!("{config:?}").contains("topsecret"));
         let config = RedisStoreConfig::cluster(["redis://:topsecret@h:1"]);
         assert!(!format!("{config:?}").contains("topsecret"));
+        let config = RedisStoreConfig::new("redis+sentinel://s:1/m").with_sentinel_auth(
+            SentinelAuth::Password {
+                username: Some("watcher".into()),
+                password: "topsecret".into(),
+            },
+        );
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("topsecret") && shown.contains("watcher"),
+            "{shown}"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! Connection recovery: one shared connection, dialled lazily, and
 //! dropped after a few consecutive failures ("strikes") so the next call
 //! dials afresh. Redis being down at start or later never needs a restart
-//! of tokengate.
+//! of tokengate. Behind Redis Sentinel, dialling asks the sentinels for the
+//! current master, so a dropped connection is how a failover is followed.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -9,7 +10,10 @@ use std::time::Duration;
 use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use ::redis::cluster::ClusterClient;
 use ::redis::cluster_async::ClusterConnection;
-use ::redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+use ::redis::sentinel::SentinelClient;
+use ::redis::{
+    Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value,
+};
 
 /// Consecutive timeouts or connection-level failures after which the
 /// current connection is thrown away and the next call dials afresh. The
@@ -25,16 +29,22 @@ pub(super) fn is_connection_fault(error: &RedisError) -> bool {
     !matches!(error.kind(), ErrorKind::Server(_))
 }
 
+/// Whether an error says the server is no longer the master (a Sentinel
+/// failover demoted it, or it came back as a replica): the connection must
+/// go, so the next call asks the sentinels where the master is now.
+pub(super) fn is_demoted(error: &RedisError) -> bool {
+    error.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly)
+        || error.to_string().contains("READONLY")
+}
+
 /// What to connect to (no I/O happens while building these).
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one per store, built once: its size does not matter"
-)]
 pub(super) enum Target {
     /// One server.
     Standalone(::redis::Client),
     /// A cluster, found through its seed nodes.
     Cluster(ClusterClient),
+    /// The master that Redis Sentinel names, asked again on every dial.
+    Sentinel(tokio::sync::Mutex<SentinelClient>),
 }
 
 /// A live connection handle; cheap to clone (both are shared handles to one
@@ -95,8 +105,11 @@ struct Slot {
 pub(super) struct Link {
     /// What to dial.
     target: Target,
-    /// Bounds dialling (and a standalone server's responses).
+    /// Bounds dialling.
     timeout: Duration,
+    /// Bounds a standalone server's responses (a connection that waits
+    /// for replicas needs longer than the call timeout).
+    response_timeout: Duration,
     /// The connection and its strikes, behind a lock held for a few field
     /// assignments only, never across an await.
     slot: Mutex<Slot>,
@@ -107,11 +120,13 @@ pub(super) struct Link {
 
 impl Link {
     /// A link to `target` that has not dialled yet; `timeout` bounds
-    /// dialling and, on a standalone server, every response.
-    pub(super) fn new(target: Target, timeout: Duration) -> Self {
+    /// dialling and `response_timeout`, on a standalone server or behind
+    /// Sentinel, every response.
+    pub(super) fn new(target: Target, timeout: Duration, response_timeout: Duration) -> Self {
         Self {
             target,
             timeout,
+            response_timeout,
             slot: Mutex::new(Slot::default()),
             dialling: tokio::sync::Mutex::new(()),
         }
@@ -153,20 +168,44 @@ impl Link {
     /// Opens a new connection to the target.
     async fn dial(&self) -> RedisResult<Conn> {
         match &self.target {
-            Target::Standalone(client) => {
-                // No retries inside the manager: while Redis is down a call
-                // should fail fast (Unavailable), and the next call tries
-                // again; the manager still reconnects by itself when a
-                // socket it holds closes.
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(self.timeout))
-                    .set_response_timeout(Some(self.timeout))
-                    .set_number_of_retries(0);
-                ConnectionManager::new_with_config(client.clone(), config)
-                    .await
-                    .map(Conn::Standalone)
-            }
+            Target::Standalone(client) => self.manage(client.clone()).await,
             Target::Cluster(client) => client.get_async_connection().await.map(Conn::Cluster),
+            Target::Sentinel(sentinel) => {
+                // The sentinels name the master and the client checks its
+                // ROLE before handing it out.
+                let master = sentinel.lock().await.async_get_client().await?;
+                tracing::info!(
+                    master = %master.get_connection_info().addr(),
+                    "Redis Sentinel named the master"
+                );
+                self.manage(master).await
+            }
+        }
+    }
+
+    /// A managed connection to one server.
+    async fn manage(&self, client: ::redis::Client) -> RedisResult<Conn> {
+        // No retries inside the manager: while Redis is down a call should
+        // fail fast (Unavailable), and the next call tries again; the
+        // manager still reconnects by itself when a socket it holds closes.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.response_timeout))
+            .set_number_of_retries(0);
+        ConnectionManager::new_with_config(client, config)
+            .await
+            .map(Conn::Standalone)
+    }
+
+    /// Connection `generation` must not be used again (it answered that it
+    /// is no master, or it may still be blocked in a command the caller
+    /// gave up on): the next call dials afresh.
+    pub(super) fn discard(&self, generation: u64) {
+        let mut slot = self.slot();
+        if slot.generation == generation && slot.conn.is_some() {
+            tracing::debug!(generation, "Redis connection discarded");
+            slot.conn = None;
+            slot.strikes = 0;
         }
     }
 

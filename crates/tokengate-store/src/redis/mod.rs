@@ -47,6 +47,7 @@
 
 mod config;
 mod link;
+mod replication;
 mod scripts;
 mod url;
 
@@ -58,9 +59,10 @@ use std::time::Duration;
 use ::redis::{RedisError, RedisResult, Value};
 use aws_lc_rs::digest::{SHA256, digest};
 
-pub use self::config::{RedisConfigError, RedisEndpoint, RedisStoreConfig};
-use self::link::{Conn, Link, NO_GENERATION, is_connection_fault};
-use self::scripts::{Scripts, ms, parse_attempt, parse_rotation};
+pub use self::config::{RedisConfigError, RedisEndpoint, RedisStoreConfig, SentinelAuth};
+use self::link::{Conn, Link, NO_GENERATION, is_connection_fault, is_demoted};
+use self::replication::{CONFIRMING_CONNECTIONS, Confirmer};
+use self::scripts::{Scripts, hands_out_tokens, ms, parse_attempt, parse_rotation};
 use self::url::{Redactor, resolve};
 use crate::{
     AttemptCounter, CheckLease, CheckOutcome, FamilyRecord, FamilyRef, KeyId, LoginAttempt,
@@ -82,7 +84,24 @@ pub struct RedisStore {
     redactor: Redactor,
     /// The Lua scripts, hashed once.
     scripts: Scripts,
+    /// With `store.replica_acks` ≥ 1: the connections that rotations
+    /// confirmed by replicas run on.
+    confirmer: Option<Confirmer>,
 }
+
+/// What a call does with its connection when it gives up waiting.
+#[derive(Clone, Copy)]
+enum OnTimeout {
+    /// Count a strike: the connection is dropped after a few in a row.
+    Strike,
+    /// Drop it at once: it may still be blocked in `WAIT`, and every later
+    /// command on it would queue behind that.
+    Discard,
+}
+
+/// The most replica acknowledgements a config may ask for: more than any
+/// real deployment has replicas of one master.
+const MAX_REPLICA_ACKS: u32 = 16;
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -101,21 +120,43 @@ impl RedisStore {
     /// [`StoreError::Timeout`] until Redis answers, and the store connects
     /// by itself then.
     pub async fn connect(config: RedisStoreConfig) -> Result<Self, RedisConfigError> {
-        if config.key_prefix.contains(['{', '}']) {
-            return Err(RedisConfigError::InvalidPrefix);
-        }
-        if config.timeout.is_zero() {
-            return Err(RedisConfigError::ZeroTimeout);
-        }
-        let resolved = resolve(&config.endpoint, config.timeout)?;
-        let description = format!("{} (prefix {})", resolved.description, config.key_prefix);
+        check_settings(&config)?;
+        let resolved = resolve(
+            &config.endpoint,
+            config.timeout,
+            config.timeout,
+            &config.sentinel_auth,
+        )?;
+        let mut description = format!("{} (prefix {})", resolved.description, config.key_prefix);
+        let confirmer = if config.replica_acks > 0 {
+            description.push_str(&format!(
+                ", rotations confirmed by {} replica(s)",
+                config.replica_acks
+            ));
+            // Their responses include `WAIT`'s own wait.
+            let targets = (0..CONFIRMING_CONNECTIONS)
+                .map(|_| {
+                    resolve(
+                        &config.endpoint,
+                        config.timeout,
+                        Confirmer::response_timeout(config.timeout),
+                        &config.sentinel_auth,
+                    )
+                    .map(|r| r.target)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(Confirmer::new(config.replica_acks, config.timeout, targets))
+        } else {
+            None
+        };
         let store = Self {
-            link: Link::new(resolved.target, config.timeout),
+            link: Link::new(resolved.target, config.timeout, config.timeout),
             prefix: config.key_prefix,
             timeout: config.timeout,
             description,
             redactor: resolved.redactor,
             scripts: Scripts::new(),
+            confirmer,
         };
         match store.ping().await {
             Ok(()) => tracing::info!(store = %store.description, "connected to Redis"),
@@ -128,9 +169,29 @@ impl RedisStore {
         Ok(store)
     }
 
-    /// Runs `op` on a connection, all of it (connecting included) bounded
-    /// by the timeout, and maps the outcome to a [`StoreError`].
+    /// Runs `op` on the shared connection, all of it (connecting included)
+    /// bounded by the timeout, and maps the outcome to a [`StoreError`].
     async fn exec<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(Conn) -> Fut + Send,
+        Fut: Future<Output = RedisResult<T>> + Send,
+        T: Send,
+    {
+        self.exec_on(&self.link, self.timeout, OnTimeout::Strike, op)
+            .await
+    }
+
+    /// Runs `op` on `link`'s connection, all of it (connecting included)
+    /// bounded by `bound`, and maps the outcome to a [`StoreError`]. A
+    /// connection that answers it is no master (a Sentinel failover) is
+    /// dropped at once, so the next call finds the new one.
+    async fn exec_on<T, F, Fut>(
+        &self,
+        link: &Link,
+        bound: Duration,
+        on_timeout: OnTimeout,
+        op: F,
+    ) -> Result<T, StoreError>
     where
         F: FnOnce(Conn) -> Fut + Send,
         Fut: Future<Output = RedisResult<T>> + Send,
@@ -140,27 +201,32 @@ impl RedisStore {
         // and not to a newer one that another task dialled meanwhile.
         let used = AtomicU64::new(NO_GENERATION);
         let attempt = async {
-            let (generation, conn) = self.link.get().await.map_err(|e| self.map_error(e))?;
+            let (generation, conn) = link.get().await.map_err(|e| self.map_error(e))?;
             used.store(generation, Ordering::Relaxed);
             match op(conn).await {
                 Ok(value) => {
-                    self.link.healthy(generation);
+                    link.healthy(generation);
                     Ok(value)
                 }
                 Err(error) => {
-                    if is_connection_fault(&error) {
-                        self.link.strike(generation);
+                    if is_demoted(&error) {
+                        link.discard(generation);
+                    } else if is_connection_fault(&error) {
+                        link.strike(generation);
                     }
                     Err(self.map_error(error))
                 }
             }
         };
-        match tokio::time::timeout(self.timeout, attempt).await {
+        match tokio::time::timeout(bound, attempt).await {
             Ok(result) => result,
             Err(_elapsed) => {
                 let generation = used.load(Ordering::Relaxed);
                 if generation != NO_GENERATION {
-                    self.link.strike(generation);
+                    match on_timeout {
+                        OnTimeout::Strike => link.strike(generation),
+                        OnTimeout::Discard => link.discard(generation),
+                    }
                 }
                 Err(StoreError::Timeout)
             }
@@ -243,9 +309,11 @@ impl RefreshStore for RedisStore {
     async fn rotate(&self, req: &RotateRequest) -> Result<Rotation, StoreError> {
         let f = &req.family;
         let tag = principal_tag(&f.domain_id, &f.principal_id);
+        let family_key = self.family_key(&tag, &f.family_id);
+        let answer_key = self.answer_key(&tag, &f.family_id);
         let mut call = self.scripts.rotate.prepare_invoke();
-        call.key(self.family_key(&tag, &f.family_id))
-            .key(self.answer_key(&tag, &f.family_id))
+        call.key(&family_key)
+            .key(&answer_key)
             .key(self.revocation_key(&tag))
             .key(self.principal_index_key(&tag))
             .arg(req.presented_generation)
@@ -256,10 +324,49 @@ impl RefreshStore for RedisStore {
             .arg(hex::encode(req.password_fingerprint))
             .arg(ms(req.now_ms))
             .arg(ms(req.now_ms.saturating_add(req.grace_ms)))
-            .arg(req.answer.as_slice());
-        let reply = self
-            .exec(|mut conn| async move { call.invoke_async::<Value>(&mut conn).await })
+            .arg(req.answer.as_slice())
+            .arg(if self.confirmer.is_some() { "1" } else { "" });
+        let Some(confirmer) = &self.confirmer else {
+            let reply = self
+                .exec(|mut conn| async move { call.invoke_async::<Value>(&mut conn).await })
+                .await?;
+            return parse_rotation(reply);
+        };
+        // A confirmed rotation: the script, then `WAIT` for its write, on a
+        // connection lent to this call alone (see `replication`).
+        let lease = tokio::time::timeout(self.timeout, confirmer.lease())
+            .await
+            .map_err(|_| StoreError::Timeout)?
+            .ok_or_else(|| StoreError::Unavailable("redis: no confirming connection".into()))?;
+        let wait_key = family_key.clone();
+        // The script's bound plus `WAIT`'s own, which answers by then.
+        let bound = self.timeout.saturating_mul(2);
+        let (reply, acknowledged, conn) = self
+            .exec_on(
+                lease.link(),
+                bound,
+                OnTimeout::Discard,
+                |mut conn| async move {
+                    let reply = call.invoke_async::<Value>(&mut conn).await?;
+                    let acknowledged = if hands_out_tokens(&reply) {
+                        Some(confirmer.wait(&mut conn, &wait_key).await?)
+                    } else {
+                        None
+                    };
+                    Ok((reply, acknowledged, conn))
+                },
+            )
             .await?;
+        drop(lease);
+        if let Some(acknowledged) = acknowledged {
+            if acknowledged < confirmer.wanted() {
+                return Err(StoreError::NotReplicated {
+                    acknowledged,
+                    wanted: confirmer.wanted(),
+                });
+            }
+            self.settle(conn, family_key, answer_key, req);
+        }
         parse_rotation(reply)
     }
 
@@ -333,8 +440,73 @@ impl RefreshStore for RedisStore {
             .await
     }
 
+    fn keeps_answers(&self) -> bool {
+        self.confirmer.is_some()
+    }
+
     fn describe(&self) -> String {
         self.description.clone()
+    }
+}
+
+impl RedisStore {
+    /// Confirms, off the request's path, that a rotation's answer was
+    /// given: it is no longer kept for a retry (rotation rule 9). If this
+    /// is lost, the answer stays until the spent token expires; a copy of
+    /// that token gets the same pair meanwhile, never a second chain.
+    fn settle(&self, mut conn: Conn, family_key: String, answer_key: String, req: &RotateRequest) {
+        let script = self.scripts.settle.clone();
+        let made = req.presented_generation.saturating_add(1);
+        let now = ms(req.now_ms);
+        let timeout = self.timeout;
+        tokio::spawn(async move {
+            let mut call = script.prepare_invoke();
+            call.key(family_key).key(answer_key).arg(made).arg(now);
+            let settled = tokio::time::timeout(timeout, call.invoke_async::<i64>(&mut conn)).await;
+            if !matches!(settled, Ok(Ok(_))) {
+                tracing::debug!(
+                    "a confirmed rotation's answer could not be settled; it expires with the spent token"
+                );
+            }
+        });
+    }
+}
+
+/// The checks of a config that need no URL parsing.
+fn check_settings(config: &RedisStoreConfig) -> Result<(), RedisConfigError> {
+    if config.key_prefix.contains(['{', '}']) {
+        return Err(RedisConfigError::InvalidPrefix);
+    }
+    if config.timeout.is_zero() {
+        return Err(RedisConfigError::ZeroTimeout);
+    }
+    if config.replica_acks > MAX_REPLICA_ACKS {
+        return Err(RedisConfigError::TooManyReplicaAcks {
+            max: MAX_REPLICA_ACKS,
+        });
+    }
+    Ok(())
+}
+
+impl RedisStoreConfig {
+    /// Checks the config as [`RedisStore::connect`] does, without
+    /// connecting, and describes where it points (never credentials): for
+    /// `check-config`.
+    pub fn check(&self) -> Result<String, RedisConfigError> {
+        check_settings(self)?;
+        let resolved = resolve(
+            &self.endpoint,
+            self.timeout,
+            self.timeout,
+            &self.sentinel_auth,
+        )?;
+        Ok(match self.replica_acks {
+            0 => resolved.description,
+            n => format!(
+                "{}, rotations confirmed by {n} replica(s)",
+                resolved.description
+            ),
+        })
     }
 }
 

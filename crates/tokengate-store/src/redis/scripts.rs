@@ -7,6 +7,8 @@
 //! strings; timestamps handed to `PEXPIREAT`/`PXAT` are passed through as
 //! those strings, never re-formatted by Lua.
 
+use std::sync::Arc;
+
 use ::redis::{Script, Value};
 
 use crate::{LoginAttempt, Rotation, StoreError};
@@ -36,6 +38,9 @@ pub(super) struct Scripts {
     pub(super) acquire_attempt: Script,
     /// `release_attempt.lua`: frees the slot, counting a failure.
     pub(super) release_attempt: Script,
+    /// `settle.lua`: a confirmed rotation's answer is no longer kept for
+    /// a retry (shared: it runs in a task of its own).
+    pub(super) settle: Arc<Script>,
 }
 
 impl Scripts {
@@ -49,6 +54,7 @@ impl Scripts {
             revoke_principal: Script::new(include_str!("scripts/revoke_principal.lua")),
             acquire_attempt: Script::new(include_str!("scripts/acquire_attempt.lua")),
             release_attempt: Script::new(include_str!("scripts/release_attempt.lua")),
+            settle: Arc::new(Script::new(include_str!("scripts/settle.lua"))),
         }
     }
 }
@@ -65,6 +71,16 @@ const PASSWORD_CHANGED: i64 = 4;
 const INVALID: i64 = 5;
 /// `rotate.lua`'s reply code for [`Rotation::Diverged`].
 const DIVERGED: i64 = 6;
+/// `rotate.lua`'s reply code for [`Rotation::Retried`].
+const UNCONFIRMED: i64 = 7;
+
+/// Whether a rotate reply hands out tokens (a rotation that won, or the
+/// answer of an unconfirmed one), so that with replica acknowledgements it
+/// must wait for replicas before it is answered.
+pub(super) fn hands_out_tokens(reply: &Value) -> bool {
+    matches!(reply, Value::Array(items)
+        if matches!(items.first(), Some(Value::Int(ROTATED | UNCONFIRMED))))
+}
 
 /// The rotate script's reply `{code, answer}` as a [`Rotation`]; anything
 /// else is an error (a script that answers nonsense is not to be trusted).
@@ -83,6 +99,10 @@ pub(super) fn parse_rotation(reply: Value) -> Result<Rotation, StoreError> {
         DUPLICATE => match answer {
             // The answer is opaque ciphertext: it must come back byte for byte.
             Some(Value::BulkString(bytes)) => Rotation::Duplicate(bytes),
+            _ => return Err(unexpected()),
+        },
+        UNCONFIRMED => match answer {
+            Some(Value::BulkString(bytes)) => Rotation::Retried(bytes),
             _ => return Err(unexpected()),
         },
         REUSE_DETECTED => Rotation::ReuseDetected,
@@ -128,6 +148,13 @@ mod tests {
         assert_eq!(parse_rotation(reply).unwrap(), Rotation::Invalid);
         let reply = Value::Array(vec![Value::Int(DIVERGED), Value::BulkString(vec![])]);
         assert_eq!(parse_rotation(reply).unwrap(), Rotation::Diverged);
+        let reply = Value::Array(vec![Value::Int(UNCONFIRMED), Value::BulkString(vec![7])]);
+        assert!(hands_out_tokens(&reply));
+        assert_eq!(parse_rotation(reply).unwrap(), Rotation::Retried(vec![7]));
+        assert!(hands_out_tokens(&Value::Array(vec![Value::Int(ROTATED)])));
+        assert!(!hands_out_tokens(&Value::Array(vec![Value::Int(
+            DUPLICATE
+        )])));
         assert!(parse_rotation(Value::Int(1)).is_err());
         assert!(parse_rotation(Value::Array(vec![Value::Int(99)])).is_err());
     }

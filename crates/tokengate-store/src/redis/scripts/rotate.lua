@@ -15,11 +15,14 @@
 -- ARGV: 1 presented generation, 2 presented key id, 3 presented token's
 --       expiry ms, 4 successor key id, 5 successor's expiry ms,
 --       6 password fingerprint (hex), 7 now ms, 8 grace until ms,
---       9 answer (bytes, empty without grace)
--- Reply: {code, answer}, the answer empty unless the code is DUPLICATE.
+--       9 answer (bytes, empty without grace or confirmation),
+--       10 "1" when the rotation's replication is to be confirmed
+--       (store.replica_acks >= 1), else ""
+-- Reply: {code, answer}, the answer empty unless the code is DUPLICATE or
+-- UNCONFIRMED.
 
-local ROTATED, DUPLICATE, REUSE_DETECTED, PASSWORD_CHANGED, INVALID, DIVERGED =
-  1, 2, 3, 4, 5, 6
+local ROTATED, DUPLICATE, REUSE_DETECTED, PASSWORD_CHANGED, INVALID, DIVERGED,
+  UNCONFIRMED = 1, 2, 3, 4, 5, 6, 7
 
 local now = tonumber(ARGV[7])
 local function num(v)
@@ -34,7 +37,7 @@ local function earlier(a, b)
 end
 
 local fam = redis.call('HMGET', KEYS[1],
-  'gen', 'key', 'prev', 'exp', 'iat', 'end', 'fp', 'rev', 'gu')
+  'gen', 'key', 'prev', 'exp', 'iat', 'end', 'fp', 'rev', 'gu', 'pu')
 local gen, newest, issued, fam_end =
   num(fam[1]), num(fam[4]), num(fam[5]), num(fam[6])
 
@@ -105,7 +108,20 @@ if g < gen then
       return {ROTATED, ''}
     end
 
-    -- Rotation rule 9, in grace: "g = G - 1, now < the last winner's now +
+    -- Rotation rule 9, unconfirmed: "g = G - 1, and the rotation that made
+    -- generation G is not yet confirmed as replicated". Its client got
+    -- UNAVAILABLE and retries with this token: it gets that rotation's
+    -- answer (the caller answers it once the write is confirmed). `pu`
+    -- lasts until the confirmation clears it or the spent token expires.
+    local pending_until = num(fam[10])
+    if pending_until and now < pending_until then
+      local answer = redis.call('GET', KEYS[2])
+      if answer and answer ~= '' then
+        return {UNCONFIRMED, answer}
+      end
+    end
+
+    -- Rotation rule 10, in grace: "g = G - 1, now < the last winner's now +
     -- grace, and the winner left an answer". The answer expires with the
     -- window, so a missing one means the window has passed.
     local grace_until = num(fam[9])
@@ -117,11 +133,11 @@ if g < gen then
     end
   end
 
-  -- Rotation rule 10, reused: "g < G (any other case)". Revokes.
+  -- Rotation rule 11, reused: "g < G (any other case)". Revokes.
   return revoke(REUSE_DETECTED)
 end
 
--- Rotation rule 11, live: "g = G with the current key". The successor
+-- Rotation rule 12, live: "g = G with the current key". The successor
 -- becomes generation G + 1 and the presented key the one it replaced. The
 -- record lives until its newest token expires, never past the family's end
 -- (and never shorter than before: no token it has handed out outlives it).
@@ -133,13 +149,31 @@ redis.call('HSET', KEYS[1], 'gen', string.format('%d', gen + 1),
 redis.call('PEXPIREAT', KEYS[1], record_end)
 
 -- The request's answer is kept for its grace window, no longer than the
--- presented token lives; without one, the last winner's answer goes.
+-- presented token lives, and, when its replication is to be confirmed,
+-- until the confirmation (`settle.lua`) or the presented token's expiry;
+-- without either, the last winner's answer goes.
+local grace_end = nil
 if ARGV[9] ~= '' and tonumber(ARGV[8]) > now then
-  local answer_end = earlier(ARGV[8], ARGV[3])
-  redis.call('HSET', KEYS[1], 'gu', answer_end)
-  redis.call('SET', KEYS[2], ARGV[9], 'PXAT', answer_end)
-else
-  redis.call('HDEL', KEYS[1], 'gu')
+  grace_end = earlier(ARGV[8], ARGV[3])
+end
+local confirm = ARGV[9] ~= '' and ARGV[10] == '1'
+-- Fields and answer of the previous rotation, if it left any (the common
+-- case, no grace and no confirmation, then costs no command here).
+local had_answer = fam[9] or fam[10]
+if confirm then
+  redis.call('HSET', KEYS[1], 'pu', ARGV[3])
+  redis.call('SET', KEYS[2], ARGV[9], 'PXAT', ARGV[3])
+  if grace_end then
+    redis.call('HSET', KEYS[1], 'gu', grace_end)
+  elseif fam[9] then
+    redis.call('HDEL', KEYS[1], 'gu')
+  end
+elseif grace_end then
+  redis.call('HSET', KEYS[1], 'gu', grace_end)
+  redis.call('SET', KEYS[2], ARGV[9], 'PXAT', grace_end)
+  if fam[10] then redis.call('HDEL', KEYS[1], 'pu') end
+elseif had_answer then
+  redis.call('HDEL', KEYS[1], 'gu', 'pu')
   redis.call('DEL', KEYS[2])
 end
 
