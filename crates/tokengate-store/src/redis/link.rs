@@ -7,7 +7,10 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use ::redis::AsyncConnectionConfig;
+use ::redis::aio::{
+    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
+};
 use ::redis::cluster::ClusterClient;
 use ::redis::cluster_async::ClusterConnection;
 use ::redis::sentinel::SentinelClient;
@@ -47,7 +50,7 @@ pub(super) enum Target {
     Sentinel(tokio::sync::Mutex<SentinelClient>),
 }
 
-/// A live connection handle; cheap to clone (both are shared handles to one
+/// A live connection handle; cheap to clone (all are shared handles to one
 /// multiplexed connection), so each call takes its own.
 #[derive(Clone)]
 pub(super) enum Conn {
@@ -55,6 +58,11 @@ pub(super) enum Conn {
     Standalone(ConnectionManager),
     /// To a cluster; routes each command to its slot's node.
     Cluster(ClusterConnection),
+    /// To the master Sentinel named; never reconnects by itself. The
+    /// manager's reconnection would dial the same address again, and after
+    /// a failover that address may be a restarted, empty node that calls
+    /// itself master: only the sentinels may say where the master is.
+    Sentinel(MultiplexedConnection),
 }
 
 impl ConnectionLike for Conn {
@@ -62,6 +70,7 @@ impl ConnectionLike for Conn {
         match self {
             Self::Standalone(c) => c.req_packed_command(cmd),
             Self::Cluster(c) => c.req_packed_command(cmd),
+            Self::Sentinel(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -74,6 +83,7 @@ impl ConnectionLike for Conn {
         match self {
             Self::Standalone(c) => c.req_packed_commands(pipeline, offset, count),
             Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Sentinel(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
@@ -81,6 +91,7 @@ impl ConnectionLike for Conn {
         match self {
             Self::Standalone(c) => c.get_db(),
             Self::Cluster(c) => c.get_db(),
+            Self::Sentinel(c) => c.get_db(),
         }
     }
 }
@@ -178,9 +189,22 @@ impl Link {
                     master = %master.get_connection_info().addr(),
                     "Redis Sentinel named the master"
                 );
-                self.manage(master).await
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.response_timeout));
+                master
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                    .map(Conn::Sentinel)
             }
         }
+    }
+
+    /// Whether the target is found through Redis Sentinel: then any
+    /// connection fault drops the connection at once, so the next call
+    /// asks the sentinels again instead of trusting the old address.
+    pub(super) fn follows_sentinel(&self) -> bool {
+        matches!(self.target, Target::Sentinel(_))
     }
 
     /// A managed connection to one server.

@@ -209,7 +209,9 @@ impl RedisStore {
                     Ok(value)
                 }
                 Err(error) => {
-                    if is_demoted(&error) {
+                    if is_demoted(&error)
+                        || (is_connection_fault(&error) && link.follows_sentinel())
+                    {
                         link.discard(generation);
                     } else if is_connection_fault(&error) {
                         link.strike(generation);
@@ -223,6 +225,11 @@ impl RedisStore {
             Err(_elapsed) => {
                 let generation = used.load(Ordering::Relaxed);
                 if generation != NO_GENERATION {
+                    let on_timeout = if link.follows_sentinel() {
+                        OnTimeout::Discard
+                    } else {
+                        on_timeout
+                    };
                     match on_timeout {
                         OnTimeout::Strike => link.strike(generation),
                         OnTimeout::Discard => link.discard(generation),

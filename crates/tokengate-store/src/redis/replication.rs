@@ -116,6 +116,7 @@ impl Confirmer {
         wait.arg(self.wanted).arg(self.wait_ms);
         let acknowledged: i64 = match conn {
             Conn::Standalone(c) => wait.query_async(c).await?,
+            Conn::Sentinel(c) => wait.query_async(c).await?,
             Conn::Cluster(c) => {
                 let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
                     Route::with_key(key, SlotAddr::Master),
