@@ -8,6 +8,8 @@
 //!   Redis Cluster, per test or shared by a whole test binary;
 //! - [`redis_sentinel`]: a master with replicas behind Redis Sentinel, for
 //!   failover tests;
+//! - [`slot_migration`]: moving one slot of a [`redis_server::RedisCluster`]
+//!   to another master step by step, so a test can run load meanwhile;
 //! - [`locate`]: the repository root and the `tokengate` binary under test;
 //! - [`dev_server`]: `tokengate serve` in dev mode, read back from its
 //!   banner;
@@ -32,6 +34,7 @@ pub mod locate;
 pub mod ports;
 pub mod redis_sentinel;
 pub mod redis_server;
+pub mod slot_migration;
 
 #[cfg(feature = "server")]
 pub mod calls;
