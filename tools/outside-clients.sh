@@ -2,17 +2,26 @@
 # Drives a running tokengate (dev mode) with real outside clients: buf curl
 # over native gRPC and gRPC-Web (methods found through reflection), and curl
 # for REST. Exits non-zero on the first wrong answer.
+#
+# By default it starts its own dev server (tools/dev-server.sh). With
+# OUTSIDE_BASE=http://127.0.0.1:PORT it drives that running server instead
+# (tools/image-check.sh: the container image), logging in as
+# admin@example.com in domain-dev with OUTSIDE_PASSWORD.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUF=./node_modules/.bin/buf
 [ -x "$BUF" ] || { echo "buf missing: run 'npm ci' first" >&2; exit 1; }
-BIN=target/debug/tokengate
-[ -x "$BIN" ] || cargo build --locked --quiet
-
-# shellcheck source=tools/dev-server.sh
-. tools/dev-server.sh
-start_dev_server "$BIN"
+if [ -n "${OUTSIDE_BASE:-}" ]; then
+  BASE=${OUTSIDE_BASE%/}
+  PASSWORD=${OUTSIDE_PASSWORD:?OUTSIDE_BASE is set: OUTSIDE_PASSWORD is needed too}
+else
+  BIN=target/debug/tokengate
+  [ -x "$BIN" ] || cargo build --locked --quiet
+  # shellcheck source=tools/dev-server.sh
+  . tools/dev-server.sh
+  start_dev_server "$BIN"
+fi
 LOGIN="{\"domain_id\":\"domain-dev\",\"user_id\":\"admin@example.com\",\"credentials\":{\"password\":\"$PASSWORD\"}}"
 pass=0
 check() { # name, expected substring, command...

@@ -6,7 +6,9 @@
 #   (node:test + playwright-core) against a tokengate binary it starts itself.
 # Screenshots and logs: examples/web/test-output/. Exits non-zero on failure.
 # TOKENGATE_BIN overrides the binary (default: target/debug/tokengate, built
-# with cargo when missing).
+# with cargo when missing). With WEB_TEST_SERVER (and WEB_TEST_PAGE_PORT,
+# WEB_TEST_DOMAIN, WEB_TEST_USER, WEB_TEST_PASSWORD: test/browser.test.mjs)
+# the test uses that running server instead (tools/image-check.sh: the image).
 set -euo pipefail
 cd "$(dirname "$0")"
 WEB=$PWD
@@ -20,7 +22,7 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 
 export TOKENGATE_BIN=${TOKENGATE_BIN:-$REPO/target/debug/tokengate}
-if [ ! -x "$TOKENGATE_BIN" ]; then
+if [ -z "${WEB_TEST_SERVER:-}" ] && [ ! -x "$TOKENGATE_BIN" ]; then
   log "cargo build --bin tokengate"
   (cd "$REPO" && cargo build --locked --bin tokengate)
 fi

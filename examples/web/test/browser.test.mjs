@@ -5,6 +5,12 @@
 //   page       http://127.0.0.1:<C>  dist/ again (origin NOT allowed)
 // Run with `npm run test:browser` after `npm run build` (run-browser-test.sh
 // does both). Screenshots and logs go to test-output/.
+//
+// Against a tokengate that is already running (tools/image-check.sh: the
+// container image), set WEB_TEST_SERVER=http://127.0.0.1:<A> and
+// WEB_TEST_PAGE_PORT=<B>, the port of the one origin its CORS allows, and
+// the login as WEB_TEST_DOMAIN, WEB_TEST_USER, WEB_TEST_PASSWORD. That
+// server must give access tokens 6 s (token.access_timeout, ACCESS_TIMEOUT).
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -28,9 +34,10 @@ const DIST = join(WEB, "dist");
 const BIN = resolve(process.env.TOKENGATE_BIN ?? join(REPO, "target/debug/tokengate"));
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
-const DOMAIN = "domain-web";
-const USER = "alice@example.com";
-const PASSWORD = "correct horse battery staple";
+const SERVER = process.env.WEB_TEST_SERVER; // a running tokengate, or undefined: start one
+const DOMAIN = SERVER ? process.env.WEB_TEST_DOMAIN : "domain-web";
+const USER = SERVER ? process.env.WEB_TEST_USER : "alice@example.com";
+const PASSWORD = SERVER ? process.env.WEB_TEST_PASSWORD : "correct horse battery staple";
 const ACCESS_TIMEOUT = 6; // seconds: the countdown and the automatic refresh show within a test
 const FAILURE_TEXT = `A user "${USER}" is not exist or password is not correct.`;
 
@@ -81,7 +88,7 @@ async function waitReady(url, ms) {
   const deadline = Date.now() + ms;
   let last = "";
   while (Date.now() < deadline) {
-    if (tokengate.exitCode !== null) break;
+    if (tokengate && tokengate.exitCode !== null) break;
     try {
       const res = await rawRequest(`${url}/readyz`);
       if (res.status === 200) return;
@@ -92,7 +99,7 @@ async function waitReady(url, ms) {
     await sleep(100);
   }
   const log = existsSync(join(OUT, "tokengate.log")) ? readFileSync(join(OUT, "tokengate.log"), "utf8") : "";
-  throw new Error(`tokengate did not become ready (${last}); exit ${tokengate.exitCode}\n${log}`);
+  throw new Error(`tokengate did not become ready (${last}); exit ${tokengate?.exitCode}\n${log}`);
 }
 
 function startTokengate(port) {
@@ -150,14 +157,23 @@ before(async () => {
   mkdirSync(OUT, { recursive: true });
   work = mkdtempSync(join(tmpdir(), "tokengate-web-"));
   assert.ok(existsSync(join(DIST, "index.html")), "dist/ missing: run `npm run build` first");
-  const allowed = await serveStatic(DIST);
+  if (SERVER) {
+    for (const name of ["WEB_TEST_PAGE_PORT", "WEB_TEST_DOMAIN", "WEB_TEST_USER", "WEB_TEST_PASSWORD"]) {
+      assert.ok(process.env[name], `WEB_TEST_SERVER is set: ${name} is needed too`);
+    }
+  }
+  const allowed = await serveStatic(DIST, SERVER ? Number(process.env.WEB_TEST_PAGE_PORT) : 0);
   const denied = await serveStatic(DIST);
   servers.push(allowed, denied);
   allowedOrigin = `http://127.0.0.1:${allowed.address().port}`;
   deniedOrigin = `http://127.0.0.1:${denied.address().port}`;
-  const port = await freePort();
-  tokengateUrl = `http://127.0.0.1:${port}`;
-  tokengate = startTokengate(port);
+  if (SERVER) {
+    tokengateUrl = SERVER.replace(/\/$/, "");
+  } else {
+    const port = await freePort();
+    tokengateUrl = `http://127.0.0.1:${port}`;
+    tokengate = startTokengate(port);
+  }
   await waitReady(tokengateUrl, 30_000);
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} missing: apt-get install chromium`);
   const version = (spawnSync(CHROMIUM, ["--version"], { encoding: "utf8" }).stdout ?? "").trim();
