@@ -186,7 +186,7 @@ took
 # 7. Dockerfile, scripts, build context ----------------------------------------
 log "hadolint Dockerfile; shellcheck deploy scripts"
 tool hadolint --failure-threshold info Dockerfile
-tool shellcheck deploy/check.sh deploy/kubernetes/secrets.sh
+tool shellcheck deploy/check.sh deploy/kubernetes/secrets.sh deploy/image.sh tools/image-check.sh
 took
 log "docker build context: cargo resolves the locked workspace from what .dockerignore leaves"
 context=$OUT/docker-context

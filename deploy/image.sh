@@ -181,6 +181,7 @@ echo "==> buildah build --target runtime --build-arg BINARY=prebuilt --build-arg
 objcopy --only-keep-debug "$binary" "$out/tokengate.debug"
 objcopy --strip-debug --add-gnu-debuglink="$out/tokengate.debug" "$binary" "$work/tokengate"
 old_id=$(image_id "$tag")
+containers_before=$("${B[@]}" containers --quiet --notruncate | sort)
 "${B[@]}" build --quiet --isolation chroot --pull=never \
   --file "$ROOT/Dockerfile" --target runtime \
   --build-arg BINARY=prebuilt --build-arg "BASE=$base_image" \
@@ -190,6 +191,11 @@ old_id=$(image_id "$tag")
 id=$(cat "$work/id")
 # The previous build of this tag, now untagged, goes (vfs keeps full copies).
 drop_if_replaced "$old_id" "$id"
+# buildah 1.28 leaves the working containers of the stage chosen by BINARY,
+# and their images: gone too (with vfs, each is a full copy).
+comm -13 <(echo "$containers_before") <("${B[@]}" containers --quiet --notruncate | sort) |
+  while read -r leftover; do "${B[@]}" rm "$leftover" >/dev/null; done
+"${B[@]}" rmi --prune >/dev/null 2>&1 || true
 
 # The size as a node pulls it (gzip layers and config, as pushed) and as it
 # stores it (the layers unpacked): from the image written as an OCI layout.
@@ -233,11 +239,13 @@ if [[ -n $pin ]]; then
 import re, sys
 path, name, digest = sys.argv[1:]
 text = open(path).read()
-block = re.compile(r"(?ms)^images:\n  - name: tokengate\n(    .*\n)*")
-new = f"images:\n  - name: tokengate\n    newName: {name}\n    digest: {digest}\n"
-if not block.search(text):
+# The tokengate entry of `images:`: its name line, then its fields (newName,
+# newTag, digest), replaced by the pinned name and digest.
+entry = re.compile(r"(?m)^(  - name: tokengate\n)((    (newName|newTag|digest): .*\n)*)")
+if not entry.search(text):
     sys.exit(f"{path}: no `images:` entry for tokengate to pin")
-open(path, "w").write(block.sub(new, text, count=1))
+text = entry.sub(lambda m: f"{m.group(1)}    newName: {name}\n    digest: {digest}\n", text, count=1)
+open(path, "w").write(text)
 EOF
   echo "pinned: deploy/kubernetes/overlays/production -> $pin@$digest"
 fi
