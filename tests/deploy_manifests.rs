@@ -568,8 +568,18 @@ fn the_dockerfile_matches_the_pods() {
             .filter_map(|l| l.strip_prefix(word).map(|r| r.trim().to_owned()))
             .collect()
     };
+    // The build stage, the prebuilt binary's, the one BINARY picks, and the
+    // runtime stage that ships either way (deploy/image.sh: --target runtime).
     let froms = instruction("FROM ");
-    assert_eq!(froms.len(), 2, "a build stage and a runtime stage");
+    let stages: Vec<&str> = froms
+        .iter()
+        .filter_map(|f| f.rsplit_once(" AS ").map(|(_, stage)| stage))
+        .collect();
+    assert_eq!(
+        stages,
+        ["build", "prebuilt", "binary", "runtime"],
+        "the Dockerfile's stages"
+    );
     assert_eq!(
         instruction("ENTRYPOINT "),
         [r#"["/usr/local/bin/tokengate"]"#]

@@ -266,13 +266,14 @@ entrypoint=$(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv
 "${B[@]}" run --isolation chroot --cap-drop all "${mounts[@]}" "$container" -- \
   "$entrypoint" "${args[@]}" >"$W/server.log" 2>&1 &
 server_pid=$!
+serve_started=$(date +%s%N)
 for _ in $(seq 1 300); do
   curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
   kill -0 "$server_pid" 2>/dev/null || fail "tokengate exited at start"
   sleep 0.1
 done
 curl -fs "http://127.0.0.1:$port/readyz" || fail "not ready after 30 s"
-echo
+echo "  ready $((($(date +%s%N) - serve_started) / 1000000)) ms after buildah run"
 
 # 5. The running process -------------------------------------------------------------
 log "the process: uid/gid 65532, no capabilities, read-only root, read-only mounts"
@@ -325,7 +326,7 @@ runtime = ("/run", "/run/.containerenv", "/etc/hosts", "/etc/resolv.conf", "/etc
 writable = sorted(set(writable))
 shown = sorted({p if not p.startswith(("/proc/", "/sys/", "/dev/")) else p.rsplit("/", 1)[0] + "/*" for p in writable})
 print(f"    /: read-only; writable: {' '.join(shown)}")
-print(f"    NoNewPrivs {status.get('NoNewPrivs', '?').strip()}")
+print(f"    NoNewPrivs {status.get('NoNewPrivs', '?').strip()}; VmRSS {status['VmRSS'].strip()}")
 unexpected = [p for p in writable if not (p in runtime or p.startswith(("/dev/", "/proc/", "/sys/")))]
 if unexpected:
     bad.append(f"unexpected writable mounts: {unexpected}")
