@@ -26,7 +26,8 @@
 # Prints the image's name, id, size and labels; writes them to
 # target/image/image.env for tools/image-check.sh. buildah runs with the vfs
 # storage driver and chroot isolation (works in containers and without
-# kernel overlay support); as root, or rootless through `buildah unshare`.
+# kernel overlay support); as root (CI), or rootless through `buildah
+# unshare` (it re-runs itself so; needs /etc/subuid entries; untried in CI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

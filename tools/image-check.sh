@@ -44,14 +44,19 @@ done
 
 W=$(mktemp -d /tmp/tokengate-image.XXXXXX)
 chmod 0755 "$W"
-container="" rootfs="" redis_pid="" server_pid="" inspect_container=""
+container="" rootfs="" redis_pid="" server_pid="" tg_pid="" inspect_container=""
 cleanup() {
   local status=$?
-  [[ -z $server_pid ]] || kill "$server_pid" 2>/dev/null || true
+  # tokengate inside the container first (buildah run then exits with it).
+  [[ -z $tg_pid ]] || kill "$tg_pid" 2>/dev/null || true
+  if [[ -n $server_pid ]]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
   [[ -z $redis_pid ]] || kill "$redis_pid" 2>/dev/null || true
   if [[ -n $rootfs ]]; then
-    umount "$rootfs/run" 2>/dev/null || true
-    umount "$rootfs" 2>/dev/null || true
+    umount "$rootfs/run" 2>/dev/null || umount -l "$rootfs/run" 2>/dev/null || true
+    umount "$rootfs" 2>/dev/null || umount -l "$rootfs" 2>/dev/null || true
   fi
   for c in "$container" "$inspect_container"; do
     [[ -z $c ]] || "${B[@]}" rm "$c" >/dev/null 2>&1 || true
@@ -273,7 +278,8 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 curl -fs "http://127.0.0.1:$port/readyz" || fail "not ready after 30 s"
-echo "  ready $((($(date +%s%N) - serve_started) / 1000000)) ms after buildah run"
+echo
+echo "    ready $((($(date +%s%N) - serve_started) / 1000000)) ms after buildah run"
 
 # 5. The running process -------------------------------------------------------------
 log "the process: uid/gid 65532, no capabilities, read-only root, read-only mounts"
@@ -349,7 +355,7 @@ kill -TERM "$tg_pid"
 stop_started=$SECONDS
 status=0
 wait "$server_pid" || status=$?
-server_pid=""
+server_pid="" tg_pid=""
 echo "    exit $status after $((SECONDS - stop_started)) s"
 ((status == 0)) || fail "tokengate (or buildah run) exited $status"
 [[ -z $(ls -A "$W/run") ]] || fail "something was left in /run: $(ls -A "$W/run")"
