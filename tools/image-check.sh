@@ -267,9 +267,10 @@ mount --bind "$W/run" "$rootfs/run"
 if touch "$rootfs/usr/write-test" 2>/dev/null; then fail "the root filesystem is writable"; fi
 
 log "tokengate ${args[*]} from the image (buildah run), on 127.0.0.1:$port"
-entrypoint=$(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["OCIv1"]["config"]["Entrypoint"]))' "$W/inspect.json")
+# The image's entrypoint with the pod's args (buildah run runs a command).
+mapfile -t entrypoint < <(python3 -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["OCIv1"]["config"]["Entrypoint"]))' "$W/inspect.json")
 "${B[@]}" run --isolation chroot --cap-drop all "${mounts[@]}" "$container" -- \
-  "$entrypoint" "${args[@]}" >"$W/server.log" 2>&1 &
+  "${entrypoint[@]}" "${args[@]}" >"$W/server.log" 2>&1 &
 server_pid=$!
 serve_started=$(date +%s%N)
 for _ in $(seq 1 300); do
