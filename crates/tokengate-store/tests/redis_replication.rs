@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use redis::AsyncCommands as _;
 use tokengate_store::{
     FamilyRecord, FamilyRef, KeyId, RedisStore, RedisStoreConfig, RefreshStore, RotateRequest,
-    Rotation, StoreError,
+    Rotation, SentinelAuth, StoreError,
 };
 use tokengate_test_support::ids::{now_ms, unique};
 use tokengate_test_support::redis_sentinel::SentinelGroup;
@@ -301,4 +301,40 @@ async fn behind_sentinel_a_failover_is_followed_without_a_restart() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(outcome, Rotation::Rotated);
+}
+
+#[tokio::test]
+async fn behind_sentinel_data_nodes_and_sentinels_have_their_own_passwords() {
+    let group = SentinelGroup::start_with_auth(1, 3, Some("data-secret"), Some("watch-secret"));
+    let url = group.url().replacen("://", "://:data-secret@", 1);
+    let sentinel_auth = SentinelAuth::Password {
+        username: None,
+        password: "watch-secret".into(),
+    };
+    let store = RedisStore::connect(
+        RedisStoreConfig::new(url.clone())
+            .with_timeout(TIMEOUT)
+            .with_sentinel_auth(sentinel_auth),
+    )
+    .await
+    .expect("connect");
+    let fam = family();
+    let first = start(&store, &fam).await;
+    let live = rotation(&fam, &first, 0, "");
+    assert_eq!(
+        store.rotate(&live).await.expect("rotate"),
+        Rotation::Rotated
+    );
+
+    // The sentinels refuse the data nodes' password: every call fails
+    // (UNAVAILABLE), and no error text names either password.
+    let wrong = RedisStore::connect(RedisStoreConfig::new(url).with_timeout(TIMEOUT))
+        .await
+        .expect("a wrong password is no config error");
+    let error = wrong.ping().await.expect_err("the sentinels refuse");
+    let text = error.to_string();
+    assert!(
+        !text.contains("data-secret") && !text.contains("watch-secret"),
+        "{text}"
+    );
 }

@@ -39,26 +39,55 @@ impl SentinelGroup {
     /// sentinels (quorum: a majority) that all know every replica and each
     /// other. Panics if that is not reached within 30 s.
     pub fn start(replicas: usize, sentinels: usize) -> Self {
-        let master = RedisServer::start();
+        Self::start_with_auth(replicas, sentinels, None, None)
+    }
+
+    /// [`SentinelGroup::start`] with passwords: `data` for the master and
+    /// replicas (`requirepass`, and `masterauth` and the sentinels'
+    /// `auth-pass` to match), `sentinel` for the sentinels' own
+    /// `requirepass`.
+    pub fn start_with_auth(
+        replicas: usize,
+        sentinels: usize,
+        data: Option<&str>,
+        sentinel: Option<&str>,
+    ) -> Self {
+        let auth: Vec<&str> = data
+            .map(|p| vec!["--requirepass", p, "--masterauth", p])
+            .unwrap_or_default();
+        let with_password = |mut server: RedisServer, password: Option<&str>| {
+            if let Some(password) = password {
+                server.set_password(password);
+            }
+            server
+        };
+        let master = with_password(RedisServer::start_with(&auth), data);
         let master_port = master.port.to_string();
         let mut nodes = vec![master];
         for _ in 0..replicas {
-            nodes.push(RedisServer::start_with(&[
-                "--replicaof",
-                "127.0.0.1",
-                &master_port,
-            ]));
+            let mut args = vec!["--replicaof", "127.0.0.1", &master_port];
+            args.extend(&auth);
+            nodes.push(with_password(RedisServer::start_with(&args), data));
         }
         let quorum = sentinels / 2 + 1;
-        let config = format!(
+        let mut config = format!(
             "sentinel resolve-hostnames no\n\
              sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} {quorum}\n\
              sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}\n\
              sentinel failover-timeout {MASTER_NAME} {FAILOVER_TIMEOUT_MS}\n\
              sentinel parallel-syncs {MASTER_NAME} 2"
         );
+        if let Some(password) = data {
+            config.push_str(&format!("\nsentinel auth-pass {MASTER_NAME} {password}"));
+        }
+        if let Some(password) = sentinel {
+            // Sentinels also talk to each other: with the same password.
+            config.push_str(&format!(
+                "\nrequirepass {password}\nsentinel sentinel-pass {password}"
+            ));
+        }
         let sentinels = (0..sentinels)
-            .map(|_| RedisServer::start_sentinel(&config))
+            .map(|_| with_password(RedisServer::start_sentinel(&config), sentinel))
             .collect();
         let group = Self { nodes, sentinels };
         group.wait_settled(replicas, Duration::from_secs(30));

@@ -43,32 +43,55 @@ fn binary(name: &str) -> PathBuf {
 /// Sends one command in RESP and returns the raw reply, `None` if the
 /// server does not answer within `timeout`.
 pub fn raw_command(port: u16, args: &[&str], timeout: Duration) -> Option<String> {
+    raw_command_as(port, None, args, timeout)
+}
+
+/// [`raw_command`] on a server that wants a password: `AUTH` first, on
+/// the same connection; returns the command's reply.
+pub fn raw_command_as(
+    port: u16,
+    password: Option<&str>,
+    args: &[&str],
+    timeout: Duration,
+) -> Option<String> {
     let mut stream = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), timeout).ok()?;
     stream.set_read_timeout(Some(timeout)).ok()?;
     stream.set_write_timeout(Some(timeout)).ok()?;
-    let mut request = format!("*{}\r\n", args.len());
-    for arg in args {
-        request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
-    }
+    let encode = |args: &[&str]| {
+        let mut request = format!("*{}\r\n", args.len());
+        for arg in args {
+            request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        }
+        request
+    };
+    let mut request = password.map(|p| encode(&["AUTH", p])).unwrap_or_default();
+    request.push_str(&encode(args));
     stream.write_all(request.as_bytes()).ok()?;
     let mut reply = Vec::new();
     let mut buf = [0u8; 4096];
+    // Where the command's own reply starts: after AUTH's, if one was sent.
+    let mut start = None;
     loop {
         let n = stream.read(&mut buf).ok()?;
         if n == 0 {
             break;
         }
         reply.extend_from_slice(&buf[..n]);
-        if resp_complete(&reply) {
+        if start.is_none() {
+            start = if password.is_some() {
+                resp_end(&reply, 0)
+            } else {
+                Some(0)
+            };
+        }
+        if let Some(at) = start
+            && resp_end(&reply, at).is_some()
+        {
             break;
         }
     }
-    Some(String::from_utf8_lossy(&reply).into_owned())
-}
-
-/// Whether `reply` holds one whole RESP2 reply (arrays included).
-fn resp_complete(reply: &[u8]) -> bool {
-    resp_end(reply, 0).is_some()
+    let at = start.unwrap_or(0).min(reply.len());
+    Some(String::from_utf8_lossy(&reply[at..]).into_owned())
 }
 
 /// Where the RESP2 value starting at `at` ends, if it is all there.
@@ -114,6 +137,8 @@ pub struct RedisServer {
     /// A Redis Sentinel with this config (written once into its folder:
     /// the sentinel rewrites it as it learns the topology).
     sentinel: Option<String>,
+    /// The password [`RedisServer::command`] authenticates with.
+    password: Option<String>,
     /// The server's watchdog (see the module docs): its stdin is the pipe
     /// whose end kills the server.
     watchdog: Option<Child>,
@@ -182,6 +207,7 @@ impl RedisServer {
             extra,
             tls,
             sentinel: None,
+            password: None,
             watchdog: None,
         };
         server.spawn();
@@ -202,6 +228,7 @@ impl RedisServer {
                 extra: Vec::new(),
                 tls: false,
                 sentinel: Some(config.to_owned()),
+                password: None,
                 watchdog: None,
             };
             server.spawn();
@@ -216,7 +243,19 @@ impl RedisServer {
     /// Sends one command and returns the raw RESP reply (empty if the
     /// server does not answer within a second).
     pub fn command(&self, args: &[&str]) -> String {
-        raw_command(self.port, args, Duration::from_secs(1)).unwrap_or_default()
+        raw_command_as(
+            self.port,
+            self.password.as_deref(),
+            args,
+            Duration::from_secs(1),
+        )
+        .unwrap_or_default()
+    }
+
+    /// The password [`RedisServer::command`] authenticates with (the
+    /// server's own `requirepass`, set by the caller's arguments).
+    pub fn set_password(&mut self, password: &str) {
+        self.password = Some(password.to_owned());
     }
 
     /// Starts the process, then its watchdog.
