@@ -9,7 +9,7 @@ use tracing::Instrument as _;
 
 use crate::{
     AttemptCounter, CheckLease, CheckOutcome, FamilyRecord, FamilyRef, KeyId, LoginAttempt,
-    RefreshStore, RotateRequest, Rotation, StoreError,
+    RefreshStore, RotateRequest, Rotation, SessionInfo, SessionSelector, StoreError,
 };
 
 /// Wraps a store with metrics.
@@ -81,6 +81,42 @@ impl RefreshStore for InstrumentedStore {
             "revoke_principal",
             self.inner
                 .revoke_principal(domain_id, principal_id, now_ms, ttl_ms),
+        )
+        .await
+    }
+
+    async fn list_sessions(
+        &self,
+        domain_id: &str,
+        principal_id: &str,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        measure(
+            "list_sessions",
+            self.inner.list_sessions(domain_id, principal_id, now_ms),
+        )
+        .await
+    }
+
+    async fn session(
+        &self,
+        family: &FamilyRef,
+        now_ms: u64,
+    ) -> Result<Option<SessionInfo>, StoreError> {
+        measure("session", self.inner.session(family, now_ms)).await
+    }
+
+    async fn end_sessions(
+        &self,
+        domain_id: &str,
+        principal_id: &str,
+        which: &SessionSelector,
+        now_ms: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        measure(
+            "end_sessions",
+            self.inner
+                .end_sessions(domain_id, principal_id, which, now_ms),
         )
         .await
     }

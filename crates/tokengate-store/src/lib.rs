@@ -32,8 +32,13 @@ pub use self::redis::{
 };
 pub use model::{
     AttemptCounter, CheckLease, CheckOutcome, FamilyRecord, FamilyRef, KeyId, LoginAttempt,
-    RotateRequest, Rotation,
+    RotateRequest, Rotation, SessionInfo, SessionOrigin, SessionSelector,
 };
+
+/// The most sessions [`RefreshStore::list_sessions`] answers, and
+/// [`RefreshStore::end_sessions`] ends in one call: a principal with more
+/// live sessions sees the oldest ones (a list a person reads, not an export).
+pub const MAX_LISTED_SESSIONS: usize = 256;
 
 /// A store failure. Callers fail closed: the request is answered
 /// UNAVAILABLE and no token is handed out.
@@ -90,6 +95,35 @@ pub trait RefreshStore: Send + Sync + 'static {
         now_ms: u64,
         ttl_ms: u64,
     ) -> Result<(), StoreError>;
+
+    /// The principal's live sessions at `now_ms` (not revoked, not lapsed,
+    /// not ended by `revoke_principal`), oldest login first, at most
+    /// [`MAX_LISTED_SESSIONS`].
+    async fn list_sessions(
+        &self,
+        domain_id: &str,
+        principal_id: &str,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError>;
+
+    /// One family as [`RefreshStore::list_sessions`] would show it, `None`
+    /// unless it is live at `now_ms` (introspection asks this).
+    async fn session(
+        &self,
+        family: &FamilyRef,
+        now_ms: u64,
+    ) -> Result<Option<SessionInfo>, StoreError>;
+
+    /// Ends the principal's live sessions that `which` selects, each as
+    /// [`RefreshStore::revoke_family`] does; answers the ids of those it
+    /// ended (a session already over is not counted).
+    async fn end_sessions(
+        &self,
+        domain_id: &str,
+        principal_id: &str,
+        which: &SessionSelector,
+        now_ms: u64,
+    ) -> Result<Vec<String>, StoreError>;
 
     /// Takes a slot of `counter` for a password check, atomically: refused
     /// with [`LoginAttempt::Locked`] when the window's failures reached the

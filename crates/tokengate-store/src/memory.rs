@@ -2,12 +2,13 @@
 //! the plain reference implementation of the rotation rules documented on
 //! [`Rotation`]: `State::judge` follows them rule by rule.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use crate::{
     AttemptCounter, CheckLease, CheckOutcome, FamilyRecord, FamilyRef, KeyId, LoginAttempt,
-    RefreshStore, RotateRequest, Rotation, StoreError,
+    MAX_LISTED_SESSIONS, RefreshStore, RotateRequest, Rotation, SessionInfo, SessionSelector,
+    StoreError,
 };
 
 /// A family: as issued, where its chain of refresh tokens stands, and
@@ -31,6 +32,8 @@ struct Family {
     newest_expires_at_ms: u64,
     /// The last winner's answer for duplicates of the previous generation.
     grace: Option<Grace>,
+    /// The last refresh, unix ms (the issue time before the first).
+    refreshed_at_ms: u64,
 }
 
 impl Family {
@@ -38,6 +41,19 @@ impl Family {
     /// capped at the family's end.
     fn record_end_ms(&self) -> u64 {
         self.newest_expires_at_ms.min(self.record.expires_at_ms)
+    }
+
+    /// The family as a listed session.
+    fn info(&self) -> SessionInfo {
+        SessionInfo {
+            family_id: self.record.family.family_id.clone(),
+            issued_at_ms: self.record.issued_at_ms,
+            refreshed_at_ms: self.refreshed_at_ms,
+            generation: self.generation,
+            token_expires_at_ms: self.newest_expires_at_ms,
+            expires_at_ms: self.record.expires_at_ms,
+            origin: self.record.origin.clone(),
+        }
     }
 }
 
@@ -88,6 +104,9 @@ const SWEEP_EVERY: u32 = 4096;
 struct State {
     /// Families by id.
     families: HashMap<String, Family>,
+    /// (domain, principal) → the ids of its families with a record: the
+    /// session index.
+    sessions: HashMap<(String, String), BTreeSet<String>>,
     /// (domain, principal) → revoked-before (ms) and when the marker expires.
     principal_revocations: HashMap<(String, String), (u64, u64)>,
     /// Failed-login counters by id.
@@ -105,6 +124,11 @@ impl State {
         }
         self.writes_since_sweep = 0;
         self.families.retain(|_, f| f.record_end_ms() > now_ms);
+        let families = &self.families;
+        self.sessions.retain(|_, ids| {
+            ids.retain(|id| families.contains_key(id));
+            !ids.is_empty()
+        });
         self.principal_revocations
             .retain(|_, (_, until)| *until > now_ms);
         self.attempts.retain(|_, a| {
@@ -120,6 +144,46 @@ impl State {
         self.principal_revocations
             .get(&(family.domain_id.clone(), family.principal_id.clone()))
             .is_some_and(|&(before, until)| until > now_ms && issued_at_ms <= before)
+    }
+
+    /// The family `family` names if it is live at `now_ms`: recorded for
+    /// this principal, not revoked, not lapsed, not ended by
+    /// `revoke_principal` (rotation rules 1–4).
+    fn live(&self, family: &FamilyRef, now_ms: u64) -> Option<&Family> {
+        self.families
+            .get(&family.family_id)
+            .filter(|f| f.record.family == *family)
+            .filter(|f| !f.revoked && f.record_end_ms() > now_ms)
+            .filter(|f| !self.principal_revoked(family, f.record.issued_at_ms, now_ms))
+    }
+
+    /// The live families of a principal, oldest login first.
+    fn live_sessions(&self, domain_id: &str, principal_id: &str, now_ms: u64) -> Vec<&Family> {
+        let Some(ids) = self
+            .sessions
+            .get(&(domain_id.to_owned(), principal_id.to_owned()))
+        else {
+            return Vec::new();
+        };
+        let mut live: Vec<&Family> = ids
+            .iter()
+            .filter_map(|id| {
+                self.live(
+                    &FamilyRef {
+                        family_id: id.clone(),
+                        domain_id: domain_id.to_owned(),
+                        principal_id: principal_id.to_owned(),
+                    },
+                    now_ms,
+                )
+            })
+            .collect();
+        live.sort_by(|a, b| {
+            (a.record.issued_at_ms, &a.record.family.family_id)
+                .cmp(&(b.record.issued_at_ms, &b.record.family.family_id))
+        });
+        live.truncate(MAX_LISTED_SESSIONS);
+        live
     }
 
     /// The rotation rules documented on [`Rotation`], in their order and by
@@ -230,8 +294,15 @@ impl RefreshStore for MemoryStore {
                 previous: None,
                 newest_expires_at_ms: key_expires_at_ms,
                 grace: None,
+                refreshed_at_ms: family.issued_at_ms,
             },
         );
+        let f = &family.family;
+        state
+            .sessions
+            .entry((f.domain_id.clone(), f.principal_id.clone()))
+            .or_default()
+            .insert(f.family_id.clone());
         Ok(())
     }
 
@@ -248,6 +319,7 @@ impl RefreshStore for MemoryStore {
             // its grace window (no longer than the presented token lives).
             Rotation::Rotated => {
                 family.generation += 1;
+                family.refreshed_at_ms = req.now_ms;
                 family.previous = Some(std::mem::replace(&mut family.key, req.successor.clone()));
                 family.newest_expires_at_ms =
                     family.newest_expires_at_ms.max(req.successor_expires_at_ms);
@@ -311,6 +383,64 @@ impl RefreshStore for MemoryStore {
             );
         }
         Ok(())
+    }
+
+    async fn list_sessions(
+        &self,
+        domain_id: &str,
+        principal_id: &str,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .live_sessions(domain_id, principal_id, now_ms)
+            .into_iter()
+            .map(Family::info)
+            .collect())
+    }
+
+    async fn session(
+        &self,
+        family: &FamilyRef,
+        now_ms: u64,
+    ) -> Result<Option<SessionInfo>, StoreError> {
+        Ok(self.lock().live(family, now_ms).map(Family::info))
+    }
+
+    async fn end_sessions(
+        &self,
+        domain_id: &str,
+        principal_id: &str,
+        which: &SessionSelector,
+        now_ms: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut state = self.lock();
+        let ended: Vec<String> = match which {
+            SessionSelector::One(id) => {
+                let family = FamilyRef {
+                    family_id: id.clone(),
+                    domain_id: domain_id.to_owned(),
+                    principal_id: principal_id.to_owned(),
+                };
+                state
+                    .live(&family, now_ms)
+                    .map(|_| vec![id.clone()])
+                    .unwrap_or_default()
+            }
+            SessionSelector::AllBut(_) | SessionSelector::All => state
+                .live_sessions(domain_id, principal_id, now_ms)
+                .into_iter()
+                .map(|f| f.record.family.family_id.clone())
+                .filter(|id| !matches!(which, SessionSelector::AllBut(kept) if kept == id))
+                .collect(),
+        };
+        for id in &ended {
+            if let Some(f) = state.families.get_mut(id) {
+                f.revoked = true;
+                f.grace = None;
+            }
+        }
+        Ok(ended)
     }
 
     async fn acquire_attempt(

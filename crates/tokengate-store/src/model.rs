@@ -29,6 +29,76 @@ pub struct FamilyRecord {
     /// Fingerprint of the password hash at issue; a refresh after the
     /// password changed revokes the family.
     pub password_fingerprint: [u8; 16],
+    /// How the login came in, for the principal's list of sessions.
+    pub origin: SessionOrigin,
+}
+
+/// How a session's login came in, as its principal's list of sessions
+/// shows it. Both fields are bounded (see [`SessionOrigin::new`]), so a
+/// family record stays a bounded number of bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionOrigin {
+    /// `grpc`, `grpc-web` or `rest` (empty when unknown).
+    pub protocol: String,
+    /// The client's address as the server saw it (empty when unknown).
+    pub client_address: String,
+}
+
+impl SessionOrigin {
+    /// Longest value kept of either field, in bytes: an IPv6 address with
+    /// a zone fits; anything longer is cut (at a character boundary).
+    pub const MAX_FIELD_BYTES: usize = 64;
+
+    /// An origin from the protocol's name and the client's address, each
+    /// cut to [`SessionOrigin::MAX_FIELD_BYTES`].
+    pub fn new(protocol: &str, client_address: &str) -> Self {
+        Self {
+            protocol: bounded(protocol),
+            client_address: bounded(client_address),
+        }
+    }
+}
+
+/// `value` cut to [`SessionOrigin::MAX_FIELD_BYTES`] at a char boundary.
+fn bounded(value: &str) -> String {
+    let mut end = value.len().min(SessionOrigin::MAX_FIELD_BYTES);
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    value[..end].to_owned()
+}
+
+/// A live session (refresh family) of a principal, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The family id (the `fam` claim of its refresh tokens, `sid` of its
+    /// access tokens).
+    pub family_id: String,
+    /// The login, unix ms.
+    pub issued_at_ms: u64,
+    /// The last refresh, unix ms (the login's time before the first).
+    pub refreshed_at_ms: u64,
+    /// The current generation: refreshes so far.
+    pub generation: u64,
+    /// When its newest refresh token expires, unix ms: unless refreshed by
+    /// then, the session ends there.
+    pub token_expires_at_ms: u64,
+    /// The family's absolute end, unix ms.
+    pub expires_at_ms: u64,
+    /// How the login came in.
+    pub origin: SessionOrigin,
+}
+
+/// Which of a principal's live sessions [`crate::RefreshStore::end_sessions`]
+/// ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionSelector {
+    /// This one.
+    One(String),
+    /// Every one but this (the caller's own).
+    AllBut(String),
+    /// Every one.
+    All,
 }
 
 /// One refresh: spend `presented`, record `successor`.

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokengate_store::{
     AttemptCounter, CheckLease, CheckOutcome, FamilyRecord, FamilyRef, KeyId, LoginAttempt,
     MemoryStore, RedisStore, RedisStoreConfig, RefreshStore, RotateRequest, Rotation,
+    SessionOrigin, SessionSelector,
 };
 use tokengate_test_support::ids::{now_ms, unique};
 use tokengate_test_support::redis_server::{RedisCluster, RedisServer};
@@ -67,6 +68,7 @@ impl Principal {
                     issued_at_ms,
                     expires_at_ms,
                     password_fingerprint: FP_A,
+                    origin: SessionOrigin::new("grpc-web", "203.0.113.7"),
                 },
                 &live,
                 issued_at_ms + key_life_ms,
@@ -733,6 +735,165 @@ async fn redis_cluster_node_list() -> Store {
 
 /// For each case, a module of that name with one test per store, so a
 /// failure names both: `grace_window_returns_the_same_answer::redis_cluster`.
+/// The ids of a principal's listed sessions at `now`.
+async fn listed(p: &Principal, now: u64) -> Vec<String> {
+    p.store
+        .list_sessions(&p.domain_id, &p.principal_id, now)
+        .await
+        .expect("list_sessions")
+        .into_iter()
+        .map(|s| s.family_id)
+        .collect()
+}
+
+async fn sessions_list_live_families_oldest_first(store: &Store) {
+    let p = Principal::new(store);
+    let other = Principal::new(store);
+    let t = now_ms();
+    let mut second = p.start_at(t + 5).await;
+    let first = p.start_at(t).await;
+    let _foreign = other.start_at(t).await;
+    assert_eq!(
+        listed(&p, t + 10).await,
+        vec![first.fam.family_id.clone(), second.fam.family_id.clone()]
+    );
+    // What a session shows: times, generation and origin.
+    assert_eq!(second.step(store, t + 20).await, Rotation::Rotated);
+    let sessions = store
+        .list_sessions(&p.domain_id, &p.principal_id, t + 21)
+        .await
+        .expect("list");
+    let shown = &sessions[1];
+    assert_eq!(shown.issued_at_ms, t + 5);
+    assert_eq!(shown.refreshed_at_ms, t + 20);
+    assert_eq!(shown.generation, 1);
+    assert_eq!(shown.expires_at_ms, t + 5 + HOUR_MS);
+    assert_eq!(shown.token_expires_at_ms, t + 20 + HOUR_MS);
+    assert_eq!(shown.origin, SessionOrigin::new("grpc-web", "203.0.113.7"));
+    assert_eq!(sessions[0].refreshed_at_ms, t, "never refreshed: the login");
+    assert_eq!(
+        store.session(&second.fam, t + 21).await.expect("session"),
+        Some(shown.clone())
+    );
+    // Another principal's list is its own.
+    assert_eq!(listed(&other, t + 10).await.len(), 1);
+}
+
+async fn sessions_leave_the_list_when_over(store: &Store) {
+    let p = Principal::new(store);
+    let t = now_ms();
+    let mut reused = p.start_at(t).await;
+    let revoked = p.start_at(t).await;
+    let short = p.start_with(t, t + HOUR_MS, 1_000).await;
+    let kept = p.start_at(t).await;
+    let spent = reused.live.clone();
+    assert_eq!(reused.step(store, t + 1).await, Rotation::Rotated);
+    let replay = request(&reused.fam, &spent, &key("k"), t + 2);
+    assert_eq!(rotate(store, &replay).await, Rotation::ReuseDetected);
+    store.revoke_family(&revoked.fam).await.expect("revoke");
+    // `short`'s token expires at t + 1000.
+    assert_eq!(
+        listed(&p, t + 1_000).await,
+        vec![kept.fam.family_id.clone()]
+    );
+    for gone in [&reused.fam, &revoked.fam, &short.fam] {
+        assert_eq!(store.session(gone, t + 1_000).await.expect("session"), None);
+    }
+    // The principal's revocation ends the rest.
+    store
+        .revoke_principal(&p.domain_id, &p.principal_id, t + 2_000, HOUR_MS)
+        .await
+        .expect("revoke_principal");
+    assert!(listed(&p, t + 2_001).await.is_empty());
+    assert_eq!(
+        store.session(&kept.fam, t + 2_001).await.expect("session"),
+        None
+    );
+    // A family started after it is listed.
+    let later = p.start_at(t + 3_000).await;
+    assert_eq!(
+        listed(&p, t + 3_001).await,
+        vec![later.fam.family_id.clone()]
+    );
+}
+
+async fn end_others_leaves_exactly_the_current_session(store: &Store) {
+    let p = Principal::new(store);
+    let other = Principal::new(store);
+    let t = now_ms();
+    let mut current = p.start_at(t).await;
+    let mut others = Vec::new();
+    for _ in 0..4 {
+        others.push(p.start_at(t).await);
+    }
+    let mut foreign = other.start_at(t).await;
+    let keep = SessionSelector::AllBut(current.fam.family_id.clone());
+    let mut ended = store
+        .end_sessions(&p.domain_id, &p.principal_id, &keep, t + 1)
+        .await
+        .expect("end_sessions");
+    ended.sort();
+    let mut expected: Vec<String> = others.iter().map(|f| f.fam.family_id.clone()).collect();
+    expected.sort();
+    assert_eq!(ended, expected);
+    assert_eq!(listed(&p, t + 2).await, vec![current.fam.family_id.clone()]);
+    for f in &mut others {
+        assert_eq!(f.step(store, t + 3).await, Rotation::Invalid);
+    }
+    assert_eq!(current.step(store, t + 4).await, Rotation::Rotated);
+    assert_eq!(foreign.step(store, t + 5).await, Rotation::Rotated);
+    // Again: nothing left to end.
+    let again = store
+        .end_sessions(&p.domain_id, &p.principal_id, &keep, t + 6)
+        .await
+        .expect("end_sessions");
+    assert!(again.is_empty(), "{again:?}");
+}
+
+async fn end_one_session_by_id(store: &Store) {
+    let p = Principal::new(store);
+    let other = Principal::new(store);
+    let t = now_ms();
+    let mut target = p.start_at(t).await;
+    let mut kept = p.start_at(t).await;
+    let mut foreign = other.start_at(t).await;
+    // Another principal cannot name it: its ids are looked up under its own.
+    let theirs = SessionSelector::One(target.fam.family_id.clone());
+    let none = store
+        .end_sessions(&other.domain_id, &other.principal_id, &theirs, t + 1)
+        .await
+        .expect("end_sessions");
+    assert!(none.is_empty());
+    let foreign_one = SessionSelector::One(foreign.fam.family_id.clone());
+    let none = store
+        .end_sessions(&p.domain_id, &p.principal_id, &foreign_one, t + 1)
+        .await
+        .expect("end_sessions");
+    assert!(none.is_empty());
+    assert_eq!(foreign.step(store, t + 2).await, Rotation::Rotated);
+    // Its owner can.
+    let ended = store
+        .end_sessions(&p.domain_id, &p.principal_id, &theirs, t + 3)
+        .await
+        .expect("end_sessions");
+    assert_eq!(ended, vec![target.fam.family_id.clone()]);
+    assert_eq!(target.step(store, t + 4).await, Rotation::Invalid);
+    assert_eq!(kept.step(store, t + 5).await, Rotation::Rotated);
+    let unknown = SessionSelector::One("no-such-family".to_owned());
+    let none = store
+        .end_sessions(&p.domain_id, &p.principal_id, &unknown, t + 6)
+        .await
+        .expect("end_sessions");
+    assert!(none.is_empty());
+    // Ending every session.
+    let all = store
+        .end_sessions(&p.domain_id, &p.principal_id, &SessionSelector::All, t + 7)
+        .await
+        .expect("end_sessions");
+    assert_eq!(all, vec![kept.fam.family_id.clone()]);
+    assert!(listed(&p, t + 8).await.is_empty());
+}
+
 macro_rules! cases {
     ($($case:ident),* $(,)?) => {$(
         mod $case {
@@ -776,6 +937,10 @@ cases!(
     abandoned_checks_free_their_slot,
     login_failures_window_passes,
     parallel_checks_cannot_slip_past,
+    sessions_list_live_families_oldest_first,
+    sessions_leave_the_list_when_over,
+    end_others_leaves_exactly_the_current_session,
+    end_one_session_by_id,
 );
 
 /// Two cases on the cluster named by its node list rather than a URL.

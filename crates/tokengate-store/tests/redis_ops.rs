@@ -33,6 +33,7 @@ async fn start(store: &RedisStore, fam: &FamilyRef, now: u64, life_ms: u64) -> K
                 issued_at_ms: now,
                 expires_at_ms: now + life_ms,
                 password_fingerprint: FP,
+                origin: tokengate_store::SessionOrigin::default(),
             },
             &key,
             now + life_ms,
@@ -165,7 +166,7 @@ async fn every_key_is_prefixed_tagged_and_expires() {
         format!("{prefix}fam:{{{tag}}}:{}", changed.family_id),
         format!("{prefix}fam:{{{tag}}}:{}", revoked.family_id),
         format!("{prefix}rev:{{{tag}}}"),
-        format!("{prefix}usr:{{{tag}}}"),
+        format!("{prefix}ses:{{{tag}}}"),
     ];
     for name in &expected {
         assert!(keys.contains(name), "missing {name} in {keys:#?}");
@@ -224,13 +225,14 @@ async fn records_live_as_long_as_their_newest_token() {
         issued_at_ms: t,
         expires_at_ms: t + HOUR_MS,
         password_fingerprint: FP,
+        origin: tokengate_store::SessionOrigin::default(),
     };
     store
         .start_family(&record, &first, t + 60_000)
         .await
         .unwrap();
     let fam_key = format!("{prefix}fam:{{{tag}}}:{}", fam.family_id);
-    let index_key = format!("{prefix}usr:{{{tag}}}");
+    let index_key = format!("{prefix}ses:{{{tag}}}");
     assert_eq!(pexpiretime(fam_key.clone()).await, t + 60_000);
     assert_eq!(pexpiretime(index_key.clone()).await, t + 60_000);
 
@@ -479,6 +481,7 @@ async fn restarted_redis_is_unavailable_then_recovers() {
             issued_at_ms: now_ms(),
             expires_at_ms: now_ms() + HOUR_MS,
             password_fingerprint: FP,
+            origin: tokengate_store::SessionOrigin::default(),
         };
         let result = store
             .start_family(&record, &KeyId(unique("k")), now_ms() + HOUR_MS)

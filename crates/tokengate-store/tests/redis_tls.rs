@@ -136,6 +136,7 @@ fn rediss_url_connects_over_tls() {
             issued_at_ms: t,
             expires_at_ms: t + 60_000,
             password_fingerprint: [1; 16],
+            origin: tokengate_store::SessionOrigin::default(),
         };
         store.start_family(&record, &k0, t + 60_000).await.unwrap();
         let req = RotateRequest {

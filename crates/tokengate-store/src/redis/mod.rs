@@ -10,15 +10,16 @@
 //!
 //! | key | type | fields | expires |
 //! | --- | --- | --- | --- |
-//! | `<prefix>fam:{tag}:<family_id>` | hash | `gen` (current generation), `key` (its key id), `prev` (the key id of generation `gen − 1`, after the first refresh), `exp` (newest token's expiry, ms), `iat` (issue, ms), `end` (absolute end, ms), `fp` (password fingerprint, hex), `rev` (`0`/`1`), `gu` (grace window end, ms, while an answer is kept) | when its newest token expires, never after `end` |
+//! | `<prefix>fam:{tag}:<family_id>` | hash | `gen` (current generation), `key` (its key id), `prev` (the key id of generation `gen − 1`, after the first refresh), `exp` (newest token's expiry, ms), `iat` (issue, ms), `end` (absolute end, ms), `fp` (password fingerprint, hex), `rev` (`0`/`1`), `gu` (grace window end, ms, while an answer is kept), `ref` (last refresh, ms, after the first), `pro` and `ip` (the login's protocol and client address, ≤ 64 bytes each) | when its newest token expires, never after `end` |
 //! | `<prefix>ans:{tag}:<family_id>` | string | the last winner's encrypted answer | at the end of its grace window (or of the spent token, if sooner) |
-//! | `<prefix>usr:{tag}` | string | the latest end (ms) of any of the principal's family records | then |
+//! | `<prefix>ses:{tag}` | sorted set | the session index: the ids of the principal's families with a record, scored by the record's end (ms); entries ended by time are dropped on every write, revoked ones when sessions are listed or ended | at its latest score: the latest end of the principal's family records |
 //! | `<prefix>rev:{tag}` | hash | `before`, `until` | at `until`: the latest end of the principal's family records when it was set (at most `ttl_ms` later) |
 //! | `<prefix>login:{counter}` | string | failed checks in the window | at the window's end |
 //! | `<prefix>login-checks:{counter}` | sorted set | lease ids of checks in flight, scored by lease end | at the longest lease's end |
 //!
-//! A live family costs one hash (plus, for a principal's families together,
-//! one `usr` string), however often it is refreshed: a refresh rewrites the
+//! A live family costs one hash and one entry of its principal's session
+//! index (plus, for a principal's families together, the index's key),
+//! however often it is refreshed: a refresh rewrites the
 //! record in place and leaves nothing behind. An abandoned family costs
 //! nothing once its newest token has expired. The grace answer lives in its
 //! own key only because Redis 7.0 cannot expire a hash field: that way it
@@ -62,12 +63,20 @@ use aws_lc_rs::digest::{SHA256, digest};
 pub use self::config::{RedisConfigError, RedisEndpoint, RedisStoreConfig, SentinelAuth};
 use self::link::{Conn, Link, NO_GENERATION, is_connection_fault, is_demoted};
 use self::replication::{CONFIRMING_CONNECTIONS, Confirmer};
-use self::scripts::{Scripts, hands_out_tokens, ms, parse_attempt, parse_rotation};
+use self::scripts::{Scripts, hands_out_tokens, ms, parse_attempt, parse_rotation,
+    parse_session, parse_sessions,
+};
 use self::url::{Redactor, resolve};
 use crate::{
     AttemptCounter, CheckLease, CheckOutcome, FamilyRecord, FamilyRef, KeyId, LoginAttempt,
-    RefreshStore, RotateRequest, Rotation, StoreError,
+    MAX_LISTED_SESSIONS, RefreshStore, RotateRequest, Rotation, SessionInfo, SessionSelector,
+    StoreError,
 };
+
+/// The most index entries read for one list or end of sessions: the index
+/// holds live families only (ended ones leave it as they are found), so
+/// this bounds the work for a principal with absurdly many sessions.
+const MAX_INDEX_READ: isize = 4 * MAX_LISTED_SESSIONS as isize;
 
 /// Refresh state in Redis (standalone or cluster). See the module docs for
 /// the key layout; every state change is one Lua script on one slot.
@@ -265,9 +274,26 @@ impl RedisStore {
         self.key("ans", tag, family_id)
     }
 
-    /// A principal's index: the latest end of its family records.
+    /// A principal's session index: its families with a record, scored by
+    /// the record's end.
     fn principal_index_key(&self, tag: &str) -> String {
-        format!("{}usr:{{{tag}}}", self.prefix)
+        format!("{}ses:{{{tag}}}", self.prefix)
+    }
+
+    /// The ids in a principal's session index, the latest ending first (at
+    /// most [`MAX_INDEX_READ`]).
+    async fn indexed_families(&self, tag: &str) -> Result<Vec<String>, StoreError> {
+        let index = self.principal_index_key(tag);
+        self.exec(|mut conn| async move {
+            ::redis::cmd("ZRANGE")
+                .arg(&index)
+                .arg(0)
+                .arg(MAX_INDEX_READ - 1)
+                .arg("REV")
+                .query_async::<Vec<String>>(&mut conn)
+                .await
+        })
+        .await
     }
 
     /// A login counter's failures: its own slot (the id is already a digest).
@@ -308,7 +334,9 @@ impl RefreshStore for RedisStore {
             .arg(hex::encode(family.password_fingerprint))
             // The record lives as long as its newest token, never past the
             // family's end.
-            .arg(ms(key_expires_at_ms.min(family.expires_at_ms)));
+            .arg(ms(key_expires_at_ms.min(family.expires_at_ms)))
+            .arg(&family.origin.protocol)
+            .arg(&family.origin.client_address);
         self.exec(|mut conn| async move { call.invoke_async::<()>(&mut conn).await })
             .await
     }
@@ -400,6 +428,83 @@ impl RefreshStore for RedisStore {
             .arg(ms(now_ms))
             .arg(ms(now_ms.saturating_add(ttl_ms)));
         self.exec(|mut conn| async move { call.invoke_async::<()>(&mut conn).await })
+            .await
+    }
+
+    async fn list_sessions(
+        &self,
+        domain_id: &str,
+        principal_id: &str,
+        now_ms: u64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let tag = principal_tag(domain_id, principal_id);
+        let ids = self.indexed_families(&tag).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut call = self.scripts.list_sessions.prepare_invoke();
+        call.key(self.principal_index_key(&tag))
+            .key(self.revocation_key(&tag))
+            .arg(ms(now_ms))
+            .arg(MAX_LISTED_SESSIONS);
+        for id in &ids {
+            call.key(self.family_key(&tag, id)).arg(id);
+        }
+        let reply = self
+            .exec(|mut conn| async move { call.invoke_async::<Vec<String>>(&mut conn).await })
+            .await?;
+        parse_sessions(reply)
+    }
+
+    async fn session(
+        &self,
+        family: &FamilyRef,
+        now_ms: u64,
+    ) -> Result<Option<SessionInfo>, StoreError> {
+        let tag = principal_tag(&family.domain_id, &family.principal_id);
+        let mut call = self.scripts.session.prepare_invoke();
+        call.key(self.family_key(&tag, &family.family_id))
+            .key(self.revocation_key(&tag))
+            .arg(ms(now_ms));
+        let reply = self
+            .exec(|mut conn| async move { call.invoke_async::<Vec<String>>(&mut conn).await })
+            .await?;
+        if reply.is_empty() {
+            return Ok(None);
+        }
+        parse_session(family.family_id.clone(), &reply).map(Some)
+    }
+
+    async fn end_sessions(
+        &self,
+        domain_id: &str,
+        principal_id: &str,
+        which: &SessionSelector,
+        now_ms: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        let tag = principal_tag(domain_id, principal_id);
+        let ids = match which {
+            SessionSelector::One(id) => vec![id.clone()],
+            SessionSelector::AllBut(kept) => {
+                let mut ids = self.indexed_families(&tag).await?;
+                ids.retain(|id| id != kept);
+                ids
+            }
+            SessionSelector::All => self.indexed_families(&tag).await?,
+        };
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut call = self.scripts.end_sessions.prepare_invoke();
+        call.key(self.principal_index_key(&tag))
+            .key(self.revocation_key(&tag))
+            .arg(ms(now_ms));
+        for id in &ids {
+            call.key(self.family_key(&tag, id))
+                .key(self.answer_key(&tag, id))
+                .arg(id);
+        }
+        self.exec(|mut conn| async move { call.invoke_async::<Vec<String>>(&mut conn).await })
             .await
     }
 

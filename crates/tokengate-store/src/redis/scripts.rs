@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use ::redis::{Script, Value};
 
-use crate::{LoginAttempt, Rotation, StoreError};
+use crate::{LoginAttempt, Rotation, SessionInfo, SessionOrigin, StoreError};
 
 /// The largest timestamp handed to Redis: `PEXPIREAT` takes a signed 64-bit
 /// integer, and a `u64` beyond it would make the whole script fail.
@@ -41,6 +41,12 @@ pub(super) struct Scripts {
     /// `settle.lua`: a confirmed rotation's answer is no longer kept for
     /// a retry (shared: it runs in a task of its own).
     pub(super) settle: Arc<Script>,
+    /// `list_sessions.lua`: a principal's live sessions.
+    pub(super) list_sessions: Script,
+    /// `session.lua`: one family, if live.
+    pub(super) session: Script,
+    /// `end_sessions.lua`: ends some of a principal's live sessions.
+    pub(super) end_sessions: Script,
 }
 
 impl Scripts {
@@ -55,6 +61,9 @@ impl Scripts {
             acquire_attempt: Script::new(include_str!("scripts/acquire_attempt.lua")),
             release_attempt: Script::new(include_str!("scripts/release_attempt.lua")),
             settle: Arc::new(Script::new(include_str!("scripts/settle.lua"))),
+            list_sessions: Script::new(include_str!("scripts/list_sessions.lua")),
+            session: Script::new(include_str!("scripts/session.lua")),
+            end_sessions: Script::new(include_str!("scripts/end_sessions.lua")),
         }
     }
 }
@@ -124,6 +133,42 @@ pub(super) fn parse_attempt((answer, retry_after_ms): (i64, i64)) -> LoginAttemp
             retry_after_ms: retry_after_ms.max(1) as u64,
         },
     }
+}
+
+/// One session as `session.lua` answers it (`iat, ref, gen, exp, end,
+/// pro, ip`), or as `list_sessions.lua` answers each (the id first).
+pub(super) fn parse_session(
+    family_id: String,
+    fields: &[String],
+) -> Result<SessionInfo, StoreError> {
+    let unexpected =
+        || StoreError::Unavailable("redis: unexpected reply from a session script".into());
+    let [iat, refreshed, generation, exp, end, protocol, address] = fields else {
+        return Err(unexpected());
+    };
+    let number = |text: &String| text.parse::<u64>().map_err(|_| unexpected());
+    Ok(SessionInfo {
+        family_id,
+        issued_at_ms: number(iat)?,
+        refreshed_at_ms: number(refreshed)?,
+        generation: number(generation)?,
+        token_expires_at_ms: number(exp)?,
+        expires_at_ms: number(end)?,
+        origin: SessionOrigin::new(protocol, address),
+    })
+}
+
+/// `list_sessions.lua`'s flat reply: eight strings per session.
+pub(super) fn parse_sessions(reply: Vec<String>) -> Result<Vec<SessionInfo>, StoreError> {
+    if !reply.len().is_multiple_of(8) {
+        return Err(StoreError::Unavailable(
+            "redis: unexpected reply from the list_sessions script".into(),
+        ));
+    }
+    reply
+        .chunks(8)
+        .map(|chunk| parse_session(chunk[0].clone(), &chunk[1..]))
+        .collect()
 }
 
 #[cfg(test)]

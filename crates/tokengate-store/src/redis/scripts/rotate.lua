@@ -11,7 +11,7 @@
 -- line by line. "now" is always the caller's ARGV[7], never Redis' clock.
 --
 -- KEYS: 1 family record, 2 family's grace answer,
---       3 principal revocation marker, 4 principal's index
+--       3 principal revocation marker, 4 principal's session index
 -- ARGV: 1 presented generation, 2 presented key id, 3 presented token's
 --       expiry ms, 4 successor key id, 5 successor's expiry ms,
 --       6 password fingerprint (hex), 7 now ms, 8 grace until ms,
@@ -145,7 +145,7 @@ local newest_exp = fam[4]
 if tonumber(ARGV[5]) > newest then newest_exp = ARGV[5] end
 local record_end = earlier(newest_exp, fam[6])
 redis.call('HSET', KEYS[1], 'gen', string.format('%d', gen + 1),
-  'key', ARGV[4], 'prev', ARGV[2], 'exp', newest_exp)
+  'key', ARGV[4], 'prev', ARGV[2], 'exp', newest_exp, 'ref', ARGV[7])
 redis.call('PEXPIREAT', KEYS[1], record_end)
 
 -- The request's answer is kept for its grace window, no longer than the
@@ -177,9 +177,10 @@ elseif had_answer then
   redis.call('DEL', KEYS[2])
 end
 
--- The principal's index follows the latest end of its family records.
-local last = num(redis.call('GET', KEYS[4]))
-if not last or last < tonumber(record_end) then
-  redis.call('SET', KEYS[4], record_end, 'PXAT', record_end)
-end
+-- The principal's session index (see start_family.lua) follows the
+-- record's end.
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[7])
+redis.call('ZADD', KEYS[4], record_end, string.match(KEYS[1], ':([^:]*)$'))
+local latest = redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[4], string.format('%d', tonumber(latest[2])))
 return {ROTATED, ''}
