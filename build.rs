@@ -29,13 +29,19 @@ const API_PROTOS: &[&str] = &[
     "spaceone/api/identity/v1/token.proto",
     "spaceone/api/identity/v1/domain.proto",
     "spaceone/api/core/v1/handler.proto",
+    "tokengate/session/v1/session.proto",
     "google/rpc/status.proto",
     "google/rpc/error_details.proto",
 ];
 
 /// Packages whose messages get generated code (the well-known types come
 /// from `pbjson-types`).
-const GENERATED_PACKAGES: &[&str] = &[".spaceone", ".google.rpc", ".google.api"];
+const GENERATED_PACKAGES: &[&str] = &[
+    ".spaceone",
+    ".tokengate.session",
+    ".google.rpc",
+    ".google.api",
+];
 
 fn main() -> BuildResult<()> {
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
@@ -310,22 +316,30 @@ struct ApiOptions {
     method_rules: ExtensionDescriptor,
 }
 
-/// The security schemes of the document: the two ways a refresh token
-/// travels (`crate::transport::grpc::refresh_token` reads both). Methods
-/// name them in `tokengate.api.method_rules.credentials`.
+/// The security schemes of the document: the two ways a token travels
+/// (`crate::transport::grpc::refresh_token` reads both), and the client
+/// secret of an introspection client. Methods name them in
+/// `tokengate.api.method_rules.credentials`.
 fn security_schemes() -> serde_json::Value {
     serde_json::json!({
         "bearer": {
             "type": "http",
             "scheme": "bearer",
             "bearerFormat": "JWT",
-            "description": "`Authorization: Bearer <refresh token>`"
+            "description": "`Authorization: Bearer <jwt>`: the refresh token for Token.refresh, \
+                            the access token for the Session calls (any token for Session.revoke)."
         },
         "token": {
             "type": "apiKey",
             "in": "header",
             "name": "token",
-            "description": "The refresh token in a `token` header (SpaceONE's metadata key)."
+            "description": "The token in a `token` header (SpaceONE's metadata key)."
+        },
+        "basic": {
+            "type": "http",
+            "scheme": "basic",
+            "description": "`Authorization: Basic base64(id:secret)` of a client listed in \
+                            `introspection.clients`."
         }
     })
 }
@@ -422,12 +436,15 @@ const ERROR_RESPONSES: &[(&str, &str)] = &[
         "UNAUTHENTICATED. A wrong password or unknown user (ERROR_AUTHENTICATION_FAILURE), \
          credentials without a password (ERROR_INVALID_CREDENTIALS), a disabled domain or user, \
          refresh_count above the maximum (ERROR_MAX_REFRESH_COUNT); at refresh, a missing, \
-         spent, revoked or invalid refresh token.",
+         spent, revoked or invalid refresh token; for the Session calls, a missing, invalid or \
+         expired access token or one whose session has ended, and for Session.introspect a \
+         caller that is no configured client or service account.",
     ),
     (
         "403",
-        "PERMISSION_DENIED: an API user may not log in with a password \
-         (ERROR_NOT_ALLOWED_ISSUE_TOKEN_API_USER).",
+        "PERMISSION_DENIED: the caller may not do this (ERROR_PERMISSION_DENIED): \
+         Session.revoke_user by a user who is not the domain's owner, Session.introspect \
+         by an account not configured for it.",
     ),
     (
         "413",

@@ -28,6 +28,18 @@ pub mod spaceone {
     }
 }
 
+/// tokengate's own packages.
+pub mod tokengate {
+    /// tokengate.session
+    pub mod session {
+        /// tokengate.session.v1
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/tokengate.session.v1.rs"));
+            include!(concat!(env!("OUT_DIR"), "/tokengate.session.v1.serde.rs"));
+        }
+    }
+}
+
 /// Google API packages.
 pub mod google {
     /// google.api (HTTP annotations).
@@ -50,3 +62,4 @@ pub const OPENAPI_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.j
 
 pub use spaceone::api::core::v1 as core_v1;
 pub use spaceone::api::identity::v1 as identity_v1;
+pub use tokengate::session::v1 as session_v1;

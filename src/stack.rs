@@ -35,6 +35,7 @@ use crate::layers::grpc_message_limit::{GrpcMessageLimit, GrpcMessageLimitLayer}
 use crate::layers::method_not_found::{MethodNotFound, MethodNotFoundLayer};
 use crate::proto::identity_v1::domain_server::DomainServer;
 use crate::proto::identity_v1::token_server::TokenServer;
+use crate::proto::session_v1::session_server::SessionServer;
 use crate::transport::grpc::GrpcAdapter;
 use crate::transport::http_endpoints::{self, EndpointState};
 use crate::transport::protocol::Protocol;
@@ -72,6 +73,7 @@ pub fn build(
     let routes = GrpcRoutes::default()
         .add(TokenServer::new(adapter.clone()))
         .add(DomainServer::new(adapter.clone()))
+        .add(SessionServer::new(adapter.clone()))
         .add(health)
         .add(descriptors.build_v1()?)
         .add(descriptors.build_v1alpha()?);

@@ -22,6 +22,7 @@ use tonic::metadata::MetadataMap;
 
 use crate::peer::{ClientFault, Peer};
 use crate::transport::grpc::GrpcAdapter;
+use crate::transport::protocol::Protocol;
 use crate::transport::status::{rest_error, rest_error_of, to_status};
 use crate::transport::unknown_fields::IgnoreUnknownFields;
 
@@ -71,6 +72,7 @@ impl RestCall {
         if let Some(peer) = self.peer {
             request.extensions_mut().insert(peer);
         }
+        request.extensions_mut().insert(Protocol::Rest);
         Ok(request)
     }
 

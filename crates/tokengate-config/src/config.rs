@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use crate::env::apply_env;
 use crate::{
-    ConfigError, CorsConfig, KeysConfig, LimitsConfig, LogConfig, ServerConfig, StoreConfig,
-    TelemetryConfig, TokenConfig,
+    ConfigError, CorsConfig, IntrospectionConfig, KeysConfig, LimitsConfig, LogConfig,
+    ServerConfig, StoreConfig, TelemetryConfig, TokenConfig,
 };
 
 /// The whole configuration.
@@ -45,6 +45,9 @@ pub struct Config {
     /// Trace export.
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// Who may introspect tokens.
+    #[serde(default)]
+    pub introspection: IntrospectionConfig,
 }
 
 /// Loopback, the port of SPEC §4.
@@ -63,6 +66,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "server",
     "log",
     "telemetry",
+    "introspection",
 ];
 
 impl Config {
@@ -120,6 +124,7 @@ impl Config {
             "server" => toml::Value::try_from(&self.server),
             "log" => toml::Value::try_from(&self.log),
             "telemetry" => toml::Value::try_from(&self.telemetry),
+            "introspection" => toml::Value::try_from(&self.introspection),
             _ => return None,
         })
     }
@@ -215,7 +220,8 @@ allowed_origins = ["http://localhost:3000"]
         assert_eq!(
             error("directory = \"u\"\nbogus = 1\n"),
             "invalid config: unknown field `bogus`, expected one of `listen`, `directory`, \
-             `keys`, `token`, `store`, `cors`, `limits`, `server`, `log`, `telemetry`"
+             `keys`, `token`, `store`, `cors`, `limits`, `server`, `log`, `telemetry`, \
+             `introspection`"
         );
         assert_eq!(
             error("directory = \"u\"\n[keys]\nalgorithm = \"HS256\"\n"),

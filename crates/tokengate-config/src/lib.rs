@@ -43,7 +43,7 @@ mod validate;
 pub use config::Config;
 pub use error::ConfigError;
 pub use section::{
-    CorsConfig, KeysConfig, LimitsConfig, LogConfig, LogFormat, ServerConfig, StoreConfig,
-    TelemetryConfig, TokenConfig, UnknownLogFormat,
+    BadIntrospectionEntry, CorsConfig, IntrospectionConfig, KeysConfig, LimitsConfig, LogConfig,
+    LogFormat, ServerConfig, StoreConfig, TelemetryConfig, TokenConfig, UnknownLogFormat,
 };
 pub use settings::{AmbiguousStore, StoreBackend};

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use tokengate_core::{LoginLimits, TokenSettings};
+use tokengate_core::{IntrospectionClient, IntrospectionSettings, LoginLimits, TokenSettings};
 use tokengate_store::{RedisStoreConfig, SentinelAuth};
 
 use crate::{Config, StoreConfig};
@@ -25,6 +25,24 @@ impl From<&Config> for TokenSettings {
             reuse_grace: t.reuse_grace.as_secs(),
             issuer: t.issuer.clone(),
             login_limits: LoginLimits::from(config),
+            introspection: IntrospectionSettings::from(config),
+        }
+    }
+}
+
+impl From<&Config> for IntrospectionSettings {
+    /// `[introspection]`; entries that do not parse were refused by
+    /// validation, so none are left out here but by a bug.
+    fn from(config: &Config) -> Self {
+        let i = &config.introspection;
+        Self {
+            clients: i
+                .parsed_clients()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(id, secret_sha256)| IntrospectionClient { id, secret_sha256 })
+                .collect(),
+            service_accounts: i.parsed_service_accounts().unwrap_or_default(),
         }
     }
 }

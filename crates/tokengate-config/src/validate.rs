@@ -16,7 +16,14 @@ impl Config {
         limits(&self.limits)?;
         store(&self.store)?;
         cors(&self.cors)?;
-        telemetry(&self.telemetry)
+        telemetry(&self.telemetry)?;
+        self.introspection
+            .parsed_clients()
+            .map_err(|e| ConfigError::Invalid(e.0))?;
+        self.introspection
+            .parsed_service_accounts()
+            .map_err(|e| ConfigError::Invalid(e.0))?;
+        Ok(())
     }
 }
 

@@ -45,6 +45,7 @@ fn login() -> IssueRequest {
         timeout: 0,
         refresh_count: 0,
         client_ip: None,
+        protocol: "",
     }
 }
 

@@ -44,6 +44,12 @@ pub struct AccessClaims {
     /// `jti`: a unique token id.
     #[serde(rename = "jti")]
     pub token_id: String,
+    /// `sid`: the session (refresh family) the token was minted in, as
+    /// OpenID Connect names it, so the session calls can tell the caller's
+    /// own session. Not a SpaceONE claim (its verifiers ignore it); tokens
+    /// minted before it existed have none.
+    #[serde(default, rename = "sid", skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
     /// `permissions`: present only when the user must change their
     /// password first, and then limited to what doing so needs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,12 +146,19 @@ mod tests {
             expires_at: 2,
             issuer: "i".into(),
             token_id: "j".into(),
+            session_id: Some("s".into()),
             permissions: None,
         };
         assert_eq!(
             serde_json::to_string(&access).expect("json"),
-            r#"{"cat":"ACCESS_TOKEN","user_type":"USER","did":"d","aud":"u","iat":1,"exp":2,"iss":"i","jti":"j"}"#
+            r#"{"cat":"ACCESS_TOKEN","user_type":"USER","did":"d","aud":"u","iat":1,"exp":2,"iss":"i","jti":"j","sid":"s"}"#
         );
+        // A token minted before `sid` existed still reads.
+        let old: AccessClaims = serde_json::from_str(
+            r#"{"cat":"ACCESS_TOKEN","user_type":"USER","did":"d","aud":"u","iat":1,"exp":2,"iss":"i","jti":"j"}"#,
+        )
+        .expect("parse");
+        assert_eq!(old.session_id, None);
         let refresh = RefreshClaims {
             category: TokenCategory::Refresh,
             user_type: "DOMAIN_OWNER".into(),

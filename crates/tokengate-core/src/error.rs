@@ -115,6 +115,23 @@ pub enum TokenError {
         "ERROR_AUTHENTICATE_FAILURE: Authenticate failure. (message = Token validation failed.)"
     )]
     TokenValidationFailed,
+    /// A session call without a token.
+    #[error("ERROR_AUTHENTICATE_FAILURE: Authenticate failure. (message = Empty token provided.)")]
+    EmptyToken,
+    /// A session call with an access token whose session has ended
+    /// (logged out, ended elsewhere or by an owner, revoked).
+    #[error("ERROR_AUTHENTICATE_FAILURE: Authenticate failure. (message = Session has ended.)")]
+    SessionEnded,
+    /// An introspection caller that is no configured client or service
+    /// account (or none at all).
+    #[error(
+        "ERROR_AUTHENTICATE_FAILURE: Authenticate failure. (message = Introspection needs a configured client or service account.)"
+    )]
+    IntrospectionUnauthenticated,
+    /// The caller is authenticated but may not do this (an owner-only
+    /// call by a user, introspection by an account not configured for it).
+    #[error("ERROR_PERMISSION_DENIED: Permission denied.")]
+    PermissionDenied,
     /// Too many failed logins; retry after the delay.
     #[error("ERROR_LOGIN_LOCKED: Too many failed logins. Try again in {retry_after_secs} seconds.")]
     LoginLocked {
@@ -189,7 +206,11 @@ impl TokenError {
             TokenError::InvalidRefreshToken => "ERROR_INVALID_REFRESH_TOKEN",
             TokenError::CannotDecodeToken
             | TokenError::EmptyDomainId
-            | TokenError::TokenValidationFailed => "ERROR_AUTHENTICATE_FAILURE",
+            | TokenError::TokenValidationFailed
+            | TokenError::EmptyToken
+            | TokenError::SessionEnded
+            | TokenError::IntrospectionUnauthenticated => "ERROR_AUTHENTICATE_FAILURE",
+            TokenError::PermissionDenied => "ERROR_PERMISSION_DENIED",
             TokenError::LoginLocked { .. } => "ERROR_LOGIN_LOCKED",
             TokenError::Busy => "ERROR_TOO_MANY_REQUESTS",
             TokenError::StoreUnavailable => "ERROR_UNAVAILABLE",
@@ -222,7 +243,11 @@ impl TokenError {
             | TokenError::InvalidRefreshToken
             | TokenError::CannotDecodeToken
             | TokenError::EmptyDomainId
-            | TokenError::TokenValidationFailed => ErrorClass::Unauthenticated,
+            | TokenError::TokenValidationFailed
+            | TokenError::EmptyToken
+            | TokenError::SessionEnded
+            | TokenError::IntrospectionUnauthenticated => ErrorClass::Unauthenticated,
+            TokenError::PermissionDenied => ErrorClass::PermissionDenied,
             TokenError::LoginLocked { .. }
             | TokenError::Busy
             | TokenError::RequestTooLarge { .. } => ErrorClass::ResourceExhausted,
@@ -306,6 +331,10 @@ mod tests {
             (TokenError::CannotDecodeToken, Unauthenticated),
             (TokenError::EmptyDomainId, Unauthenticated),
             (TokenError::TokenValidationFailed, Unauthenticated),
+            (TokenError::EmptyToken, Unauthenticated),
+            (TokenError::SessionEnded, Unauthenticated),
+            (TokenError::IntrospectionUnauthenticated, Unauthenticated),
+            (TokenError::PermissionDenied, PermissionDenied),
             (
                 TokenError::LoginLocked {
                     retry_after_secs: 1,

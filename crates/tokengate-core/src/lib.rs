@@ -34,5 +34,9 @@ pub use claims::{AccessClaims, RefreshClaims, TokenCategory};
 pub use error::{ErrorClass, TokenError};
 pub use login_limits::LoginLimits;
 pub use password_pool::{PasswordPool, PoolBusy};
-pub use service::{Credentials, IssueRequest, PublicKey, TokenPair, TokenService, TokenSettings};
+pub use service::{
+    CallerCredentials, Credentials, Introspection, IntrospectionClient, IntrospectionSettings,
+    IssueRequest, PublicKey, Session, TokenPair, TokenService, TokenSettings,
+};
 pub(crate) use shared::Shared;
+pub use tokengate_store::{SessionInfo, SessionOrigin};

@@ -52,6 +52,7 @@ fn login(user: &str, password: &str, ip: &str) -> IssueRequest {
         timeout: 0,
         refresh_count: 0,
         client_ip: Some(ip.parse::<IpAddr>().expect("ip")),
+        protocol: "",
     }
 }
 

@@ -67,6 +67,7 @@ fn settings() -> TokenSettings {
             window_secs: 300,
             ..Default::default()
         },
+        introspection: Default::default(),
     }
 }
 
@@ -214,6 +215,7 @@ fn login(
         timeout: 0,
         refresh_count: 0,
         client_ip: None,
+        protocol: "",
     }
 }
 

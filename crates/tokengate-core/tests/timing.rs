@@ -25,6 +25,7 @@ fn login(user: &str, password: &str) -> IssueRequest {
         timeout: 0,
         refresh_count: 0,
         client_ip: None,
+        protocol: "",
     }
 }
 

@@ -5,6 +5,10 @@ use prost::Message as _;
 
 pub use tokengate::proto::core_v1::{AuthenticationRequest, AuthenticationResponse};
 pub use tokengate::proto::identity_v1::{IssueTokenRequest, TokenInfo};
+pub use tokengate::proto::session_v1::{
+    EndSessionRequest, EndSessionsResponse, IntrospectRequest, IntrospectResponse,
+    ListSessionsResponse, RevokeUserRequest, SessionInfo,
+};
 
 /// A unary call description, protocol-independent.
 pub struct Call<'a> {
@@ -54,6 +58,96 @@ pub fn public_key_call(domain_id: &str) -> Call<'static> {
         json: serde_json::json!({ "domain_id": domain_id }).to_string(),
         headers: Vec::new(),
     }
+}
+
+/// A `tokengate.session.v1.Session` call: `method` (e.g. `end_others`),
+/// its REST route (the method name, `_` as `-`), the request and its JSON,
+/// the headers.
+fn session_call(
+    method: &str,
+    message: Vec<u8>,
+    json: String,
+    headers: Vec<(&'static str, String)>,
+) -> Call<'static> {
+    Call {
+        grpc_path: Box::leak(format!("/tokengate.session.v1.Session/{method}").into_boxed_str()),
+        rest_path: Box::leak(
+            format!("/tokengate/session/v1/{}", method.replace('_', "-")).into_boxed_str(),
+        ),
+        message,
+        json,
+        headers,
+    }
+}
+
+/// `authorization: Bearer <token>`, or no header for an empty token.
+fn bearer(token: &str) -> Vec<(&'static str, String)> {
+    if token.is_empty() {
+        Vec::new()
+    } else {
+        vec![("authorization", format!("Bearer {token}"))]
+    }
+}
+
+/// `Session.revoke` (logout) with the given headers.
+pub fn revoke_call(headers: Vec<(&'static str, String)>) -> Call<'static> {
+    session_call("revoke", Vec::new(), String::new(), headers)
+}
+
+/// `Session.list` with an access token (none if empty).
+pub fn list_sessions_call(access: &str) -> Call<'static> {
+    session_call("list", Vec::new(), String::new(), bearer(access))
+}
+
+/// `Session.end` of one session id with an access token.
+pub fn end_session_call(access: &str, session_id: &str) -> Call<'static> {
+    let message = EndSessionRequest {
+        session_id: session_id.to_owned(),
+    };
+    session_call(
+        "end",
+        message.encode_to_vec(),
+        serde_json::json!({ "sessionId": session_id }).to_string(),
+        bearer(access),
+    )
+}
+
+/// `Session.end_others` with an access token.
+pub fn end_others_call(access: &str) -> Call<'static> {
+    session_call("end_others", Vec::new(), "{}".to_owned(), bearer(access))
+}
+
+/// `Session.revoke_user` of `user_id` with an access token.
+pub fn revoke_user_call(access: &str, user_id: &str) -> Call<'static> {
+    let message = RevokeUserRequest {
+        user_id: user_id.to_owned(),
+    };
+    session_call(
+        "revoke_user",
+        message.encode_to_vec(),
+        serde_json::json!({ "user_id": user_id }).to_string(),
+        bearer(access),
+    )
+}
+
+/// `Session.introspect` of `token`, the caller authenticated by
+/// `authorization` (none if empty).
+pub fn introspect_call(authorization: &str, token: &str) -> Call<'static> {
+    let message = IntrospectRequest {
+        token: token.to_owned(),
+        token_type_hint: String::new(),
+    };
+    let headers = if authorization.is_empty() {
+        Vec::new()
+    } else {
+        vec![("authorization", authorization.to_owned())]
+    };
+    session_call(
+        "introspect",
+        message.encode_to_vec(),
+        serde_json::json!({ "token": token }).to_string(),
+        headers,
+    )
 }
 
 /// Builds an IssueTokenRequest and its JSON twin (JSON uses camelCase names

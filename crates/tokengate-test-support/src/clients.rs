@@ -10,7 +10,10 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::{Buf as _, BufMut as _, Bytes, BytesMut};
 use prost::Message;
 
-use crate::calls::{AuthenticationResponse, Call, TokenInfo};
+use crate::calls::{
+    AuthenticationResponse, Call, EndSessionsResponse, IntrospectResponse, ListSessionsResponse,
+    TokenInfo,
+};
 use crate::test_server::TestServer;
 
 /// The outcome of a call on any protocol: a status code (gRPC numbering)
@@ -400,12 +403,24 @@ impl Clients {
 /// Re-encodes a REST JSON answer as the method's protobuf output, so
 /// success bodies compare across protocols.
 fn json_to_message(grpc_path: &str, json: &serde_json::Value) -> Bytes {
-    if grpc_path.ends_with("/get_public_key") {
-        let m: AuthenticationResponse =
-            serde_json::from_value(json.clone()).expect("AuthenticationResponse JSON");
-        Bytes::from(m.encode_to_vec())
+    macro_rules! encode {
+        ($m:ty) => {{
+            let m: $m = serde_json::from_value(json.clone()).expect("answer JSON of its message");
+            Bytes::from(m.encode_to_vec())
+        }};
+    }
+    let method = grpc_path.rsplit('/').next().unwrap_or_default();
+    if grpc_path.starts_with("/tokengate.session.v1.Session/") {
+        return match method {
+            "revoke" => encode!(pbjson_types::Empty),
+            "list" => encode!(ListSessionsResponse),
+            "introspect" => encode!(IntrospectResponse),
+            _ => encode!(EndSessionsResponse),
+        };
+    }
+    if method == "get_public_key" {
+        encode!(AuthenticationResponse)
     } else {
-        let m: TokenInfo = serde_json::from_value(json.clone()).expect("TokenInfo JSON");
-        Bytes::from(m.encode_to_vec())
+        encode!(TokenInfo)
     }
 }

@@ -50,8 +50,10 @@ pub mod prelude {
 
     #[cfg(feature = "server")]
     pub use crate::calls::{
-        AuthenticationRequest, AuthenticationResponse, Call, IssueTokenRequest, TokenInfo,
-        issue_call, issue_request, public_key_call, refresh_call,
+        AuthenticationRequest, AuthenticationResponse, Call, EndSessionsResponse,
+        IntrospectResponse, IssueTokenRequest, ListSessionsResponse, SessionInfo, TokenInfo,
+        end_others_call, end_session_call, introspect_call, issue_call, issue_request,
+        list_sessions_call, public_key_call, refresh_call, revoke_call, revoke_user_call,
     };
     #[cfg(feature = "server")]
     pub use crate::clients::{

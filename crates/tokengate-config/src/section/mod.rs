@@ -2,6 +2,7 @@
 //! parse into, and their defaults.
 
 mod cors;
+mod introspection;
 mod keys;
 mod limits;
 mod log;
@@ -11,6 +12,7 @@ mod telemetry;
 mod token;
 
 pub use cors::CorsConfig;
+pub use introspection::{BadIntrospectionEntry, IntrospectionConfig};
 pub use keys::KeysConfig;
 pub use limits::LimitsConfig;
 pub use log::{LogConfig, LogFormat, UnknownLogFormat};

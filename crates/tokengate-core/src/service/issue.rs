@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use tokengate_directory::{
     Directory, Domain, DomainState, Principal, PrincipalKind, PrincipalState, UserType,
 };
-use tokengate_store::{CheckOutcome, FamilyRecord, FamilyRef};
+use tokengate_store::{CheckOutcome, FamilyRecord, FamilyRef, SessionOrigin};
 use tracing::Instrument as _;
 
 use super::minting::Mint;
@@ -42,8 +42,12 @@ pub struct IssueRequest {
     pub timeout: i32,
     /// Refreshes allowed (0 = maximum).
     pub refresh_count: i32,
-    /// The caller's address, for the per-IP failed-login limit.
+    /// The caller's address, for the per-IP failed-login limit and the
+    /// list of sessions.
     pub client_ip: Option<IpAddr>,
+    /// How the login came in (`grpc`, `grpc-web`, `rest`; empty when
+    /// unknown), for the list of sessions.
+    pub protocol: &'static str,
 }
 
 impl TokenService {
@@ -71,8 +75,18 @@ impl TokenService {
             .check_password(&directory, domain, kind, &req, password)
             .await?;
         check_may_log_in(principal, &req.user_id)?;
-        self.start_family(&req.domain_id, principal, access_lifetime, refreshes_left)
-            .await
+        let origin = SessionOrigin::new(
+            req.protocol,
+            &req.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        );
+        self.start_family(
+            &req.domain_id,
+            principal,
+            access_lifetime,
+            refreshes_left,
+            origin,
+        )
+        .await
     }
 
     /// Issue rule 5: "`timeout` (seconds) 0 → `token.access_timeout`;
@@ -179,6 +193,7 @@ impl TokenService {
         principal: &Principal,
         access_lifetime: u64,
         refreshes_left: u32,
+        origin: SessionOrigin,
     ) -> Result<TokenPair, TokenError> {
         let keys = self.keys.load();
         let domain_keys = keys.domain(domain_id).ok_or(TokenError::Internal {
@@ -208,6 +223,7 @@ impl TokenService {
             issued_at_ms: now,
             expires_at_ms: family_end * 1000,
             password_fingerprint: principal.password_hash.fingerprint(),
+            origin,
         };
         self.store
             .start_family(

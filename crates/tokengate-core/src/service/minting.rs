@@ -60,6 +60,7 @@ impl TokenService {
             expires_at: (m.now_secs + m.access_lifetime).min(m.family_end),
             issuer: self.settings.issuer.clone(),
             token_id: secrets::new_id(),
+            session_id: Some(m.family_id.to_owned()),
             permissions: must_update_password.then(|| {
                 vec![
                     "identity.User.get".to_owned(),

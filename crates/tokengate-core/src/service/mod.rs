@@ -4,7 +4,9 @@
 //! - [`issue`]: logging in, a new family (issue rules 1–6);
 //! - [`refresh`]: one refresh, as named steps (refresh rules 1–4);
 //! - [`revocation`]: ending one family or all of a principal's;
-//! - [`minting`]: the claims and signatures of a new pair.
+//! - [`minting`]: the claims and signatures of a new pair;
+//! - [`sessions`]: logout, the list of a user's sessions, ending them,
+//!   and introspection.
 //!
 //! Failed-login limits live in [`crate::login_limits`].
 
@@ -12,6 +14,7 @@ mod issue;
 mod minting;
 mod refresh;
 mod revocation;
+mod sessions;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -22,6 +25,9 @@ use tokengate_keys::{DomainKeys, KeyRing};
 use tokengate_store::{RefreshStore, StoreError};
 
 pub use self::issue::{Credentials, IssueRequest};
+pub use self::sessions::{
+    CallerCredentials, Introspection, IntrospectionClient, IntrospectionSettings, Session,
+};
 use crate::{LoginLimits, PasswordPool, Shared, TokenError};
 
 /// Token lifetimes and limits, from `[token]` (and `[limits]`).
@@ -46,6 +52,8 @@ pub struct TokenSettings {
     pub issuer: String,
     /// Failed-login limits.
     pub login_limits: LoginLimits,
+    /// Who may introspect tokens.
+    pub introspection: IntrospectionSettings,
 }
 
 impl Default for TokenSettings {
@@ -59,6 +67,7 @@ impl Default for TokenSettings {
             reuse_grace: 0,
             issuer: "tokengate".to_owned(),
             login_limits: LoginLimits::default(),
+            introspection: IntrospectionSettings::default(),
         }
     }
 }

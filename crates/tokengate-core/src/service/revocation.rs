@@ -85,3 +85,31 @@ pub(super) fn family_ended(reason: &'static str, domain_id: &str, user_id: &str,
     tracing::warn!(audit, reason, domain_id = %domain_id, user_id = %user_id, "{what}");
     metrics::counter!("tokengate_families_revoked_total", "reason" => reason).increment(1);
 }
+
+/// The audit line and the count of sessions a session call ended: `by`
+/// (the caller's user or owner id) ended `count` sessions of `user_id` for
+/// `reason` (`logout`: its own token revoked; `user`: the user ended some
+/// of their own; `admin`: a domain owner ended a user's). Nothing is logged
+/// when nothing ended. No token is logged.
+pub(super) fn sessions_ended(
+    reason: &'static str,
+    by: &str,
+    domain_id: &str,
+    user_id: &str,
+    count: usize,
+) {
+    if count == 0 {
+        return;
+    }
+    tracing::warn!(
+        audit = "session_revoked",
+        reason,
+        by = %by,
+        domain_id = %domain_id,
+        user_id = %user_id,
+        sessions = count,
+        "sessions ended"
+    );
+    metrics::counter!("tokengate_families_revoked_total", "reason" => reason)
+        .increment(count as u64);
+}
