@@ -129,6 +129,10 @@ async fn reflection_serves_every_file_under_its_upstream_name() {
                 "spaceone.api.identity.v1.Domain",
                 "spaceone/api/identity/v1/domain.proto",
             ),
+            (
+                "tokengate.session.v1.Session",
+                "tokengate/session/v1/session.proto",
+            ),
             ("grpc.health.v1.Health", "grpc/health/v1/health.proto"),
         ]
         .into_iter()
@@ -202,6 +206,12 @@ const UNIMPLEMENTED: i32 = 12;
 const SERVED: &str = "spaceone.api.identity.v1.Token/issue, \
                       spaceone.api.identity.v1.Token/refresh, \
                       spaceone.api.identity.v1.Domain/get_public_key, \
+                      tokengate.session.v1.Session/revoke, \
+                      tokengate.session.v1.Session/list, \
+                      tokengate.session.v1.Session/end, \
+                      tokengate.session.v1.Session/end_others, \
+                      tokengate.session.v1.Session/revoke_user, \
+                      tokengate.session.v1.Session/introspect, \
                       grpc.health.v1.Health/Check, \
                       grpc.health.v1.Health/Watch, \
                       grpc.reflection.v1.ServerReflection/ServerReflectionInfo, \
