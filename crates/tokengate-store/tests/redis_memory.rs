@@ -33,11 +33,17 @@ fn key_id() -> KeyId {
 }
 
 fn family_ref(i: usize) -> FamilyRef {
+    family_of(i, 1)
+}
+
+/// Family `i`, of user `i / per_user`: `per_user` families share a user
+/// (and so a session index).
+fn family_of(i: usize, per_user: usize) -> FamilyRef {
     let id = hex::encode(&digest(&SHA256, unique("fam").as_bytes()).as_ref()[..11]);
     FamilyRef {
         family_id: id,
         domain_id: "domain-1a2b3c4d5e6f".to_owned(),
-        principal_id: format!("user-{i:06}@example.com"),
+        principal_id: format!("user-{:06}@example.com", i / per_user.max(1)),
     }
 }
 
@@ -47,12 +53,14 @@ struct Lives {
     token_ms: u64,
     family_ms: u64,
     grace_ms: u64,
+    /// Families per user (so per session index).
+    per_user: usize,
 }
 
 /// One family: started, then refreshed `refreshes` times, each refresh
 /// presenting the token the previous one minted.
 async fn run_family(store: &RedisStore, i: usize, refreshes: u64, lives: Lives, answer: &[u8]) {
-    let fam = family_ref(i);
+    let fam = family_of(i, lives.per_user);
     let t = now_ms();
     let mut key = key_id();
     let mut key_end = t + lives.token_ms;
@@ -208,6 +216,7 @@ async fn measure(
     refreshes: u64,
     grace_ms: u64,
     answer: &[u8],
+    per_user: usize,
 ) -> Footprint {
     let mut con = raw(server).await;
     let _: () = query(&mut con, &["FLUSHALL", "SYNC"]).await;
@@ -216,6 +225,7 @@ async fn measure(
         token_ms: 30 * MINUTE_MS,
         family_ms: 24 * 60 * MINUTE_MS,
         grace_ms,
+        per_user,
     };
     run(store, FAMILIES, refreshes, lives, answer).await;
     let after = settled_used_memory(&mut con).await;
@@ -270,6 +280,7 @@ async fn store(server: &RedisServer) -> Arc<RedisStore> {
             token_ms: MINUTE_MS,
             family_ms: MINUTE_MS,
             grace_ms: 1_000,
+            per_user: 1,
         },
         b"warm",
     )
@@ -286,8 +297,8 @@ async fn bytes_per_live_family_do_not_grow_with_refreshes() {
     let server = server();
     let store = store(&server).await;
 
-    let one = measure(&server, &store, 1, 0, &[]).await;
-    let fifty = measure(&server, &store, 50, 0, &[]).await;
+    let one = measure(&server, &store, 1, 0, &[], 1).await;
+    let fifty = measure(&server, &store, 50, 0, &[], 1).await;
     for (m, f) in [(1, &one), (50, &fifty)] {
         eprintln!(
             "{FAMILIES} families × M={m} refreshes, no grace answer: {:.1} B/family \
@@ -323,8 +334,8 @@ async fn bytes_per_live_family_do_not_grow_with_refreshes() {
     // answer (the size of an RS256 pair) until the window ends: one per
     // family, not one per refresh.
     let answer = vec![0xA5u8; 1_400];
-    let one = measure(&server, &store, 1, 60_000, &answer).await;
-    let fifty = measure(&server, &store, 50, 60_000, &answer).await;
+    let one = measure(&server, &store, 1, 60_000, &answer, 1).await;
+    let fifty = measure(&server, &store, 50, 60_000, &answer, 1).await;
     for (m, f) in [(1, &one), (50, &fifty)] {
         eprintln!(
             "{FAMILIES} families × M={m} refreshes inside a grace window ({} B answers): \
@@ -355,6 +366,46 @@ async fn bytes_per_live_family_do_not_grow_with_refreshes() {
     );
 }
 
+/// Users with several sessions share one session index: each family adds
+/// one entry to it (its id and the record's end), a constant number of
+/// bytes, whatever the number of refreshes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_index_costs_a_constant_entry_per_family() {
+    const PER_USER: usize = 10;
+    let server = server();
+    let store = store(&server).await;
+    let one = measure(&server, &store, 1, 0, &[], PER_USER).await;
+    let fifty = measure(&server, &store, 50, 0, &[], PER_USER).await;
+    for (m, f) in [(1, &one), (50, &fifty)] {
+        eprintln!(
+            "{FAMILIES} families, {PER_USER} per user × M={m} refreshes: {:.1} B/family \
+             (used_memory), {:.1} B/family (sum of MEMORY USAGE), record {} B, session index \
+             of {PER_USER} families {} B ({:.1} B/family), {} keys",
+            f.per_family,
+            f.usage_per_family,
+            f.record,
+            f.index,
+            f.index as f64 / PER_USER as f64,
+            f.keys
+        );
+    }
+    assert_eq!(one.keys, FAMILIES + FAMILIES / PER_USER);
+    assert_eq!(fifty.keys, one.keys);
+    assert_eq!(fifty.index, one.index, "the index does not grow with refreshes");
+    // An entry is the 22-character id and its score: well under 64 B.
+    assert!(
+        one.index as f64 / PER_USER as f64 <= 64.0,
+        "{} B for {PER_USER} entries",
+        one.index
+    );
+    assert!(
+        (fifty.usage_per_family - one.usage_per_family).abs() <= 8.0,
+        "{:.1} B/family after 50 refreshes vs {:.1} after 1",
+        fifty.usage_per_family,
+        one.usage_per_family
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_left_once_every_token_has_expired() {
     let server = server();
@@ -370,6 +421,7 @@ async fn nothing_is_left_once_every_token_has_expired() {
         token_ms: 2_000,
         family_ms: 60 * MINUTE_MS,
         grace_ms: 500,
+        per_user: 1,
     };
     let families = 200;
     let started = Instant::now();

@@ -36,6 +36,7 @@ async fn start(store: &RedisStore, fam: &FamilyRef) -> KeyId {
                 issued_at_ms: now,
                 expires_at_ms: now + HOUR_MS,
                 password_fingerprint: FP,
+                origin: tokengate_store::SessionOrigin::default(),
             },
             &key,
             now + HOUR_MS,

@@ -63,8 +63,8 @@ use aws_lc_rs::digest::{SHA256, digest};
 pub use self::config::{RedisConfigError, RedisEndpoint, RedisStoreConfig, SentinelAuth};
 use self::link::{Conn, Link, NO_GENERATION, is_connection_fault, is_demoted};
 use self::replication::{CONFIRMING_CONNECTIONS, Confirmer};
-use self::scripts::{Scripts, hands_out_tokens, ms, parse_attempt, parse_rotation,
-    parse_session, parse_sessions,
+use self::scripts::{
+    Scripts, hands_out_tokens, ms, parse_attempt, parse_rotation, parse_session, parse_sessions,
 };
 use self::url::{Redactor, resolve};
 use crate::{
