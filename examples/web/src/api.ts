@@ -1,5 +1,6 @@
-// The three calls the page makes, over gRPC-Web (connect-web) or REST (fetch),
-// with one error shape for both: SpaceONE's code ("ERROR_X") and its text.
+// The calls the page makes, over gRPC-Web (connect-web) or REST (fetch), with
+// one error shape for both: SpaceONE's code ("ERROR_X") and its text. Token and
+// Domain are SpaceONE's; Session (logout, "your sessions") is tokengate's own.
 import { create, fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
@@ -15,6 +16,14 @@ import {
   TokenInfoSchema,
   type TokenInfo,
 } from "./gen/spaceone/api/identity/v1/token_pb";
+import {
+  EndSessionsResponseSchema,
+  ListSessionsResponseSchema,
+  Session,
+  type SessionInfo,
+} from "./gen/tokengate/session/v1/session_pb";
+
+export type { SessionInfo };
 
 export type Protocol = "grpc-web" | "rest";
 
@@ -67,6 +76,12 @@ export interface Api {
   refresh(refreshToken: string): Promise<TokenInfo>;
   /** The domain's public JWK (JSON text) that verifies its access tokens. */
   getPublicKey(domainId: string): Promise<AuthenticationResponse>;
+  /** Logout: ends the session of the refresh token on the server (Session.revoke). */
+  revoke(refreshToken: string): Promise<void>;
+  /** The caller's live sessions, the current one marked (Session.list). */
+  listSessions(accessToken: string): Promise<SessionInfo[]>;
+  /** Ends every session but the caller's (Session.end_others); how many ended. */
+  endOtherSessions(accessToken: string): Promise<number>;
 }
 
 export function createApi(protocol: Protocol, baseUrl: string): Api {
@@ -91,6 +106,8 @@ function grpcWebApi(baseUrl: string): Api {
   const transport = createGrpcWebTransport({ baseUrl });
   const token = createClient(Token, transport);
   const domain = createClient(Domain, transport);
+  const sessions = createClient(Session, transport);
+  const bearer = (t: string) => ({ headers: { authorization: `Bearer ${t}` }, timeoutMs: CALL_TIMEOUT_MS });
   const call = async <T>(f: () => Promise<T>): Promise<T> => {
     try {
       return await f();
@@ -106,6 +123,12 @@ function grpcWebApi(baseUrl: string): Api {
       call(() => token.refresh({}, { headers: { token: refreshToken }, timeoutMs: CALL_TIMEOUT_MS })),
     getPublicKey: (domainId) =>
       call(() => domain.get_public_key({ domainId }, { timeoutMs: CALL_TIMEOUT_MS })),
+    revoke: async (refreshToken) => {
+      await call(() => sessions.revoke({}, { headers: { token: refreshToken }, timeoutMs: CALL_TIMEOUT_MS }));
+    },
+    listSessions: async (accessToken) => (await call(() => sessions.list({}, bearer(accessToken)))).sessions,
+    endOtherSessions: async (accessToken) =>
+      (await call(() => sessions.end_others({}, bearer(accessToken)))).ended,
   };
 }
 
@@ -164,6 +187,17 @@ function restApi(baseUrl: string): Api {
     async getPublicKey(domainId) {
       const answer = await post("/identity/v1/domain/get-public-key", { domain_id: domainId });
       return fromJson(AuthenticationResponseSchema, answer, { ignoreUnknownFields: true });
+    },
+    async revoke(refreshToken) {
+      await post("/tokengate/session/v1/revoke", {}, { authorization: `Bearer ${refreshToken}` });
+    },
+    async listSessions(accessToken) {
+      const answer = await post("/tokengate/session/v1/list", {}, { authorization: `Bearer ${accessToken}` });
+      return fromJson(ListSessionsResponseSchema, answer, { ignoreUnknownFields: true }).sessions;
+    },
+    async endOtherSessions(accessToken) {
+      const answer = await post("/tokengate/session/v1/end-others", {}, { authorization: `Bearer ${accessToken}` });
+      return fromJson(EndSessionsResponseSchema, answer, { ignoreUnknownFields: true }).ended;
     },
   };
 }

@@ -1,8 +1,18 @@
 // The login page: issue over gRPC-Web or REST, show the access token's
 // claims and a countdown, refresh on a button and automatically before the
 // access token expires, show SpaceONE's error code and text on failure.
+// "Your sessions" lists where the user is signed in and signs out the
+// others; "Log out" ends the session on the server, not only in the page.
 import "./style.css";
-import { ApiError, createApi, PROTOCOL_LABEL, type Api, type Login, type Protocol } from "./api";
+import {
+  ApiError,
+  createApi,
+  PROTOCOL_LABEL,
+  type Api,
+  type Login,
+  type Protocol,
+  type SessionInfo,
+} from "./api";
 import { decodeJwt, verifyJwt, type Jwt } from "./jwt";
 import type { TokenInfo } from "./gen/spaceone/api/identity/v1/token_pb";
 
@@ -151,6 +161,81 @@ function startSession(tokens: TokenInfo, via: Api, kind: "issue" | "manual-refre
   schedule();
   tick();
   void checkSignature(via, access);
+  void loadSessions();
+}
+
+// --- your sessions
+
+function when(seconds: number): string {
+  return seconds ? new Date(seconds * 1000).toLocaleString() : "–";
+}
+
+function sessionRows(list: SessionInfo[]) {
+  const body = $("sessions").querySelector("tbody")!;
+  body.replaceChildren(
+    ...list.map((s) => {
+      const tr = document.createElement("tr");
+      tr.dataset.session = s.sessionId;
+      tr.dataset.current = String(s.current);
+      const cells = [
+        `${s.sessionId.slice(0, 8)}…`,
+        when(s.startedAt),
+        s.refreshes ? `${when(s.refreshedAt)} (${s.refreshes}×)` : "never",
+        s.protocol || "–",
+        s.clientAddress || "–",
+      ].map((v) => {
+        const td = document.createElement("td");
+        td.textContent = v;
+        return td;
+      });
+      const mark = document.createElement("td");
+      if (s.current) {
+        const tag = document.createElement("span");
+        tag.className = "tag";
+        tag.textContent = "this session";
+        mark.append(tag);
+      }
+      tr.append(...cells, mark);
+      return tr;
+    }),
+  );
+}
+
+/** Lists the user's live sessions (Session.list) with the current access token. */
+async function loadSessions() {
+  const current = session;
+  if (!current) return;
+  const status = $("sessions-status");
+  try {
+    const list = await api().listSessions(current.tokens.accessToken);
+    if (session !== current) return;
+    sessionRows(list);
+    const others = list.filter((s) => !s.current).length;
+    status.textContent = `${list.length} signed in${others ? `, ${others} elsewhere` : ", only here"}`;
+    status.dataset.count = String(list.length);
+  } catch (e) {
+    if (session !== current) return;
+    status.textContent = `could not list sessions: ${e instanceof ApiError ? e.code : String(e)}`;
+    showError(e);
+  }
+}
+
+/** Signs out every other session (Session.end_others), then lists again. */
+async function endOthers() {
+  const current = session;
+  if (!current) return;
+  const button = $<HTMLButtonElement>("end-others");
+  button.disabled = true;
+  try {
+    const via = api();
+    const ended = await via.endOtherSessions(current.tokens.accessToken);
+    event("end-others", `signed out ${ended} other session${ended === 1 ? "" : "s"} over ${PROTOCOL_LABEL[via.protocol]}`);
+    await loadSessions();
+  } catch (e) {
+    showError(e);
+  } finally {
+    button.disabled = false;
+  }
 }
 
 async function checkSignature(via: Api, access: Jwt) {
@@ -274,8 +359,27 @@ async function refresh(kind: "manual-refresh" | "auto-refresh") {
 
 form.addEventListener("submit", (e) => void login(e));
 refreshButton.addEventListener("click", () => void refresh("manual-refresh"));
-$("logout").addEventListener("click", () => {
-  endSession("logged out");
+/** Log out: the server ends the session (Session.revoke), so its refresh token is refused from now on. */
+async function logout() {
+  const current = session;
+  if (!current) return;
+  const button = $<HTMLButtonElement>("logout");
+  button.disabled = true;
   clearError();
-});
+  try {
+    await api().revoke(current.tokens.refreshToken);
+    // A refresh meanwhile kept the session (same sid); a new login did not.
+    if (session?.access.claims.sid === current.access.claims.sid) endSession("logged out");
+  } catch (e) {
+    // Not ended on the server (it is down, or refused the origin): keep the
+    // session on screen so the user knows and can retry.
+    showError(e);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+$("logout").addEventListener("click", () => void logout());
+$("sessions-reload").addEventListener("click", () => void loadSessions());
+$("end-others").addEventListener("click", () => void endOthers());
 autoRefresh.addEventListener("change", () => schedule());

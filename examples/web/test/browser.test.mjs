@@ -47,6 +47,12 @@ const GRPC_PUBLIC_KEY = "/spaceone.api.identity.v1.Domain/get_public_key";
 const REST_ISSUE = "/identity/v1/token/issue";
 const REST_REFRESH = "/identity/v1/token/refresh";
 const REST_PUBLIC_KEY = "/identity/v1/domain/get-public-key";
+const GRPC_REVOKE = "/tokengate.session.v1.Session/revoke";
+const GRPC_LIST = "/tokengate.session.v1.Session/list";
+const GRPC_END_OTHERS = "/tokengate.session.v1.Session/end_others";
+const REST_REVOKE = "/tokengate/session/v1/revoke";
+const REST_LIST = "/tokengate/session/v1/list";
+const REST_END_OTHERS = "/tokengate/session/v1/end-others";
 
 let work; // temporary folder: config, directory, keys, browser profile
 let tokengate; // child process
@@ -275,6 +281,46 @@ async function shot(page, name) {
   return file;
 }
 
+/** Another client's login (REST from Node, no browser): a second session. */
+async function otherClientLogin() {
+  const res = await rawRequest(`${tokengateUrl}${REST_ISSUE}`, {
+    method: "POST",
+    body: JSON.stringify({ domain_id: DOMAIN, user_id: USER, credentials: { password: PASSWORD } }),
+  });
+  assert.equal(res.status, 200, res.text);
+  return JSON.parse(res.text);
+}
+
+/** A refresh from Node with `refreshToken`: status and google.rpc.Status JSON. */
+async function refreshFromNode(refreshToken) {
+  const res = await rawRequest(`${tokengateUrl}${REST_REFRESH}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${refreshToken}` },
+    body: "{}",
+  });
+  return { status: res.status, json: JSON.parse(res.text) };
+}
+
+/** The `sid` claim of an access token. */
+function sidOf(accessToken) {
+  return JSON.parse(Buffer.from(accessToken.split(".")[1], "base64url").toString("utf8")).sid;
+}
+
+/** The rows of the "Your sessions" table once it lists `count` (or any, if undefined). */
+async function sessionRows(page, count) {
+  await page.waitForFunction(
+    (n) => {
+      const c = document.getElementById("sessions-status").dataset.count;
+      return c !== undefined && (n === undefined || Number(c) === n);
+    },
+    count,
+    { timeout: 10_000 },
+  );
+  return page.$$eval("#sessions tbody tr", (rows) =>
+    rows.map((r) => ({ id: r.dataset.session, current: r.dataset.current === "true", cells: [...r.cells].map((c) => c.textContent) })),
+  );
+}
+
 /** Waits for the signature line to settle and returns it. */
 async function signature(page) {
   await page.waitForFunction(() => /verified|not checked/i.test(document.getElementById("signature").textContent), null, {
@@ -428,6 +474,7 @@ describe("tokengate login page in headless Chromium", () => {
       assert.ok(calls.some((c) => c.path === GRPC_REFRESH));
 
       await page.click("#logout");
+      await page.waitForSelector("#session[hidden]", { state: "attached", timeout: 10_000 });
       await logIn(page, { protocol: "rest", password: "wrong password" });
       const err = await waitError(page);
       assert.equal(err.code, "ERROR_AUTHENTICATION_FAILURE");
@@ -437,6 +484,70 @@ describe("tokengate login page in headless Chromium", () => {
       await shot(page, "error-wrong-password-rest.png");
     });
   });
+
+  for (const protocol of ["grpc-web", "rest"]) {
+    const label = protocol === "rest" ? "REST" : "gRPC-Web";
+    const revokePath = protocol === "rest" ? REST_REVOKE : GRPC_REVOKE;
+    const listPath = protocol === "rest" ? REST_LIST : GRPC_LIST;
+    const endOthersPath = protocol === "rest" ? REST_END_OTHERS : GRPC_END_OTHERS;
+
+    test(`Log out ends the session on the server: the old refresh token is refused (${label})`, async () => {
+      await withPage(allowedOrigin, `logout-${protocol}`, async ({ page, calls }) => {
+        await logIn(page, { protocol });
+        await waitLoggedIn(page);
+        await page.uncheck("#auto-refresh");
+        await page.click("#logout");
+        await page.waitForSelector("#session[hidden]", { state: "attached", timeout: 10_000 });
+        const revoke = calls.find((c) => c.path === revokePath);
+        assert.ok(revoke, `no call to ${revokePath}: ${calls.map((c) => c.path)}`);
+        assert.equal((await revoke.req.response()).status(), 200);
+        assert.equal((await revoke.req.response()).headers()["access-control-allow-origin"], allowedOrigin);
+        const sent = protocol === "rest" ? (revoke.headers.authorization ?? "").replace(/^Bearer /, "") : revoke.headers.token;
+        assert.match(sent ?? "", /^[\w-]+\.[\w-]+\.[\w-]+$/, "the refresh token went with the revoke");
+        assert.ok(await page.isHidden("#error"), "no error after logout");
+        // The page forgot the tokens, and the server no longer honours them.
+        const after = await refreshFromNode(sent);
+        assert.equal(after.status, 401, JSON.stringify(after.json));
+        assert.equal(after.json.message, "ERROR_INVALID_REFRESH_TOKEN: Refresh token is invalid or expired.");
+      });
+    });
+
+    test(`"Your sessions" lists another client's session and signs it out (${label})`, async () => {
+      await withPage(allowedOrigin, `sessions-${protocol}`, async ({ page, calls }) => {
+        const other = await otherClientLogin();
+        await logIn(page, { protocol });
+        await waitLoggedIn(page);
+        await page.uncheck("#auto-refresh");
+        const rows = await sessionRows(page);
+        assert.ok(rows.length >= 2, `at least this and the other client's session: ${JSON.stringify(rows)}`);
+        assert.equal(rows.filter((r) => r.current).length, 1, JSON.stringify(rows));
+        const current = rows.find((r) => r.current);
+        assert.equal(current.id, (await claims(page)).sid, "the current row is the page's session");
+        const theirs = rows.find((r) => r.id === sidOf(other.access_token));
+        assert.ok(theirs && !theirs.current, `the other client's session is listed: ${JSON.stringify(rows)}`);
+        assert.equal(theirs.cells[3], "rest", "its login came over REST");
+        assert.equal(current.cells[3], protocol, "the page's login protocol");
+        assert.ok(calls.some((c) => c.path === listPath), `listed over ${label}`);
+        await shot(page, `sessions-${protocol}.png`);
+
+        await page.click("#end-others");
+        const left = await sessionRows(page, 1);
+        assert.deepEqual(left.map((r) => [r.id, r.current]), [[current.id, true]]);
+        const end = calls.find((c) => c.path === endOthersPath);
+        assert.ok(end, `no call to ${endOthersPath}`);
+        assert.equal((await end.req.response()).status(), 200);
+        assert.match(await text(page, "#events"), /signed out \d+ other session/);
+        // The other client is signed out; this page still refreshes.
+        const refused = await refreshFromNode(other.refresh_token);
+        assert.equal(refused.status, 401, JSON.stringify(refused.json));
+        await page.click("#refresh");
+        await page.waitForFunction(() => document.getElementById("refresh-count").textContent === "1", null, {
+          timeout: 10_000,
+        });
+        await shot(page, `sessions-signed-out-others-${protocol}.png`);
+      });
+    });
+  }
 
   test("a page from an origin that is not allowed fails with a CORS error in the browser", async () => {
     // The server itself answers; only its CORS headers differ by origin.
