@@ -98,6 +98,7 @@ pub async fn run(
     health_reporter
         .set_serving::<crate::proto::identity_v1::domain_server::DomainServer<crate::transport::grpc::GrpcAdapter>>()
         .await;
+    health_reporter.set_serving::<SessionGrpc>().await;
 
     let endpoints = EndpointState {
         core: Arc::clone(&core),
@@ -157,6 +158,7 @@ pub async fn run(
                 crate::transport::grpc::GrpcAdapter,
             >>()
             .await;
+        reporter.set_not_serving::<SessionGrpc>().await;
     };
     server::serve(listener, service, settings, guard, lifecycle, shutdown).await;
     tracing::info!("stopped");
@@ -195,12 +197,16 @@ async fn export_key_ages(core: Arc<TokenService>) {
     }
 }
 
+type SessionGrpc =
+    crate::proto::session_v1::session_server::SessionServer<crate::transport::grpc::GrpcAdapter>;
+
 type TokenGrpc =
     crate::proto::identity_v1::token_server::TokenServer<crate::transport::grpc::GrpcAdapter>;
 
-/// Keeps `grpc.health.v1` for the Token service in step with readiness: a
-/// store outage turns it NOT_SERVING (issue and refresh fail closed then),
-/// recovery turns it back. Draining wins over everything.
+/// Keeps `grpc.health.v1` for the Token and Session services in step with
+/// readiness: a store outage turns them NOT_SERVING (issue, refresh and the
+/// session calls fail closed then), recovery turns them back. Draining wins
+/// over everything.
 async fn track_token_health(
     core: Arc<TokenService>,
     reporter: tonic_health::server::HealthReporter,
@@ -217,11 +223,13 @@ async fn track_token_health(
             (Ok(()), false) => {
                 tracing::info!("ready again: Token service SERVING");
                 reporter.set_serving::<TokenGrpc>().await;
+                reporter.set_serving::<SessionGrpc>().await;
                 serving = true;
             }
             (Err(reason), true) => {
                 tracing::warn!(%reason, "not ready: Token service NOT_SERVING");
                 reporter.set_not_serving::<TokenGrpc>().await;
+                reporter.set_not_serving::<SessionGrpc>().await;
                 serving = false;
             }
             _ => {}

@@ -59,6 +59,36 @@ check "curl REST: replay refused" "ERROR_INVALID_REFRESH_TOKEN" \
   curl -s -X POST "$BASE/identity/v1/token/refresh" -H "Authorization: Bearer $RT"
 check "curl REST: 401 has WWW-Authenticate" "www-authenticate: Bearer" \
   curl -s -i -X POST "$BASE/identity/v1/token/refresh"
+# Sessions (README "Sessions"): two logins, list, end the other, log out.
+pair() { curl -s -X POST "$BASE/identity/v1/token/issue" -d "$LOGIN"; }
+field() { sed -E "s/.*\"$1\":\"([^\"]+)\".*/\1/"; }
+OTHER=$(pair)
+OTHER_RT=$(field refresh_token <<<"$OTHER")
+HERE=$(pair)
+AT=$(field access_token <<<"$HERE")
+RT=$(field refresh_token <<<"$HERE")
+OTHER_SID=$(python3 -c 'import base64, json, sys
+p = sys.argv[1].split(".")[1]
+print(json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))["sid"])' "$(field access_token <<<"$OTHER")")
+check "buf grpc: reflection lists Session" "tokengate.session.v1.Session/end_others" \
+  "$BUF" curl --protocol grpc --http2-prior-knowledge --list-methods "$BASE"
+check "buf grpc: Session/list" '"current": true' \
+  "$BUF" curl --protocol grpc --http2-prior-knowledge -H "Authorization: Bearer $AT" \
+  "$BASE/tokengate.session.v1.Session/list"
+check "buf grpcweb: Session/end of the other session" '"ended": 1' \
+  "$BUF" curl --protocol grpcweb -H "Authorization: Bearer $AT" -d "{\"session_id\":\"$OTHER_SID\"}" \
+  "$BASE/tokengate.session.v1.Session/end"
+check "curl REST: the ended session's refresh token is refused" "ERROR_INVALID_REFRESH_TOKEN" \
+  curl -s -X POST "$BASE/identity/v1/token/refresh" -H "Authorization: Bearer $OTHER_RT"
+check "curl REST: end-others" '"ended":' \
+  curl -s -X POST "$BASE/tokengate/session/v1/end-others" -H "Authorization: Bearer $AT"
+check "curl REST: logout" '{}' \
+  curl -s -X POST "$BASE/tokengate/session/v1/revoke" -H "Authorization: Bearer $RT"
+check "curl REST: refresh after logout refused" "ERROR_INVALID_REFRESH_TOKEN" \
+  curl -s -X POST "$BASE/identity/v1/token/refresh" -H "Authorization: Bearer $RT"
+check "curl REST: list after logout refused" "Session has ended." \
+  curl -s -X POST "$BASE/tokengate/session/v1/list" -H "Authorization: Bearer $AT"
+
 check "curl: healthz" '"ok"' curl -s "$BASE/healthz"
 check "curl: readyz" '"ready"' curl -s "$BASE/readyz"
 check "curl: openapi" '"/identity/v1/token/issue"' curl -s "$BASE/openapi.json"

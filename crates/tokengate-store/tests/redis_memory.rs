@@ -391,7 +391,10 @@ async fn session_index_costs_a_constant_entry_per_family() {
     }
     assert_eq!(one.keys, FAMILIES + FAMILIES / PER_USER);
     assert_eq!(fifty.keys, one.keys);
-    assert_eq!(fifty.index, one.index, "the index does not grow with refreshes");
+    assert_eq!(
+        fifty.index, one.index,
+        "the index does not grow with refreshes"
+    );
     // An entry is the 22-character id and its score: well under 64 B.
     assert!(
         one.index as f64 / PER_USER as f64 <= 64.0,
