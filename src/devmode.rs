@@ -1,6 +1,7 @@
 //! Dev mode (`tokengate serve` without a config): loopback listener,
-//! in-memory store, keys in a local data folder, one demo domain and user
-//! whose password is printed once, and example calls ready to paste.
+//! in-memory store, keys in a local data folder, one demo domain with a user
+//! and an owner whose password is printed once, and example calls ready to
+//! paste.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,12 +14,15 @@ use tokengate_directory::{Directory, hash_argon2id};
 pub const DEMO_DOMAIN: &str = "domain-dev";
 /// The demo user.
 pub const DEMO_USER: &str = "admin@example.com";
+/// The demo domain's owner (`user_type` DOMAIN_OWNER, the same password):
+/// what `Session.revoke_user` needs.
+pub const DEMO_OWNER: &str = "owner";
 
 /// A dev-mode configuration and directory; the password is new each start.
 pub struct DevSetup {
     /// The configuration (defaults, keys under the data folder).
     pub config: Config,
-    /// One domain with one user.
+    /// One domain with one user and its owner.
     pub directory: Directory,
     /// The demo user's password (shown once in the banner).
     pub password: String,
@@ -31,7 +35,7 @@ pub fn setup(data_dir: &Path, listen: Option<SocketAddr>) -> anyhow::Result<DevS
     let password = random_password();
     let hash = hash_argon2id(&password).context("hashing the demo password")?;
     let directory = Directory::from_toml(&format!(
-        "[[domain]]\ndomain_id = \"{DEMO_DOMAIN}\"\nstate = \"ENABLED\"\n\n[[domain.user]]\nuser_id = \"{DEMO_USER}\"\npassword_hash = \"{hash}\"\nstate = \"ENABLED\"\n"
+        "[[domain]]\ndomain_id = \"{DEMO_DOMAIN}\"\nstate = \"ENABLED\"\n\n[[domain.user]]\nuser_id = \"{DEMO_USER}\"\npassword_hash = \"{hash}\"\nstate = \"ENABLED\"\n\n[[domain.owner]]\nowner_id = \"{DEMO_OWNER}\"\npassword_hash = \"{hash}\"\n"
     ))?;
     let listen = listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 50051)));
     let config_text = format!(
@@ -70,6 +74,7 @@ tokengate dev mode — in-memory store, keys in {data}
 
   demo domain:   {DEMO_DOMAIN}
   demo user:     {DEMO_USER}
+  demo owner:    {DEMO_OWNER}  (user_type DOMAIN_OWNER, the same password)
   password:      {password}        (new at every dev start; shown only here)
 
 Try it (REST):

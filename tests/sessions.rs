@@ -198,8 +198,8 @@ async fn session_error_matrix() {
         (
             "revoke without a token",
             revoke_call(vec![]),
-            INVALID_ARGUMENT,
-            "ERROR_REQUIRED_PARAMETER: Required parameter. (key = token)".into(),
+            UNAUTHENTICATED,
+            EMPTY_TOKEN.into(),
         ),
         (
             "revoke user by a user",

@@ -46,8 +46,12 @@ fi
 # (tests/redis_state.rs and tests/http_surface.rs do) instead of the API.
 # shellcheck source=tools/dev-server.sh
 . tools/dev-server.sh
+# An introspection client for Session.introspect (hooks.py sends its secret).
+INTROSPECTION_SECRET=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+INTROSPECTION_DIGEST=$(printf %s "$INTROSPECTION_SECRET" | sha256sum | cut -d' ' -f1)
 start_dev_server "$BIN" TOKENGATE_LIMITS_LOGIN_FAILURES_PER_USER=1000000 \
-  TOKENGATE_LIMITS_LOGIN_FAILURES_PER_IP=1000000
+  TOKENGATE_LIMITS_LOGIN_FAILURES_PER_IP=1000000 \
+  "TOKENGATE_INTROSPECTION_CLIENTS=[\"api-tester:$INTROSPECTION_DIGEST\"]"
 
 # Known values the generators draw from now and then (a random domain, user
 # or password is never right): with them issue and get_public_key also
@@ -78,7 +82,9 @@ status=0
   API_TESTER_URL=$BASE \
     API_TESTER_DOMAIN=domain-dev \
     API_TESTER_USER=admin@example.com \
+    API_TESTER_OWNER=owner \
     API_TESTER_PASSWORD=$PASSWORD \
+    API_TESTER_INTROSPECTION_BASIC="Basic $(printf %s "api-tester:$INTROSPECTION_SECRET" | base64 -w0)" \
     timeout 600 "$VENV/bin/schemathesis" --no-color --config-file "$WORK/schemathesis.toml" \
     run "$BASE/openapi.json" \
     --checks all \

@@ -163,11 +163,12 @@ impl TokenService {
     /// refresh or access token. Answers `Ok` for every token that is
     /// present — one that does not verify, has expired, or whose session
     /// already ended changes nothing — so the answer tells nothing about
-    /// the token. Only an absent token is refused.
+    /// the token. Only an absent token is refused (UNAUTHENTICATED, like
+    /// every call without its credentials).
     pub async fn revoke_session(&self, token: Option<&str>) -> Result<(), TokenError> {
         let token = token
             .filter(|t| !t.is_empty())
-            .ok_or(TokenError::RequiredParameter { key: "token" })?;
+            .ok_or(TokenError::EmptyToken)?;
         let now = now_ms();
         let keys = self.keys.load();
         let Some(verified) = verify_any(&keys, token, now / 1000) else {
