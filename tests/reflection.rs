@@ -18,7 +18,7 @@ use tonic_reflection::pb::v1alpha::{ServerReflectionRequest, ServerReflectionRes
 
 /// Reflection v1 and v1alpha share their messages field for field, so one
 /// set of types serves both: only the method path differs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Version {
     V1,
     V1Alpha,
@@ -142,6 +142,11 @@ async fn reflection_serves_every_file_under_its_upstream_name() {
             reflection(own),
             format!("grpc/reflection/{own}/reflection.proto"),
         );
+        // v1alpha leaves tokengate's own services out: SpaceONE's Python
+        // client imports a module per listed service and has none for them.
+        if version == Version::V1Alpha {
+            expected.remove("tokengate.session.v1.Session");
+        }
         let mut listed = services.clone();
         listed.sort();
         assert_eq!(

@@ -41,6 +41,31 @@ pub const UPSTREAM_FILE_NAMES: &[(&str, &str)] = &[
     ("reflection_v1.proto", "grpc/reflection/v1/reflection.proto"),
 ];
 
+/// Packages whose services reflection v1alpha does not list. SpaceONE's
+/// Python client (spaceone-core 1.x) lists services through v1alpha and
+/// imports a Python module for every one it sees before any call; it has
+/// modules for SpaceONE's packages, health and reflection only, so listing
+/// `tokengate.session.v1.Session` there made every SpaceONE client fail to
+/// connect ("No module named 'tokengate'"). Reflection v1 (what `buf curl`
+/// and grpcurl ask first) lists them.
+pub const NOT_LISTED_BY_V1ALPHA: &[&str] = &["tokengate."];
+
+/// The full names of the services in an encoded descriptor set.
+fn service_names(set: &[u8]) -> Result<Vec<String>, Error> {
+    let mut names = Vec::new();
+    for file in prost_types::FileDescriptorSet::decode(set)?.file {
+        let package = file.package().to_owned();
+        for service in file.service {
+            names.push(if package.is_empty() {
+                service.name().to_owned()
+            } else {
+                format!("{package}.{}", service.name())
+            });
+        }
+    }
+    Ok(names)
+}
+
 // `FileDescriptorSet.file` and, inside a file, `name` and `dependency`.
 const SET_FILE: u32 = 1;
 const FILE_NAME: u32 = 1;
@@ -85,11 +110,21 @@ impl Descriptors {
     }
 
     /// Reflection v1alpha over the API, health and v1alpha reflection
-    /// descriptors.
+    /// descriptors, listing every service but tokengate's own (see
+    /// [`NOT_LISTED_BY_V1ALPHA`]); their files are still served by name and
+    /// symbol.
     pub fn build_v1alpha(
         &'static self,
     ) -> Result<v1alpha::ServerReflectionServer<impl v1alpha::ServerReflection>, Error> {
-        self.builder(&self.reflection_v1alpha).build_v1alpha()
+        let mut builder = self.builder(&self.reflection_v1alpha);
+        for set in [&self.api, &self.health, &self.reflection_v1alpha] {
+            for name in service_names(set)? {
+                if !NOT_LISTED_BY_V1ALPHA.iter().any(|p| name.starts_with(p)) {
+                    builder = builder.with_service_name(name);
+                }
+            }
+        }
+        builder.build_v1alpha()
     }
 
     fn builder(&'static self, reflection: &'static [u8]) -> Builder<'static> {
