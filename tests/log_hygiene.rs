@@ -1,7 +1,8 @@
 //! No secret in logs: a full session (logins over every protocol, refresh,
-//! replay, wrong passwords, lockout, revoke) with the server logging at
-//! TRACE, then a search of everything it wrote for passwords, hashes,
-//! tokens, one-time keys, key material and the Redis password.
+//! replay, wrong passwords, lockout, revoke, the Session calls with an
+//! introspection client's secret) with the server logging at TRACE, then a
+//! search of everything it wrote for passwords, hashes, tokens, one-time
+//! keys, key material, the introspection secret and the Redis password.
 
 use base64::Engine as _;
 use tokengate_test_support::prelude::*;
@@ -12,8 +13,13 @@ async fn a_full_session_logged_at_trace_reveals_no_secret() {
     let redis_password = "redis-Secret-4242";
     let redis = RedisServer::start_with(&["--requirepass", redis_password]);
     let url = format!("redis://:{redis_password}@127.0.0.1:{}/0", redis.port);
+    // An introspection client; the digest is what the config holds.
+    let client_secret = "introspection-Secret-9191";
+    let digest = "1e5be5bc141d60bc85e7b22387e3fb3e9ffcfcfb342917733bb355992bd4e0f2";
     let server = TestServer::start_with(ServerOptions {
-        extra_config: format!("[store]\nredis_url = \"{url}\"\n"),
+        extra_config: format!(
+            "[store]\nredis_url = \"{url}\"\n[introspection]\nclients = [\"gw:{digest}\"]\n"
+        ),
         env: [
             default_test_env(),
             vec![("RUST_LOG".to_owned(), "trace".to_owned())],
@@ -26,6 +32,7 @@ async fn a_full_session_logged_at_trace_reveals_no_secret() {
         PASSWORD.to_owned(),
         "wrong-guess-77".to_owned(),
         redis_password.to_owned(),
+        client_secret.to_owned(),
     ];
 
     let mut tokens = Vec::new();
@@ -65,6 +72,55 @@ async fn a_full_session_logged_at_trace_reveals_no_secret() {
         );
         clients.call(Proto::Rest, &issue_call(&req, json)).await;
     }
+    // The Session calls: list, introspect with the client's secret (and a
+    // wrong one), end the others, log out.
+    let basic = |secret: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("gw:{secret}"))
+        )
+    };
+    secrets.push(basic(client_secret)["Basic ".len()..].to_owned());
+    // A live session (every one above met reuse detection).
+    let (req, json) = issue_request("domain-a", "alice@example.com", Some(PASSWORD), "", 0, 0);
+    let last = clients
+        .call(Proto::Grpc, &issue_call(&req, json))
+        .await
+        .decode::<TokenInfo>();
+    tokens.push(last.clone());
+    for proto in ALL_PROTOCOLS {
+        let listed = clients
+            .call(proto, &list_sessions_call(&last.access_token))
+            .await;
+        assert!(listed.ok(), "{proto:?}: {listed:?}");
+        let seen = clients
+            .call(
+                proto,
+                &introspect_call(&basic(client_secret), &last.access_token),
+            )
+            .await;
+        assert!(seen.ok(), "{proto:?}: {seen:?}");
+        assert!(seen.decode::<IntrospectResponse>().active, "{proto:?}");
+        let refused = clients
+            .call(
+                proto,
+                &introspect_call(&basic("wrong-guess-77"), &last.refresh_token),
+            )
+            .await;
+        assert_eq!(refused.code, 16, "{proto:?}");
+    }
+    let ended = clients
+        .call(Proto::Grpc, &end_others_call(&last.access_token))
+        .await;
+    assert!(ended.ok(), "{ended:?}");
+    let out = clients
+        .call(
+            Proto::Rest,
+            &revoke_call(vec![("token", last.refresh_token.clone())]),
+        )
+        .await;
+    assert!(out.ok(), "{out:?}");
+
     // The revoke command logs too.
     let revoke = std::process::Command::new(env!("CARGO_BIN_EXE_tokengate"))
         .args(["revoke", "--config"])
@@ -122,7 +178,9 @@ async fn a_full_session_logged_at_trace_reveals_no_secret() {
         logs.lines().count()
     );
     assert!(
-        logs.contains("reuse_detected") && logs.contains("revoke_command"),
+        logs.contains("reuse_detected")
+            && logs.contains("revoke_command")
+            && logs.contains("session_revoked"),
         "audit lines present"
     );
     // One access line per call, with the request id and, for token calls,
