@@ -135,6 +135,27 @@ fn check_config_keys_and_revoke() {
     );
     assert!(!ok && err.contains("store.redis_url"), "{err}");
 
+    // [introspection]: a client entry must be `<id>:<hex SHA-256>`; the
+    // error names the entry's id, never the digest.
+    let with_introspection = |entry: &str| {
+        let text = std::fs::read_to_string(config).expect("config");
+        let bad = dir.path().join("introspection.toml");
+        std::fs::write(
+            &bad,
+            format!("{text}[introspection]\nclients = [\"{entry}\"]\n"),
+        )
+        .expect("write");
+        tokengate(&["check-config", bad.to_str().expect("utf-8")], None)
+    };
+    let (ok, _, err) = with_introspection("gateway:not-a-digest-0123");
+    assert!(
+        !ok && err.contains("introspection.clients entry for \"gateway\"")
+            && !err.contains("not-a-digest-0123"),
+        "{err}"
+    );
+    let (ok, out, err) = with_introspection(&format!("gateway:{}", "ab".repeat(32)));
+    assert!(ok && out.starts_with("config OK"), "{out}{err}");
+
     let (ok, _, err) = tokengate(&["check-config", "/nonexistent/tokengate.toml"], None);
     assert!(!ok && err.contains("/nonexistent/tokengate.toml"), "{err}");
     let (ok, _, err) = tokengate(&["keys", "generate"], None);
