@@ -35,9 +35,9 @@ pub use model::{
     RotateRequest, Rotation, SessionInfo, SessionOrigin, SessionSelector,
 };
 
-/// The most sessions [`RefreshStore::list_sessions`] answers, and
-/// [`RefreshStore::end_sessions`] ends in one call: a principal with more
-/// live sessions sees the oldest ones (a list a person reads, not an export).
+/// The most sessions [`RefreshStore::list_sessions`] answers: a principal
+/// with more live sessions sees the oldest ones (a list a person reads, not
+/// an export).
 pub const MAX_LISTED_SESSIONS: usize = 256;
 
 /// A store failure. Callers fail closed: the request is answered
@@ -116,7 +116,9 @@ pub trait RefreshStore: Send + Sync + 'static {
 
     /// Ends the principal's live sessions that `which` selects, each as
     /// [`RefreshStore::revoke_family`] does; answers the ids of those it
-    /// ended (a session already over is not counted).
+    /// ended (a session already over is not counted). A store may end a
+    /// very large selection in parts (Redis reads at most a thousand index
+    /// entries a call): callers repeat until a call ends nothing.
     async fn end_sessions(
         &self,
         domain_id: &str,

@@ -157,7 +157,8 @@ impl State {
             .filter(|f| !self.principal_revoked(family, f.record.issued_at_ms, now_ms))
     }
 
-    /// The live families of a principal, oldest login first.
+    /// The live families of a principal, oldest login first (all of them:
+    /// callers cut the list where they must).
     fn live_sessions(&self, domain_id: &str, principal_id: &str, now_ms: u64) -> Vec<&Family> {
         let Some(ids) = self
             .sessions
@@ -182,7 +183,6 @@ impl State {
             (a.record.issued_at_ms, &a.record.family.family_id)
                 .cmp(&(b.record.issued_at_ms, &b.record.family.family_id))
         });
-        live.truncate(MAX_LISTED_SESSIONS);
         live
     }
 
@@ -395,6 +395,7 @@ impl RefreshStore for MemoryStore {
         Ok(state
             .live_sessions(domain_id, principal_id, now_ms)
             .into_iter()
+            .take(MAX_LISTED_SESSIONS)
             .map(Family::info)
             .collect())
     }

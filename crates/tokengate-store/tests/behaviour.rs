@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use tokengate_store::{
     AttemptCounter, CheckLease, CheckOutcome, FamilyRecord, FamilyRef, KeyId, LoginAttempt,
-    MemoryStore, RedisStore, RedisStoreConfig, RefreshStore, RotateRequest, Rotation,
-    SessionOrigin, SessionSelector,
+    MAX_LISTED_SESSIONS, MemoryStore, RedisStore, RedisStoreConfig, RefreshStore, RotateRequest,
+    Rotation, SessionOrigin, SessionSelector,
 };
 use tokengate_test_support::ids::{now_ms, unique};
 use tokengate_test_support::redis_server::{RedisCluster, RedisServer};
@@ -894,6 +894,54 @@ async fn end_one_session_by_id(store: &Store) {
     assert!(listed(&p, t + 8).await.is_empty());
 }
 
+async fn many_sessions_list_in_part_and_all_end(store: &Store) {
+    // More than one Redis index read (a thousand entries) and more than a
+    // list shows.
+    const SESSIONS: usize = 1_100;
+    let p = Principal::new(store);
+    let t = now_ms();
+    let current = p.start_at(t).await;
+    // Started by a few tasks at once (one by one takes long on a Cluster).
+    let tasks: Vec<_> = (0..8u64)
+        .map(|task| {
+            let p = Principal {
+                store: p.store.clone(),
+                domain_id: p.domain_id.clone(),
+                principal_id: p.principal_id.clone(),
+            };
+            tokio::spawn(async move {
+                for i in (1 + task..SESSIONS as u64).step_by(8) {
+                    p.start_at(t + 1 + i % 7).await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("join");
+    }
+    let shown = listed(&p, t + 10).await;
+    assert_eq!(shown.len(), MAX_LISTED_SESSIONS);
+    assert_eq!(shown[0], current.fam.family_id, "oldest login first");
+    // Ended in parts, as the core repeats the call until nothing ends.
+    let keep = SessionSelector::AllBut(current.fam.family_id.clone());
+    let mut ended = 0;
+    for _ in 0..16 {
+        let part = store
+            .end_sessions(&p.domain_id, &p.principal_id, &keep, t + 11)
+            .await
+            .expect("end_sessions");
+        if part.is_empty() {
+            break;
+        }
+        ended += part.len();
+    }
+    assert_eq!(ended, SESSIONS - 1);
+    assert_eq!(
+        listed(&p, t + 12).await,
+        vec![current.fam.family_id.clone()]
+    );
+}
+
 macro_rules! cases {
     ($($case:ident),* $(,)?) => {$(
         mod $case {
@@ -941,6 +989,7 @@ cases!(
     sessions_leave_the_list_when_over,
     end_others_leaves_exactly_the_current_session,
     end_one_session_by_id,
+    many_sessions_list_in_part_and_all_end,
 );
 
 /// Two cases on the cluster named by its node list rather than a URL.

@@ -109,6 +109,10 @@ pub enum CallerCredentials {
 /// characters; anything much longer is no id of ours.
 const MAX_SESSION_ID_CHARS: usize = 64;
 
+/// The most `end_sessions` calls one request makes (each ends up to a
+/// thousand sessions on Redis).
+const MAX_END_ROUNDS: usize = 64;
+
 /// A verified, unexpired access token and its live session: who calls.
 struct Caller {
     /// Its claims.
@@ -411,19 +415,28 @@ impl TokenService {
         reason: &'static str,
     ) -> Result<u32, TokenError> {
         let domain_id = &caller.claims.domain_id;
-        let ended = self
-            .store
-            .end_sessions(domain_id, user_id, &which, now_ms())
-            .await
-            .map_err(store_error)?;
+        let mut count = 0usize;
+        // A store may end a large selection in parts: repeat until a call
+        // ends nothing (bounded, so a store that misbehaves cannot spin).
+        for _ in 0..MAX_END_ROUNDS {
+            let ended = self
+                .store
+                .end_sessions(domain_id, user_id, &which, now_ms())
+                .await
+                .map_err(store_error)?;
+            count += ended.len();
+            if ended.is_empty() || matches!(which, SessionSelector::One(_)) {
+                break;
+            }
+        }
         sessions_ended(
             reason,
             &caller.claims.principal_id,
             domain_id,
             user_id,
-            ended.len(),
+            count,
         );
-        Ok(u32::try_from(ended.len()).unwrap_or(u32::MAX))
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
     /// The caller of a session call: a verified, unexpired access token

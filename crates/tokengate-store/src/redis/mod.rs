@@ -73,10 +73,15 @@ use crate::{
     StoreError,
 };
 
-/// The most index entries read for one list or end of sessions: the index
-/// holds live families only (ended ones leave it as they are found), so
-/// this bounds the work for a principal with absurdly many sessions.
-const MAX_INDEX_READ: isize = 4 * MAX_LISTED_SESSIONS as isize;
+/// The most index entries one list of sessions reads: the index holds
+/// live families only (ended ones leave it as they are found), so this only
+/// bounds the work for a principal with absurdly many sessions (beyond it,
+/// the list is taken from the latest-ending ones).
+const MAX_LISTED_INDEX_READ: isize = 10_000;
+
+/// The most index entries one end of sessions reads; the core repeats the
+/// call until nothing more ends.
+const MAX_ENDED_INDEX_READ: isize = 1_000;
 
 /// Refresh state in Redis (standalone or cluster). See the module docs for
 /// the key layout; every state change is one Lua script on one slot.
@@ -281,14 +286,14 @@ impl RedisStore {
     }
 
     /// The ids in a principal's session index, the latest ending first (at
-    /// most [`MAX_INDEX_READ`]).
-    async fn indexed_families(&self, tag: &str) -> Result<Vec<String>, StoreError> {
+    /// most `limit`).
+    async fn indexed_families(&self, tag: &str, limit: isize) -> Result<Vec<String>, StoreError> {
         let index = self.principal_index_key(tag);
         self.exec(|mut conn| async move {
             ::redis::cmd("ZRANGE")
                 .arg(&index)
                 .arg(0)
-                .arg(MAX_INDEX_READ - 1)
+                .arg(limit - 1)
                 .arg("REV")
                 .query_async::<Vec<String>>(&mut conn)
                 .await
@@ -438,7 +443,7 @@ impl RefreshStore for RedisStore {
         now_ms: u64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
         let tag = principal_tag(domain_id, principal_id);
-        let ids = self.indexed_families(&tag).await?;
+        let ids = self.indexed_families(&tag, MAX_LISTED_INDEX_READ).await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -486,11 +491,11 @@ impl RefreshStore for RedisStore {
         let ids = match which {
             SessionSelector::One(id) => vec![id.clone()],
             SessionSelector::AllBut(kept) => {
-                let mut ids = self.indexed_families(&tag).await?;
+                let mut ids = self.indexed_families(&tag, MAX_ENDED_INDEX_READ).await?;
                 ids.retain(|id| id != kept);
                 ids
             }
-            SessionSelector::All => self.indexed_families(&tag).await?,
+            SessionSelector::All => self.indexed_families(&tag, MAX_ENDED_INDEX_READ).await?,
         };
         if ids.is_empty() {
             return Ok(Vec::new());
