@@ -410,6 +410,7 @@ async fn migrate_under_load() -> u64 {
             issued_at_ms: t - 2_000,
             expires_at_ms: t - 2_000 + HOUR_MS,
             password_fingerprint: FP,
+            origin: tokengate_store::SessionOrigin::default(),
         };
         store
             .start_family(&earlier, &KeyId(unique("k0")), t - 2_000 + HOUR_MS)
@@ -438,6 +439,7 @@ async fn migrate_under_load() -> u64 {
                     issued_at_ms: t,
                     expires_at_ms: t + HOUR_MS,
                     password_fingerprint: FP,
+                    origin: tokengate_store::SessionOrigin::default(),
                 };
                 store
                     .start_family(&record, &live, t + HOUR_MS)
