@@ -139,7 +139,9 @@ def filter_failure(context, failure, case, response):
     )
     revoke_of_a_token_that_does_not_hold = (
         isinstance(failure, IgnoredAuth)
-        and failure.scenario == AuthScenario.INVALID_AUTH
+        # Any token it was given (invalid or generated); a request with
+        # none at all must still be refused, and that check stands.
+        and failure.scenario != AuthScenario.NO_AUTH
         and case.path == "/tokengate/session/v1/revoke"
     )
     return not (unknown_domain or revoke_of_a_token_that_does_not_hold)
