@@ -1,6 +1,7 @@
-//! The conformance matrix: every method and every error row of SPEC §2 over
-//! native gRPC (tonic), gRPC-Web binary and text on HTTP/1.1 and HTTP/2, and
-//! REST — the same call gives the same code and message on every protocol.
+//! The conformance matrix: every method and every error row of SPEC §2, and
+//! of tokengate's own Session service, over native gRPC (tonic), gRPC-Web
+//! binary and text on HTTP/1.1 and HTTP/2, and REST — the same call gives
+//! the same code and message on every protocol.
 
 use tokengate_test_support::prelude::*;
 
@@ -383,4 +384,175 @@ async fn get_public_key_matrix() {
         .expect("json");
     assert!(jwks["keys"].as_array().expect("keys").contains(&jwk));
     assert!(jwk["kid"].is_string() && jwk.get("d").is_none());
+}
+
+const PERMISSION_DENIED: i32 = 7;
+const EMPTY_TOKEN: &str =
+    "ERROR_AUTHENTICATE_FAILURE: Authenticate failure. (message = Empty token provided.)";
+const CANNOT_DECODE: &str =
+    "ERROR_AUTHENTICATE_FAILURE: Authenticate failure. (message = Cannot decode token.)";
+const VALIDATION_FAILED: &str =
+    "ERROR_AUTHENTICATE_FAILURE: Authenticate failure. (message = Token validation failed.)";
+const SESSION_ENDED: &str =
+    "ERROR_AUTHENTICATE_FAILURE: Authenticate failure. (message = Session has ended.)";
+const INTROSPECTION_UNAUTHENTICATED: &str = "ERROR_AUTHENTICATE_FAILURE: Authenticate failure. (message = Introspection needs a configured client or service account.)";
+const PERMISSION: &str = "ERROR_PERMISSION_DENIED: Permission denied.";
+
+/// Every error row of the Session service, alike on every protocol.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_matrix() {
+    let server = TestServer::start_with(ServerOptions {
+        extra_config: introspection_config(),
+        ..ServerOptions::default()
+    });
+    let clients = Clients::new(&server).await;
+    let login = |user: &'static str| {
+        let clients = &clients;
+        async move {
+            let outcome = clients.call(Proto::Grpc, &login_call(user)).await;
+            assert!(outcome.ok(), "login of {user}: {outcome:?}");
+            outcome.decode::<TokenInfo>()
+        }
+    };
+    let alice = login("alice@example.com").await;
+    let root = login("root").await;
+    let ended = login("alice@example.com").await;
+    let done = clients
+        .call(
+            Proto::Grpc,
+            &revoke_call(vec![("token", ended.refresh_token.clone())]),
+        )
+        .await;
+    assert!(done.ok(), "{done:?}");
+
+    let rows: Vec<(&str, Call<'static>, i32, String)> = vec![
+        (
+            "list without a token",
+            list_sessions_call(""),
+            UNAUTHENTICATED,
+            EMPTY_TOKEN.into(),
+        ),
+        (
+            "list with garbage",
+            list_sessions_call("garbage"),
+            UNAUTHENTICATED,
+            CANNOT_DECODE.into(),
+        ),
+        (
+            "list with a refresh token",
+            list_sessions_call(&alice.refresh_token),
+            UNAUTHENTICATED,
+            VALIDATION_FAILED.into(),
+        ),
+        (
+            "list after logout",
+            list_sessions_call(&ended.access_token),
+            UNAUTHENTICATED,
+            SESSION_ENDED.into(),
+        ),
+        (
+            "end without an id",
+            end_session_call(&alice.access_token, ""),
+            INVALID_ARGUMENT,
+            "ERROR_REQUIRED_PARAMETER: Required parameter. (key = session_id)".into(),
+        ),
+        (
+            "end of an unknown id",
+            end_session_call(&alice.access_token, "no-such-session"),
+            INVALID_ARGUMENT,
+            "ERROR_NOT_FOUND: Value not found. (session_id = no-such-session)".into(),
+        ),
+        (
+            "end without a token",
+            end_session_call("", "x"),
+            UNAUTHENTICATED,
+            EMPTY_TOKEN.into(),
+        ),
+        (
+            "end others without a token",
+            end_others_call(""),
+            UNAUTHENTICATED,
+            EMPTY_TOKEN.into(),
+        ),
+        (
+            "revoke without a token",
+            revoke_call(vec![]),
+            UNAUTHENTICATED,
+            EMPTY_TOKEN.into(),
+        ),
+        (
+            "revoke user by a user",
+            revoke_user_call(&alice.access_token, "alice@example.com"),
+            PERMISSION_DENIED,
+            PERMISSION.into(),
+        ),
+        (
+            "revoke user without a user id",
+            revoke_user_call(&root.access_token, ""),
+            INVALID_ARGUMENT,
+            "ERROR_REQUIRED_PARAMETER: Required parameter. (key = user_id)".into(),
+        ),
+        (
+            "introspect without credentials",
+            introspect_call("", &alice.access_token),
+            UNAUTHENTICATED,
+            INTROSPECTION_UNAUTHENTICATED.into(),
+        ),
+        (
+            "introspect with a wrong secret",
+            introspect_call(
+                &basic_auth(INTROSPECTION_CLIENT.0, "wrong"),
+                &alice.access_token,
+            ),
+            UNAUTHENTICATED,
+            INTROSPECTION_UNAUTHENTICATED.into(),
+        ),
+        (
+            "introspect by a user who is no service account",
+            introspect_call(
+                &format!("Bearer {}", alice.access_token),
+                &alice.access_token,
+            ),
+            PERMISSION_DENIED,
+            PERMISSION.into(),
+        ),
+        (
+            "introspect without a token",
+            introspect_call(&introspection_basic(), ""),
+            INVALID_ARGUMENT,
+            "ERROR_REQUIRED_PARAMETER: Required parameter. (key = token)".into(),
+        ),
+    ];
+    for (name, call, code, message) in rows {
+        let row = Row {
+            name,
+            call,
+            expect: Err((code, message)),
+        };
+        assert_row(&clients, &row).await;
+    }
+    // The successes answer alike too.
+    for proto in ALL_PROTOCOLS {
+        let listed = clients
+            .call(proto, &list_sessions_call(&alice.access_token))
+            .await;
+        assert!(listed.ok(), "list over {proto:?}: {listed:?}");
+        let sessions = listed.decode::<ListSessionsResponse>().sessions;
+        assert_eq!(sessions.len(), 1, "{proto:?}");
+        assert!(sessions[0].current, "{proto:?}");
+        let by_account = clients
+            .call(
+                proto,
+                &introspect_call(
+                    &format!("Bearer {}", root.access_token),
+                    &alice.access_token,
+                ),
+            )
+            .await;
+        assert!(
+            by_account.ok(),
+            "service account over {proto:?}: {by_account:?}"
+        );
+        assert!(by_account.decode::<IntrospectResponse>().active);
+    }
 }

@@ -1,63 +1,16 @@
 //! `tokengate.session.v1.Session` against the real binary, on every
 //! protocol (native gRPC, gRPC-Web binary and text on HTTP/1.1 and HTTP/2,
-//! REST): its error rows in the conformance shape (same code, message and
-//! ErrorInfo everywhere), logout, the list of sessions, ending them,
-//! an owner ending a user's, introspection, and two instances sharing one
-//! Redis.
+//! REST): logout, the list of sessions, ending them, an owner ending a
+//! user's, introspection, and two instances sharing one Redis. Its error
+//! rows are in the conformance matrix (`tests/conformance.rs`).
 
 use base64::Engine as _;
 use tokengate_test_support::prelude::*;
 use tokengate_test_support::redis_server::RedisServer;
 
-const INVALID_ARGUMENT: i32 = 3;
-const PERMISSION_DENIED: i32 = 7;
-const UNAUTHENTICATED: i32 = 16;
-
 const INVALID_REFRESH: &str = "ERROR_INVALID_REFRESH_TOKEN: Refresh token is invalid or expired.";
-const EMPTY_TOKEN: &str =
-    "ERROR_AUTHENTICATE_FAILURE: Authenticate failure. (message = Empty token provided.)";
-const CANNOT_DECODE: &str =
-    "ERROR_AUTHENTICATE_FAILURE: Authenticate failure. (message = Cannot decode token.)";
-const VALIDATION_FAILED: &str =
-    "ERROR_AUTHENTICATE_FAILURE: Authenticate failure. (message = Token validation failed.)";
 const SESSION_ENDED: &str =
     "ERROR_AUTHENTICATE_FAILURE: Authenticate failure. (message = Session has ended.)";
-const INTROSPECTION_UNAUTHENTICATED: &str = "ERROR_AUTHENTICATE_FAILURE: Authenticate failure. (message = Introspection needs a configured client or service account.)";
-const PERMISSION: &str = "ERROR_PERMISSION_DENIED: Permission denied.";
-
-/// The introspection client of these tests and its secret.
-const CLIENT_ID: &str = "gateway";
-const CLIENT_SECRET: &str = "an-introspection-secret-of-some-length";
-
-/// `Authorization: Basic` of the introspection client.
-fn client_basic() -> String {
-    let pair = format!("{CLIENT_ID}:{CLIENT_SECRET}");
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(pair)
-    )
-}
-
-/// The `[introspection]` section: the client's secret digested as the
-/// README says (`sha256sum`), and the domain owner as service account.
-fn introspection_config() -> String {
-    let mut child = std::process::Command::new("sha256sum")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("sha256sum");
-    {
-        use std::io::Write as _;
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(CLIENT_SECRET.as_bytes()).expect("write");
-    }
-    let out = child.wait_with_output().expect("sha256sum output");
-    let text = String::from_utf8(out.stdout).expect("utf-8");
-    let digest = text.split_whitespace().next().expect("digest");
-    format!(
-        "[introspection]\nclients = [\"{CLIENT_ID}:{digest}\"]\nservice_accounts = [\"domain-a/root\"]\n"
-    )
-}
 
 fn options() -> ServerOptions {
     ServerOptions {
@@ -68,9 +21,7 @@ fn options() -> ServerOptions {
 
 /// A login of `user` ("root" logs in as the domain's owner) over `proto`.
 async fn login_as(clients: &Clients, proto: Proto, user: &str) -> TokenInfo {
-    let user_type = if user == "root" { "DOMAIN_OWNER" } else { "" };
-    let (req, json) = issue_request("domain-a", user, Some(PASSWORD), user_type, 0, 0);
-    let outcome = clients.call(proto, &issue_call(&req, json)).await;
+    let outcome = clients.call(proto, &login_call(user)).await;
     assert!(outcome.ok(), "login of {user} over {proto:?}: {outcome:?}");
     outcome.decode::<TokenInfo>()
 }
@@ -105,169 +56,10 @@ async fn list(clients: &Clients, proto: Proto, access: &str) -> Vec<SessionInfo>
 
 async fn introspect(clients: &Clients, proto: Proto, token: &str) -> IntrospectResponse {
     let outcome = clients
-        .call(proto, &introspect_call(&client_basic(), token))
+        .call(proto, &introspect_call(&introspection_basic(), token))
         .await;
     assert!(outcome.ok(), "introspect over {proto:?}: {outcome:?}");
     outcome.decode::<IntrospectResponse>()
-}
-
-/// Asserts `call` fails alike on every protocol with `code` and `message`,
-/// the ErrorInfo reason being the message's code.
-async fn assert_refused(clients: &Clients, name: &str, call: &Call<'_>, code: i32, message: &str) {
-    for proto in ALL_PROTOCOLS {
-        let outcome = clients.call(proto, call).await;
-        assert_eq!(
-            (outcome.code, outcome.message.as_str()),
-            (code, message),
-            "{name} over {proto:?}"
-        );
-        let reason = message.split(':').next().unwrap_or_default();
-        assert_eq!(
-            outcome.reason.as_deref(),
-            Some(reason),
-            "{name} over {proto:?}: ErrorInfo reason"
-        );
-    }
-}
-
-/// Every error row of the Session service, alike on every protocol.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn session_error_matrix() {
-    let server = TestServer::start_with(options());
-    let clients = Clients::new(&server).await;
-    let alice = login(&clients, Proto::Grpc).await;
-    let root = login_as(&clients, Proto::Grpc, "root").await;
-    let ended = login(&clients, Proto::Grpc).await;
-    let done = clients
-        .call(
-            Proto::Grpc,
-            &revoke_call(vec![("token", ended.refresh_token.clone())]),
-        )
-        .await;
-    assert!(done.ok(), "{done:?}");
-
-    let rows: Vec<(&str, Call<'static>, i32, String)> = vec![
-        (
-            "list without a token",
-            list_sessions_call(""),
-            UNAUTHENTICATED,
-            EMPTY_TOKEN.into(),
-        ),
-        (
-            "list with garbage",
-            list_sessions_call("garbage"),
-            UNAUTHENTICATED,
-            CANNOT_DECODE.into(),
-        ),
-        (
-            "list with a refresh token",
-            list_sessions_call(&alice.refresh_token),
-            UNAUTHENTICATED,
-            VALIDATION_FAILED.into(),
-        ),
-        (
-            "list after logout",
-            list_sessions_call(&ended.access_token),
-            UNAUTHENTICATED,
-            SESSION_ENDED.into(),
-        ),
-        (
-            "end without an id",
-            end_session_call(&alice.access_token, ""),
-            INVALID_ARGUMENT,
-            "ERROR_REQUIRED_PARAMETER: Required parameter. (key = session_id)".into(),
-        ),
-        (
-            "end of an unknown id",
-            end_session_call(&alice.access_token, "no-such-session"),
-            INVALID_ARGUMENT,
-            "ERROR_NOT_FOUND: Value not found. (session_id = no-such-session)".into(),
-        ),
-        (
-            "end without a token",
-            end_session_call("", "x"),
-            UNAUTHENTICATED,
-            EMPTY_TOKEN.into(),
-        ),
-        (
-            "end others without a token",
-            end_others_call(""),
-            UNAUTHENTICATED,
-            EMPTY_TOKEN.into(),
-        ),
-        (
-            "revoke without a token",
-            revoke_call(vec![]),
-            UNAUTHENTICATED,
-            EMPTY_TOKEN.into(),
-        ),
-        (
-            "revoke user by a user",
-            revoke_user_call(&alice.access_token, "alice@example.com"),
-            PERMISSION_DENIED,
-            PERMISSION.into(),
-        ),
-        (
-            "revoke user without a user id",
-            revoke_user_call(&root.access_token, ""),
-            INVALID_ARGUMENT,
-            "ERROR_REQUIRED_PARAMETER: Required parameter. (key = user_id)".into(),
-        ),
-        (
-            "introspect without credentials",
-            introspect_call("", &alice.access_token),
-            UNAUTHENTICATED,
-            INTROSPECTION_UNAUTHENTICATED.into(),
-        ),
-        (
-            "introspect with a wrong secret",
-            introspect_call(
-                &format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:wrong"))
-                ),
-                &alice.access_token,
-            ),
-            UNAUTHENTICATED,
-            INTROSPECTION_UNAUTHENTICATED.into(),
-        ),
-        (
-            "introspect by a user who is no service account",
-            introspect_call(
-                &format!("Bearer {}", alice.access_token),
-                &alice.access_token,
-            ),
-            PERMISSION_DENIED,
-            PERMISSION.into(),
-        ),
-        (
-            "introspect without a token",
-            introspect_call(&client_basic(), ""),
-            INVALID_ARGUMENT,
-            "ERROR_REQUIRED_PARAMETER: Required parameter. (key = token)".into(),
-        ),
-    ];
-    for (name, call, code, message) in &rows {
-        assert_refused(&clients, name, call, *code, message).await;
-    }
-    // The successes answer alike too.
-    for proto in ALL_PROTOCOLS {
-        assert_eq!(list(&clients, proto, &alice.access_token).await.len(), 1);
-        let by_account = clients
-            .call(
-                proto,
-                &introspect_call(
-                    &format!("Bearer {}", root.access_token),
-                    &alice.access_token,
-                ),
-            )
-            .await;
-        assert!(
-            by_account.ok(),
-            "service account over {proto:?}: {by_account:?}"
-        );
-        assert!(by_account.decode::<IntrospectResponse>().active);
-    }
 }
 
 /// On every protocol: the list shows the caller's sessions with the

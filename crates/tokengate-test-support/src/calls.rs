@@ -207,3 +207,62 @@ pub fn issue_request(
     }
     (req, serde_json::Value::Object(json))
 }
+
+/// The introspection client the tests configure, and its secret.
+pub const INTROSPECTION_CLIENT: (&str, &str) =
+    ("gateway", "an-introspection-secret-of-some-length");
+
+/// `Authorization: Basic base64(id:secret)` for an introspection client.
+pub fn basic_auth(id: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
+}
+
+/// `Authorization: Basic` of [`INTROSPECTION_CLIENT`].
+pub fn introspection_basic() -> String {
+    basic_auth(INTROSPECTION_CLIENT.0, INTROSPECTION_CLIENT.1)
+}
+
+/// An `[introspection]` section allowing [`INTROSPECTION_CLIENT`] (its
+/// secret digested as the README tells operators to, with `sha256sum`)
+/// and the test directory's domain owner (`domain-a/root`) as a service
+/// account.
+pub fn introspection_config() -> String {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sha256sum");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(INTROSPECTION_CLIENT.1.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("sha256sum output");
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let digest = text.split_whitespace().next().expect("digest");
+    format!(
+        "[introspection]\nclients = [\"{}:{digest}\"]\nservice_accounts = [\"domain-a/root\"]\n",
+        INTROSPECTION_CLIENT.0
+    )
+}
+
+/// A login to `domain-a` with the test password (`root` logs in as the
+/// domain's owner): the issue call.
+pub fn login_call(user: &str) -> Call<'static> {
+    let user_type = if user == "root" { "DOMAIN_OWNER" } else { "" };
+    let (req, json) = issue_request(
+        "domain-a",
+        user,
+        Some(crate::test_server::PASSWORD),
+        user_type,
+        0,
+        0,
+    );
+    issue_call(&req, json)
+}

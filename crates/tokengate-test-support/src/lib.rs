@@ -51,9 +51,10 @@ pub mod prelude {
     #[cfg(feature = "server")]
     pub use crate::calls::{
         AuthenticationRequest, AuthenticationResponse, Call, EndSessionsResponse,
-        IntrospectResponse, IssueTokenRequest, ListSessionsResponse, SessionInfo, TokenInfo,
-        end_others_call, end_session_call, introspect_call, issue_call, issue_request,
-        list_sessions_call, public_key_call, refresh_call, revoke_call, revoke_user_call,
+        INTROSPECTION_CLIENT, IntrospectResponse, IssueTokenRequest, ListSessionsResponse,
+        SessionInfo, TokenInfo, basic_auth, end_others_call, end_session_call, introspect_call,
+        introspection_basic, introspection_config, issue_call, issue_request, list_sessions_call,
+        login_call, public_key_call, refresh_call, revoke_call, revoke_user_call,
     };
     #[cfg(feature = "server")]
     pub use crate::clients::{
