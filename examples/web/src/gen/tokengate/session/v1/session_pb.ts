@@ -296,7 +296,7 @@ export const Session: GenService<{
    * Log out (RFC 7009): ends the session of the refresh or access token in
    * metadata `token` or `authorization: Bearer`. Succeeds for any token
    * given, also one that is expired, already revoked, unknown or not ours:
-   * such a token changes nothing.
+   * such a token changes nothing. No token at all is UNAUTHENTICATED.
    *
    * @generated from rpc tokengate.session.v1.Session.revoke
    */
