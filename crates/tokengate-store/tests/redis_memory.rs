@@ -323,8 +323,11 @@ async fn bytes_per_live_family_do_not_grow_with_refreshes() {
         fifty.usage_per_family,
         one.usage_per_family
     );
+    // used_memory also moves with the allocator's fragmentation (about
+    // 20 B per family between runs was seen); the exact bound is the one
+    // on MEMORY USAGE above.
     assert!(
-        (fifty.per_family - one.per_family).abs() <= 16.0,
+        (fifty.per_family - one.per_family).abs() <= one.per_family * 0.05,
         "{:.1} B/family after 50 refreshes vs {:.1} after 1",
         fifty.per_family,
         one.per_family
