@@ -80,16 +80,9 @@ fn wait_in_sync(replica: &RedisServer) {
     panic!("the replica did not sync");
 }
 
-async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(url)
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("raw connection")
-}
-
-#[tokio::test]
-async fn a_confirmed_rotation_waits_for_replicas_and_its_retry_gets_its_answer() {
+/// A master, one replica in sync with it, and a store on the master that
+/// waits for that replica's acknowledgement of every rotation.
+async fn replicated_store() -> (RedisServer, RedisServer, RedisStore) {
     let master = RedisServer::start();
     let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
     wait_in_sync(&replica);
@@ -100,6 +93,20 @@ async fn a_confirmed_rotation_waits_for_replicas_and_its_retry_gets_its_answer()
     )
     .await
     .expect("connect");
+    (master, replica, store)
+}
+
+async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("raw connection")
+}
+
+#[tokio::test]
+async fn a_confirmed_rotation_waits_for_replicas_and_its_retry_gets_its_answer() {
+    let (master, replica, store) = replicated_store().await;
     assert!(store.keeps_answers());
     assert!(
         store.describe().contains("confirmed by 1 replica"),
@@ -189,16 +196,7 @@ fn tag(fam: &FamilyRef) -> String {
 
 #[tokio::test]
 async fn waiting_for_replicas_does_not_hold_up_other_calls() {
-    let master = RedisServer::start();
-    let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
-    wait_in_sync(&replica);
-    let store = RedisStore::connect(
-        RedisStoreConfig::new(master.url())
-            .with_timeout(TIMEOUT)
-            .with_replica_acks(1),
-    )
-    .await
-    .expect("connect");
+    let (_master, replica, store) = replicated_store().await;
     let fam = family();
     let first = start(&store, &fam).await;
     replica.freeze();
