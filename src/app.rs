@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokengate_config::{Config, StoreBackend};
+use tokengate_config::{Config, DirectoryBackend, StoreBackend};
 use tokengate_core::{PasswordPool, TokenService, TokenSettings};
-use tokengate_directory::Directory;
+use tokengate_directory::{Directory, Freshness};
+use tokengate_directory_postgres::{Feed, PostgresSettings};
 use tokengate_keys::KeyDir;
 use tokengate_store::{InstrumentedStore, MemoryStore, RedisStore, RefreshStore};
 use tokio::net::TcpListener;
@@ -19,12 +20,41 @@ use crate::server::{self, ConnectionSettings, SourceGuardSettings};
 use crate::stack::{self, StackSettings};
 use crate::transport::http_endpoints::EndpointState;
 
-/// The directory to serve: a file (reloaded on change) or a fixed one (dev mode).
+/// The directory to serve: a file (reloaded on change), a PostgreSQL
+/// database (kept current by LISTEN/NOTIFY) or a fixed one (dev mode).
 pub enum DirectorySource {
     /// Load and watch this file.
     File(PathBuf),
+    /// Sync from this database.
+    Postgres(PostgresSettings),
     /// Serve this directory as is.
     Fixed(Box<Directory>),
+}
+
+impl DirectorySource {
+    /// The directory a config names.
+    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+        Ok(match DirectoryBackend::try_from(config)? {
+            DirectoryBackend::File(path) => DirectorySource::File(path),
+            DirectoryBackend::Postgres(settings) => DirectorySource::Postgres(settings),
+        })
+    }
+}
+
+/// The directory a config names, read once (for one-shot commands: keys,
+/// revoke, check-config). A database is read in one snapshot.
+pub async fn load_directory(config: &Config) -> anyhow::Result<Directory> {
+    match DirectorySource::from_config(config)? {
+        DirectorySource::File(path) => {
+            Directory::load(&path).with_context(|| format!("loading directory {}", path.display()))
+        }
+        DirectorySource::Postgres(settings) => {
+            let mut client = tokengate_directory_postgres::connect(&settings).await?;
+            tokengate_directory_postgres::schema::check_schema(&client).await?;
+            Ok(tokengate_directory_postgres::snapshot::load(&mut client, None).await?)
+        }
+        DirectorySource::Fixed(d) => Ok(*d),
+    }
 }
 
 /// The refresh store a config names: Redis (standalone or cluster) when
@@ -46,6 +76,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn RefreshStore>
 pub async fn build_core(
     config: &Config,
     directory: Directory,
+    freshness: Option<Arc<dyn Freshness>>,
 ) -> anyhow::Result<Arc<TokenService>> {
     let key_dir = KeyDir::new(&config.keys.dir);
     if config.keys.generate_missing {
@@ -64,13 +95,44 @@ pub async fn build_core(
     }
     let store: Arc<dyn RefreshStore> = Arc::new(InstrumentedStore::new(open_store(config).await?));
     tracing::info!(store = %store.describe(), "refresh store");
-    Ok(Arc::new(TokenService::new(
+    let core = TokenService::new(
         directory,
         keys,
         store,
         PasswordPool::new(config.token.password_workers, config.token.password_queue),
         TokenSettings::from(config),
-    )))
+    );
+    Ok(Arc::new(match freshness {
+        Some(f) => core.with_freshness(f),
+        None => core,
+    }))
+}
+
+/// Starts a PostgreSQL directory's feed: every snapshot it syncs replaces
+/// the core's directory (with keys generated first for new domains, when
+/// configured).
+async fn start_postgres_feed(config: &Config, feed: Feed, core: Arc<TokenService>) {
+    let keys_dir = config.keys.dir.clone();
+    let generate = config
+        .keys
+        .generate_missing
+        .then_some(config.keys.algorithm);
+    feed.start(Box::new(move |directory: Directory| {
+        if let Some(algorithm) = generate {
+            match KeyDir::new(&keys_dir).generate_missing(directory.domain_ids(), algorithm) {
+                Ok(created) if !created.is_empty() => {
+                    for (domain, purpose, kid) in created {
+                        tracing::info!(audit = "key_generated", domain_id = %domain, purpose = purpose.as_str(), %kid, "generated signing key");
+                    }
+                    reload::reload_keys(&core, &keys_dir);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "cannot generate keys for new domains"),
+            }
+        }
+        core.replace_directory(directory);
+    }))
+    .await;
 }
 
 /// Runs the server until SIGTERM/SIGINT, then drains and returns.
@@ -79,17 +141,29 @@ pub async fn run(
     directory: DirectorySource,
     on_listening: impl FnOnce(std::net::SocketAddr),
 ) -> anyhow::Result<()> {
-    let loaded = match &directory {
-        DirectorySource::File(path) => Directory::load(path)
-            .with_context(|| format!("loading directory {}", path.display()))?,
-        DirectorySource::Fixed(d) => (**d).clone(),
+    let core = match &directory {
+        DirectorySource::Postgres(settings) => {
+            tracing::info!(directory = %settings.redacted_url(), "postgres directory: syncing");
+            // Empty until the feed's first sync; logins answer UNAVAILABLE
+            // until then (the feed is down).
+            let feed = Feed::new(settings.clone());
+            let freshness: Arc<dyn Freshness> = Arc::new(feed.freshness());
+            let empty = Directory::from_records(Vec::new(), None)?;
+            let core = build_core(&config, empty, Some(freshness)).await?;
+            start_postgres_feed(&config, feed, Arc::clone(&core)).await;
+            core
+        }
+        DirectorySource::File(path) => {
+            let loaded = Directory::load(path)
+                .with_context(|| format!("loading directory {}", path.display()))?;
+            log_loaded(&loaded);
+            build_core(&config, loaded, None).await?
+        }
+        DirectorySource::Fixed(d) => {
+            log_loaded(d);
+            build_core(&config, (**d).clone(), None).await?
+        }
     };
-    tracing::info!(
-        domains = loaded.domain_count(),
-        principals = loaded.principal_count(),
-        "directory loaded"
-    );
-    let core = build_core(&config, loaded).await?;
     let lifecycle = Lifecycle::new();
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -117,7 +191,7 @@ pub async fn run(
     let reload_paths = reload::Watched {
         directory: match &directory {
             DirectorySource::File(path) => Some(path.clone()),
-            DirectorySource::Fixed(_) => None,
+            DirectorySource::Postgres(_) | DirectorySource::Fixed(_) => None,
         },
         keys: config.keys.dir.clone(),
         generate_missing: config
@@ -163,6 +237,14 @@ pub async fn run(
     server::serve(listener, service, settings, guard, lifecycle, shutdown).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+fn log_loaded(directory: &Directory) {
+    tracing::info!(
+        domains = directory.domain_count(),
+        principals = directory.principal_count(),
+        "directory loaded"
+    );
 }
 
 /// Exports the age of every domain's signing keys (from their kids), so an

@@ -1,5 +1,6 @@
 //! The command line: `serve`, `hash-password`, `keys`, `revoke`,
-//! `check-config`.
+//! `check-config`, and for a PostgreSQL directory `directory migrate`,
+//! `domain`, `user` and `owner` (passwords on stdin, never in argv).
 
 use std::io::Read as _;
 use std::net::SocketAddr;
@@ -7,8 +8,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
+use tokengate_config::DirectoryBackend;
 use tokengate_config::{Config, LogFormat, StoreBackend};
-use tokengate_directory::Directory;
+use tokengate_directory::{DomainState, PrincipalState, UserType};
+use tokengate_directory_postgres::admin::{self, NewPrincipal, PrincipalTable};
+use tokengate_directory_postgres::{PostgresSettings, schema};
 use tokengate_keys::{Algorithm, KeyDir, Purpose};
 
 use crate::app::{self, DirectorySource};
@@ -41,6 +45,144 @@ enum Command {
         /// The config file to check.
         file: PathBuf,
     },
+    /// The PostgreSQL directory's schema.
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
+    /// Domains of the PostgreSQL directory.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// Users of the PostgreSQL directory (passwords are read on stdin).
+    #[command(subcommand)]
+    User(PrincipalCommand<UserTarget>),
+    /// Domain owners of the PostgreSQL directory (passwords are read on stdin).
+    #[command(subcommand)]
+    Owner(PrincipalCommand<OwnerTarget>),
+}
+
+#[derive(Debug, Subcommand)]
+enum DirectoryCommand {
+    /// Create or upgrade the tables (the migrations shipped in this binary;
+    /// safe to run again and from several places at once).
+    Migrate {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Debug, Args)]
+struct DomainTarget {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The domain.
+    #[arg(long)]
+    domain: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum DomainCommand {
+    /// Add a domain (enabled unless --disabled).
+    Add {
+        #[command(flatten)]
+        target: DomainTarget,
+        /// Add it disabled.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Disable a domain: its logins and refreshes are refused.
+    Disable(DomainTarget),
+    /// Enable a domain.
+    Enable(DomainTarget),
+    /// Remove a domain with its users and owners.
+    Remove(DomainTarget),
+}
+
+/// A user or owner named on the command line.
+trait Target: Args {
+    const TABLE: PrincipalTable;
+    fn config(&self) -> &ConfigArg;
+    fn domain(&self) -> &str;
+    fn id(&self) -> &str;
+}
+
+#[derive(Debug, Args)]
+struct UserTarget {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The user's domain.
+    #[arg(long)]
+    domain: String,
+    /// The user id.
+    #[arg(long)]
+    user: String,
+}
+
+impl Target for UserTarget {
+    const TABLE: PrincipalTable = PrincipalTable::User;
+    fn config(&self) -> &ConfigArg {
+        &self.config
+    }
+    fn domain(&self) -> &str {
+        &self.domain
+    }
+    fn id(&self) -> &str {
+        &self.user
+    }
+}
+
+#[derive(Debug, Args)]
+struct OwnerTarget {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The owner's domain.
+    #[arg(long)]
+    domain: String,
+    /// The owner id.
+    #[arg(long)]
+    owner: String,
+}
+
+impl Target for OwnerTarget {
+    const TABLE: PrincipalTable = PrincipalTable::Owner;
+    fn config(&self) -> &ConfigArg {
+        &self.config
+    }
+    fn domain(&self) -> &str {
+        &self.domain
+    }
+    fn id(&self) -> &str {
+        &self.owner
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum PrincipalCommand<T: Target> {
+    /// Add one; the password is read on stdin.
+    Add {
+        #[command(flatten)]
+        target: T,
+        /// A machine account (API_USER): may not log in with a password.
+        #[arg(long)]
+        api_user: bool,
+        /// Add it disabled.
+        #[arg(long)]
+        disabled: bool,
+        #[command(flatten)]
+        hash: HashArgs,
+    },
+    /// Set the password (read on stdin): its sessions end at their next
+    /// refresh.
+    SetPassword {
+        #[command(flatten)]
+        target: T,
+        #[command(flatten)]
+        hash: HashArgs,
+    },
+    /// Disable: logins refused, sessions end at their next refresh.
+    Disable(T),
+    /// Enable.
+    Enable(T),
+    /// Remove: sessions end at their next refresh.
+    Remove(T),
 }
 
 #[derive(Debug, Args)]
@@ -143,6 +285,10 @@ pub fn main() -> anyhow::Result<()> {
         Command::Keys(command) => keys(command),
         Command::Revoke(args) => revoke(args),
         Command::CheckConfig { file } => check_config(&file),
+        Command::Directory(command) => directory(command),
+        Command::Domain(command) => domain(command),
+        Command::User(command) => principal(command),
+        Command::Owner(command) => principal(command),
     }
 }
 
@@ -172,7 +318,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             if let Some(listen) = args.listen {
                 config.listen = listen;
             }
-            let directory = DirectorySource::File(config.directory.clone());
+            let directory = DirectorySource::from_config(&config)?;
             runtime()?.block_on(app::run(config, directory, |_| {}))
         }
         None if args.config.config.is_some() => {
@@ -202,6 +348,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 fn hash_password(args: &HashArgs) -> anyhow::Result<()> {
+    println!("{}", hash_stdin(args)?);
+    Ok(())
+}
+
+/// Reads a password on stdin (one trailing newline dropped) and hashes it
+/// as `args` say. The password never appears in argv or a log.
+fn hash_stdin(args: &HashArgs) -> anyhow::Result<String> {
     let mut input = String::new();
     std::io::stdin()
         .read_to_string(&mut input)
@@ -222,8 +375,7 @@ fn hash_password(args: &HashArgs) -> anyhow::Result<()> {
     } else {
         tokengate_directory::hash_argon2id(password)?
     };
-    println!("{hash}");
-    Ok(())
+    Ok(hash)
 }
 
 fn keys(command: KeysCommand) -> anyhow::Result<()> {
@@ -231,7 +383,7 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
     match command {
         KeysCommand::Generate { config, algorithm } => {
             let (_, config) = load_config(&config)?;
-            let directory = Directory::load(&config.directory)?;
+            let directory = runtime()?.block_on(app::load_directory(&config))?;
             let algorithm = algorithm.unwrap_or(config.keys.algorithm);
             let created = KeyDir::new(&config.keys.dir)
                 .generate_missing(directory.domain_ids(), algorithm)?;
@@ -253,7 +405,8 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
             let (_, config) = load_config(&config)?;
             let algorithm = algorithm.unwrap_or(config.keys.algorithm);
             let domains: Vec<String> = if all {
-                Directory::load(&config.directory)?
+                runtime()?
+                    .block_on(app::load_directory(&config))?
                     .domain_ids()
                     .map(str::to_owned)
                     .collect()
@@ -290,8 +443,8 @@ fn revoke(args: RevokeArgs) -> anyhow::Result<()> {
         );
     }
     runtime()?.block_on(async {
-        let directory = Directory::load(&config.directory)?;
-        let core = app::build_core(&config, directory).await?;
+        let directory = app::load_directory(&config).await?;
+        let core = app::build_core(&config, directory, None).await?;
         match (args.domain, args.user, args.token) {
             (Some(domain), Some(user), None) => {
                 core.revoke_principal(&domain, &user).await?;
@@ -311,7 +464,7 @@ fn revoke(args: RevokeArgs) -> anyhow::Result<()> {
 
 fn check_config(file: &Path) -> anyhow::Result<()> {
     let config = Config::load(file, std::env::vars())?;
-    let directory = Directory::load(&config.directory)?;
+    let directory = runtime()?.block_on(app::load_directory(&config))?;
     let keys = KeyDir::new(&config.keys.dir).load()?;
     let missing: Vec<&str> = directory
         .domain_ids()
@@ -340,5 +493,161 @@ fn check_config(file: &Path) -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// The PostgreSQL settings of a command's config, or why there are none.
+fn postgres_settings(arg: &ConfigArg) -> anyhow::Result<(Config, PostgresSettings)> {
+    let (_, config) = load_config(arg)?;
+    init_logging(config.log.format, "warn");
+    match DirectoryBackend::try_from(&config)? {
+        DirectoryBackend::Postgres(settings) => Ok((config, settings)),
+        DirectoryBackend::File(path) => bail!(
+            "this command manages a PostgreSQL directory; the config names the file {} (edit it instead)",
+            path.display()
+        ),
+    }
+}
+
+/// Runs one command's statements on a fresh connection.
+fn with_client<T>(
+    settings: &PostgresSettings,
+    work: impl AsyncFnOnce(
+        &mut tokengate_directory_postgres::tokio_postgres::Client,
+    ) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    runtime()?.block_on(async {
+        let mut client = tokengate_directory_postgres::connect(settings).await?;
+        work(&mut client).await
+    })
+}
+
+fn directory(command: DirectoryCommand) -> anyhow::Result<()> {
+    match command {
+        DirectoryCommand::Migrate { config } => {
+            let (_, settings) = postgres_settings(&config)?;
+            let applied =
+                with_client(&settings, async |client| Ok(schema::migrate(client).await?))?;
+            if applied.is_empty() {
+                println!("schema is up to date (version {})", schema::SCHEMA_VERSION);
+            }
+            for (version, name) in applied {
+                println!("applied migration {version} ({name})");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn domain(command: DomainCommand) -> anyhow::Result<()> {
+    let (target, action): (&DomainTarget, &str) = match &command {
+        DomainCommand::Add { target, .. } => (target, "added"),
+        DomainCommand::Disable(t) => (t, "disabled"),
+        DomainCommand::Enable(t) => (t, "enabled"),
+        DomainCommand::Remove(t) => (t, "removed"),
+    };
+    let (_, settings) = postgres_settings(&target.config)?;
+    let id = target.domain.as_str();
+    with_client(&settings, async |client| {
+        match &command {
+            DomainCommand::Add { disabled, .. } => {
+                let state = if *disabled {
+                    DomainState::Disabled
+                } else {
+                    DomainState::Enabled
+                };
+                admin::add_domain(client, id, state).await?
+            }
+            DomainCommand::Disable(_) => {
+                admin::set_domain_state(client, id, DomainState::Disabled).await?
+            }
+            DomainCommand::Enable(_) => {
+                admin::set_domain_state(client, id, DomainState::Enabled).await?
+            }
+            DomainCommand::Remove(_) => admin::remove_domain(client, id).await?,
+        }
+        Ok(())
+    })?;
+    tracing::warn!(audit = "directory_domain", domain_id = %id, action, "domain changed");
+    println!("domain {id} {action}");
+    Ok(())
+}
+
+fn principal<T: Target>(command: PrincipalCommand<T>) -> anyhow::Result<()> {
+    let (target, action): (&T, &str) = match &command {
+        PrincipalCommand::Add { target, .. } => (target, "added"),
+        PrincipalCommand::SetPassword { target, .. } => (target, "password set"),
+        PrincipalCommand::Disable(t) => (t, "disabled"),
+        PrincipalCommand::Enable(t) => (t, "enabled"),
+        PrincipalCommand::Remove(t) => (t, "removed"),
+    };
+    let (_, settings) = postgres_settings(target.config())?;
+    // Hash before connecting: the stdin read and the hash do not hold a
+    // connection open.
+    let hash = match &command {
+        PrincipalCommand::Add { hash, .. } | PrincipalCommand::SetPassword { hash, .. } => {
+            Some(hash_stdin(hash)?)
+        }
+        _ => None,
+    };
+    let (domain_id, id) = (target.domain(), target.id());
+    with_client(&settings, async |client| {
+        match (&command, hash.as_deref()) {
+            (
+                PrincipalCommand::Add {
+                    api_user, disabled, ..
+                },
+                Some(password_hash),
+            ) => {
+                if *api_user && T::TABLE == PrincipalTable::Owner {
+                    bail!("owners cannot be API users");
+                }
+                let new = NewPrincipal {
+                    domain_id,
+                    id,
+                    password_hash,
+                    state: if *disabled {
+                        PrincipalState::Disabled
+                    } else {
+                        PrincipalState::Enabled
+                    },
+                    user_type: if *api_user {
+                        UserType::ApiUser
+                    } else {
+                        UserType::User
+                    },
+                };
+                admin::add_principal(client, T::TABLE, &new).await?
+            }
+            (PrincipalCommand::SetPassword { .. }, Some(password_hash)) => {
+                admin::set_password_hash(client, T::TABLE, domain_id, id, password_hash).await?
+            }
+            (PrincipalCommand::Disable(_), _) => {
+                admin::set_principal_state(
+                    client,
+                    T::TABLE,
+                    domain_id,
+                    id,
+                    PrincipalState::Disabled,
+                )
+                .await?
+            }
+            (PrincipalCommand::Enable(_), _) => {
+                admin::set_principal_state(client, T::TABLE, domain_id, id, PrincipalState::Enabled)
+                    .await?
+            }
+            (PrincipalCommand::Remove(_), _) => {
+                admin::remove_principal(client, T::TABLE, domain_id, id).await?
+            }
+            _ => bail!("no password hash"),
+        }
+        Ok(())
+    })?;
+    let kind = match T::TABLE {
+        PrincipalTable::User => "user",
+        PrincipalTable::Owner => "owner",
+    };
+    tracing::warn!(audit = "directory_principal", %domain_id, principal = %id, kind, action, "directory changed");
+    println!("{kind} {id} in {domain_id}: {action}");
     Ok(())
 }

@@ -248,8 +248,23 @@ async fn assert_row(clients: &Clients, row: &Row) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_matrix() {
-    let server = TestServer::start();
-    let clients = Clients::new(&server).await;
+    issue_matrix_on(&TestServer::start()).await;
+}
+
+/// The same rows with the directory in PostgreSQL (the same users, seeded
+/// with SQL): every rule of SPEC §2 holds whatever the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_matrix_postgres() {
+    let postgres = PostgresServer::start();
+    issue_matrix_on(&TestServer::start_postgres(
+        &postgres,
+        ServerOptions::default(),
+    ))
+    .await;
+}
+
+async fn issue_matrix_on(server: &TestServer) {
+    let clients = Clients::new(server).await;
     for row in issue_rows() {
         assert_row(&clients, &row).await;
     }
@@ -264,8 +279,22 @@ async fn fresh_refresh_token(clients: &Clients) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_matrix() {
-    let server = TestServer::start();
-    let clients = Clients::new(&server).await;
+    refresh_matrix_on(&TestServer::start()).await;
+}
+
+/// The refresh rows with the directory in PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_matrix_postgres() {
+    let postgres = PostgresServer::start();
+    refresh_matrix_on(&TestServer::start_postgres(
+        &postgres,
+        ServerOptions::default(),
+    ))
+    .await;
+}
+
+async fn refresh_matrix_on(server: &TestServer) {
+    let clients = Clients::new(server).await;
     let (req, json) = issue_request("domain-a", "alice@example.com", Some(PASSWORD), "", 0, 0);
     let access = clients
         .call(Proto::Grpc, &issue_call(&req, json))

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::env::apply_env;
 use crate::{
     ConfigError, CorsConfig, IntrospectionConfig, KeysConfig, LimitsConfig, LogConfig,
-    ServerConfig, StoreConfig, TelemetryConfig, TokenConfig,
+    PostgresConfig, ServerConfig, StoreConfig, TelemetryConfig, TokenConfig,
 };
 
 /// The whole configuration.
@@ -19,7 +19,8 @@ pub struct Config {
     /// The one listener for gRPC, gRPC-Web and REST.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
-    /// The directory file (users and domains), relative to the config file.
+    /// The directory: a file (users and domains, relative to the config
+    /// file) or a `postgres://` URL ([`Config::directory_backend`]).
     pub directory: PathBuf,
     /// Signing keys.
     #[serde(default)]
@@ -30,6 +31,9 @@ pub struct Config {
     /// Refresh-token state.
     #[serde(default)]
     pub store: StoreConfig,
+    /// The directory database, when `directory` is a `postgres://` URL.
+    #[serde(default)]
+    pub postgres: PostgresConfig,
     /// Browser origins.
     #[serde(default)]
     pub cors: CorsConfig,
@@ -61,6 +65,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "keys",
     "token",
     "store",
+    "postgres",
     "cors",
     "limits",
     "server",
@@ -96,10 +101,25 @@ impl Config {
         let mut config: Config = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Syntax(e.message().to_owned()))?;
-        config.directory = base.join(&config.directory);
+        if !config.directory_is_postgres() {
+            config.directory = base.join(&config.directory);
+        }
+        if let Some(file) = &mut config.postgres.password_file {
+            *file = base.join(&*file);
+        }
+        if let Some(file) = &mut config.postgres.ca_file {
+            *file = base.join(&*file);
+        }
         config.keys.dir = base.join(&config.keys.dir);
         config.validate()?;
         Ok(config)
+    }
+
+    /// Whether `directory` is a `postgres://` (or `postgresql://`) URL.
+    pub fn directory_is_postgres(&self) -> bool {
+        self.directory
+            .to_str()
+            .is_some_and(tokengate_directory_postgres::is_postgres_url)
     }
 
     /// The value of one setting of a section, named as in the file
@@ -119,6 +139,7 @@ impl Config {
             "keys" => toml::Value::try_from(&self.keys),
             "token" => toml::Value::try_from(&self.token),
             "store" => toml::Value::try_from(&self.store),
+            "postgres" => toml::Value::try_from(&self.postgres),
             "cors" => toml::Value::try_from(&self.cors),
             "limits" => toml::Value::try_from(&self.limits),
             "server" => toml::Value::try_from(&self.server),
@@ -220,7 +241,7 @@ allowed_origins = ["http://localhost:3000"]
         assert_eq!(
             error("directory = \"u\"\nbogus = 1\n"),
             "invalid config: unknown field `bogus`, expected one of `listen`, `directory`, \
-             `keys`, `token`, `store`, `cors`, `limits`, `server`, `log`, `telemetry`, \
+             `keys`, `token`, `store`, `postgres`, `cors`, `limits`, `server`, `log`, `telemetry`, \
              `introspection`"
         );
         assert_eq!(

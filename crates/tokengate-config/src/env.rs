@@ -62,7 +62,9 @@ pub(crate) fn apply_env(
 
 /// Settings whose variables are taken as the string they are, never as
 /// TOML: credentials, which may look like a number or a quoted string.
-const VERBATIM: [&str; 3] = [
+const VERBATIM: [&str; 5] = [
+    "directory",
+    "postgres_password",
     "store_redis_url",
     "store_sentinel_username",
     "store_sentinel_password",

@@ -44,6 +44,7 @@ pub use config::Config;
 pub use error::ConfigError;
 pub use section::{
     BadIntrospectionEntry, CorsConfig, IntrospectionConfig, KeysConfig, LimitsConfig, LogConfig,
-    LogFormat, ServerConfig, StoreConfig, TelemetryConfig, TokenConfig, UnknownLogFormat,
+    LogFormat, PostgresConfig, ServerConfig, StoreConfig, TelemetryConfig, TokenConfig,
+    UnknownLogFormat,
 };
-pub use settings::{AmbiguousStore, StoreBackend};
+pub use settings::{AmbiguousStore, DirectoryBackend, StoreBackend};

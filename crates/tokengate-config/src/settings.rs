@@ -10,7 +10,53 @@ use std::time::Duration;
 use tokengate_core::{IntrospectionClient, IntrospectionSettings, LoginLimits, TokenSettings};
 use tokengate_store::{RedisStoreConfig, SentinelAuth};
 
-use crate::{Config, StoreConfig};
+use crate::{Config, ConfigError, StoreConfig};
+use std::path::PathBuf;
+use tokengate_directory_postgres::PostgresSettings;
+
+/// Where users and domains come from, as `directory` says.
+#[derive(Debug, Clone)]
+pub enum DirectoryBackend {
+    /// A TOML file, reloaded on change.
+    File(PathBuf),
+    /// A PostgreSQL database, with `[postgres]`'s settings and password.
+    Postgres(PostgresSettings),
+}
+
+impl TryFrom<&Config> for DirectoryBackend {
+    type Error = ConfigError;
+
+    /// Reads `postgres.password_file` when set (the password never enters
+    /// the config's text or its errors).
+    fn try_from(config: &Config) -> Result<Self, ConfigError> {
+        if !config.directory_is_postgres() {
+            return Ok(DirectoryBackend::File(config.directory.clone()));
+        }
+        let p = &config.postgres;
+        let url = config.directory.to_string_lossy().into_owned();
+        let password = match (&p.password, &p.password_file) {
+            (Some(password), _) => Some(password.clone()),
+            (None, Some(file)) => {
+                let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Io {
+                    path: file.display().to_string(),
+                    source,
+                })?;
+                Some(text.trim_end_matches(['\n', '\r']).to_owned())
+            }
+            (None, None) => None,
+        };
+        Ok(DirectoryBackend::Postgres(PostgresSettings {
+            password,
+            connect_timeout: Duration::from_millis(p.connect_timeout_ms),
+            query_timeout: Duration::from_millis(p.query_timeout_ms),
+            ping_interval: Duration::from_millis(p.ping_interval_ms),
+            resync_interval: p.resync_interval,
+            outage_refresh_grace: p.outage_refresh_grace,
+            ca_file: p.ca_file.clone(),
+            ..PostgresSettings::new(url)
+        }))
+    }
+}
 
 impl From<&Config> for TokenSettings {
     /// `[token]`'s lifetimes, and [`LoginLimits`] from `[limits]`.

@@ -15,6 +15,7 @@ impl Config {
         server(&self.server)?;
         limits(&self.limits)?;
         store(&self.store)?;
+        postgres(self)?;
         cors(&self.cors)?;
         telemetry(&self.telemetry)?;
         self.introspection
@@ -25,6 +26,36 @@ impl Config {
             .map_err(|e| ConfigError::Invalid(e.0))?;
         Ok(())
     }
+}
+
+fn postgres(config: &Config) -> Result<(), ConfigError> {
+    let p = &config.postgres;
+    if p.password.is_some() && p.password_file.is_some() {
+        return invalid(
+            "set either postgres.password (TOKENGATE_POSTGRES_PASSWORD) or postgres.password_file, not both",
+        );
+    }
+    if p.connect_timeout_ms == 0 || p.query_timeout_ms == 0 || p.ping_interval_ms == 0 {
+        return invalid(
+            "postgres.connect_timeout_ms, query_timeout_ms and ping_interval_ms must be positive",
+        );
+    }
+    if p.resync_interval.is_zero() {
+        return invalid("postgres.resync_interval must be at least 1 second");
+    }
+    if config.directory_is_postgres() {
+        let url = config.directory.to_string_lossy();
+        if url
+            .parse::<tokengate_directory_postgres::tokio_postgres::Config>()
+            .is_err()
+        {
+            return invalid(format!(
+                "directory {:?} is not a valid postgres:// URL",
+                tokengate_directory_postgres::settings::redact(&url)
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn invalid(message: impl Into<String>) -> Result<(), ConfigError> {

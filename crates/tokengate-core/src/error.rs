@@ -144,6 +144,10 @@ pub enum TokenError {
     /// The refresh-token store is unreachable.
     #[error("ERROR_UNAVAILABLE: The token store is unavailable. Try again later.")]
     StoreUnavailable,
+    /// The user directory (a database) is unreachable: its snapshot may be
+    /// stale.
+    #[error("ERROR_UNAVAILABLE: The user directory is unavailable. Try again later.")]
+    DirectoryUnavailable,
     /// A deployment problem (e.g. a domain without signing keys).
     #[error("ERROR_INTERNAL_API: Internal error. ({detail})")]
     Internal {
@@ -213,7 +217,7 @@ impl TokenError {
             TokenError::PermissionDenied => "ERROR_PERMISSION_DENIED",
             TokenError::LoginLocked { .. } => "ERROR_LOGIN_LOCKED",
             TokenError::Busy => "ERROR_TOO_MANY_REQUESTS",
-            TokenError::StoreUnavailable => "ERROR_UNAVAILABLE",
+            TokenError::StoreUnavailable | TokenError::DirectoryUnavailable => "ERROR_UNAVAILABLE",
             TokenError::Internal { .. } | TokenError::Panicked => "ERROR_INTERNAL_API",
             TokenError::RequestTooLarge { .. } => "ERROR_REQUEST_TOO_LARGE",
             TokenError::DeadlineExceeded => "ERROR_DEADLINE_EXCEEDED",
@@ -251,7 +255,9 @@ impl TokenError {
             TokenError::LoginLocked { .. }
             | TokenError::Busy
             | TokenError::RequestTooLarge { .. } => ErrorClass::ResourceExhausted,
-            TokenError::StoreUnavailable => ErrorClass::Unavailable,
+            TokenError::StoreUnavailable | TokenError::DirectoryUnavailable => {
+                ErrorClass::Unavailable
+            }
             TokenError::Internal { .. } | TokenError::Panicked => ErrorClass::Internal,
             TokenError::DeadlineExceeded => ErrorClass::DeadlineExceeded,
             TokenError::UnknownPath { .. } => ErrorClass::NotFound,
@@ -265,7 +271,9 @@ impl TokenError {
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
             TokenError::LoginLocked { retry_after_secs } => Some(*retry_after_secs),
-            TokenError::Busy | TokenError::StoreUnavailable => Some(1),
+            TokenError::Busy | TokenError::StoreUnavailable | TokenError::DirectoryUnavailable => {
+                Some(1)
+            }
             _ => None,
         }
     }
@@ -343,6 +351,7 @@ mod tests {
             ),
             (TokenError::Busy, ResourceExhausted),
             (TokenError::StoreUnavailable, Unavailable),
+            (TokenError::DirectoryUnavailable, Unavailable),
             (TokenError::Internal { detail: "x" }, Internal),
             (TokenError::Panicked, Internal),
             (

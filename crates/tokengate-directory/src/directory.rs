@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::file::DirectoryFile;
+use crate::file::{DirectoryFile, DomainRecord};
 use crate::{HashProfile, PasswordError, PasswordHash};
 
 /// Errors loading a directory file.
@@ -37,6 +37,29 @@ pub enum DomainState {
     Disabled,
 }
 
+impl DomainState {
+    /// The state as stored (`ENABLED`, `DISABLED`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DomainState::Enabled => "ENABLED",
+            DomainState::Disabled => "DISABLED",
+        }
+    }
+}
+
+impl std::str::FromStr for DomainState {
+    type Err = DirectoryError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "ENABLED" => Ok(DomainState::Enabled),
+            "DISABLED" => Ok(DomainState::Disabled),
+            other => Err(DirectoryError::Invalid(format!(
+                "domain state {other:?}: expected ENABLED or DISABLED"
+            ))),
+        }
+    }
+}
+
 /// A user's or owner's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -49,6 +72,31 @@ pub enum PrincipalState {
     Pending,
 }
 
+impl PrincipalState {
+    /// The state as stored (`ENABLED`, `DISABLED`, `PENDING`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalState::Enabled => "ENABLED",
+            PrincipalState::Disabled => "DISABLED",
+            PrincipalState::Pending => "PENDING",
+        }
+    }
+}
+
+impl std::str::FromStr for PrincipalState {
+    type Err = DirectoryError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "ENABLED" => Ok(PrincipalState::Enabled),
+            "DISABLED" => Ok(PrincipalState::Disabled),
+            "PENDING" => Ok(PrincipalState::Pending),
+            other => Err(DirectoryError::Invalid(format!(
+                "state {other:?}: expected ENABLED, DISABLED or PENDING"
+            ))),
+        }
+    }
+}
+
 /// A directory user's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -57,6 +105,29 @@ pub enum UserType {
     User,
     /// A machine account: may not log in with a password.
     ApiUser,
+}
+
+impl UserType {
+    /// The type as stored (`USER`, `API_USER`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserType::User => "USER",
+            UserType::ApiUser => "API_USER",
+        }
+    }
+}
+
+impl std::str::FromStr for UserType {
+    type Err = DirectoryError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "USER" => Ok(UserType::User),
+            "API_USER" => Ok(UserType::ApiUser),
+            other => Err(DirectoryError::Invalid(format!(
+                "user_type {other:?}: expected USER or API_USER"
+            ))),
+        }
+    }
 }
 
 /// Whether a principal is a directory user or the domain's owner.
@@ -128,9 +199,21 @@ impl Directory {
     pub fn from_toml(text: &str) -> Result<Self, DirectoryError> {
         let file: DirectoryFile = toml::from_str(text)
             .map_err(|e| DirectoryError::Syntax(describe_toml_error(text, &e)))?;
+        Self::from_records(file.domain, None)
+    }
+
+    /// Validates domains, users and owners however they were read (a file,
+    /// database rows) into a directory. The dummy hash is computed for the
+    /// profile most hashes use, unless `previous` (the directory this one
+    /// replaces) already has one of that profile: a reload then costs no
+    /// hash computation.
+    pub fn from_records(
+        records: Vec<DomainRecord>,
+        previous: Option<&Directory>,
+    ) -> Result<Self, DirectoryError> {
         let mut domains = HashMap::new();
         let mut profiles: HashMap<HashProfile, usize> = HashMap::new();
-        for entry in file.domain {
+        for entry in records {
             if entry.domain_id.trim().is_empty() {
                 return Err(DirectoryError::Invalid(
                     "a domain has an empty domain_id".into(),
@@ -201,8 +284,12 @@ impl Directory {
                 t_cost: argon2::Params::DEFAULT_T_COST,
                 p_cost: argon2::Params::DEFAULT_P_COST,
             });
-        let dummy_hash =
-            PasswordHash::dummy(&profile).map_err(|e| DirectoryError::Invalid(e.to_string()))?;
+        let dummy_hash = match previous.map(|p| &p.dummy_hash) {
+            Some(kept) if kept.profile() == &profile => kept.clone(),
+            _ => {
+                PasswordHash::dummy(&profile).map_err(|e| DirectoryError::Invalid(e.to_string()))?
+            }
+        };
         Ok(Self {
             domains,
             dummy_hash,

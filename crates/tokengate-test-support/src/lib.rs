@@ -8,6 +8,8 @@
 //!   Redis Cluster, per test or shared by a whole test binary;
 //! - [`redis_sentinel`]: a master with replicas behind Redis Sentinel, for
 //!   failover tests;
+//! - [`postgres_server`]: private PostgreSQL servers (Debian's binaries,
+//!   `initdb` in a temporary folder) for the PostgreSQL directory;
 //! - [`slot_migration`]: moving one slot of a [`redis_server::RedisCluster`]
 //!   to another master step by step, so a test can run load meanwhile;
 //! - [`locate`]: the repository root and the `tokengate` binary under test;
@@ -32,6 +34,7 @@ pub mod dev_server;
 pub mod ids;
 pub mod locate;
 pub mod ports;
+pub mod postgres_server;
 pub mod redis_sentinel;
 pub mod redis_server;
 pub mod slot_migration;
@@ -47,6 +50,7 @@ pub mod test_server;
 pub mod prelude {
     pub use crate::locate::repo_root;
     pub use crate::ports::{connect_from, free_port};
+    pub use crate::postgres_server::PostgresServer;
 
     #[cfg(feature = "server")]
     pub use crate::calls::{
@@ -63,6 +67,7 @@ pub mod prelude {
     };
     #[cfg(feature = "server")]
     pub use crate::test_server::{
-        PASSWORD, ServerOptions, TestServer, default_test_env, directory_toml,
+        PASSWORD, ServerOptions, TestServer, default_test_env, directory_sql, directory_toml,
+        postgres_cli_config, tokengate_cli,
     };
 }

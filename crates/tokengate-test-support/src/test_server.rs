@@ -49,6 +49,57 @@ password_hash = "{h}"
     )
 }
 
+/// [`directory_toml`]'s domains, users and owners as SQL for a migrated
+/// PostgreSQL directory.
+pub fn directory_sql(cost: u32) -> String {
+    let h = tokengate_directory::hash_bcrypt(PASSWORD, cost).expect("hash");
+    format!(
+        "INSERT INTO tokengate.domains (domain_id, state) VALUES \
+           ('domain-a', 'ENABLED'), ('domain-off', 'DISABLED'); \
+         INSERT INTO tokengate.users (domain_id, user_id, password_hash, state, user_type) VALUES \
+           ('domain-a', 'alice@example.com', '{h}', 'ENABLED', 'USER'), \
+           ('domain-a', 'bob@example.com', '{h}', 'DISABLED', 'USER'), \
+           ('domain-a', 'robot', '{h}', 'ENABLED', 'API_USER'), \
+           ('domain-off', 'carol@example.com', '{h}', 'ENABLED', 'USER'); \
+         INSERT INTO tokengate.owners (domain_id, owner_id, password_hash) VALUES \
+           ('domain-a', 'root', '{h}');"
+    )
+}
+
+/// Runs the tokengate binary with `args` (`--config` is added when
+/// `config` is given) and `stdin` on its standard input.
+pub fn tokengate_cli(config: Option<&Path>, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let mut command = Command::new(crate::locate::tokengate_binary());
+    command.args(args);
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    let mut child = command
+        .env_remove("TOKENGATE_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tokengate");
+    if let Some(mut input) = child.stdin.take() {
+        input.write_all(stdin.as_bytes()).expect("write stdin");
+    }
+    child.wait_with_output().expect("tokengate output")
+}
+
+/// A config file for commands against `url`'s PostgreSQL directory,
+/// written into `dir`.
+pub fn postgres_cli_config(dir: &Path, url: &str) -> PathBuf {
+    let path = dir.join("cli.toml");
+    std::fs::write(
+        &path,
+        format!("directory = {url:?}\n[keys]\ndir = \"keys\"\n"),
+    )
+    .expect("write cli config");
+    path
+}
+
 /// Options for a test server.
 pub struct ServerOptions {
     /// Extra TOML appended to the config.
@@ -167,6 +218,27 @@ impl TestServer {
         };
         server.addr = server.wait_listening();
         server
+    }
+
+    /// A server whose directory is `postgres`, migrated (`tokengate
+    /// directory migrate`) and seeded with [`directory_sql`].
+    pub fn start_postgres(
+        postgres: &crate::postgres_server::PostgresServer,
+        mut options: ServerOptions,
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = postgres_cli_config(dir.path(), &postgres.url());
+        let out = tokengate_cli(Some(&config), &["directory", "migrate"], "");
+        assert!(
+            out.status.success(),
+            "migrate: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        postgres.psql(&directory_sql(options.bcrypt_cost));
+        options
+            .env
+            .push(("TOKENGATE_DIRECTORY".to_owned(), postgres.url()));
+        Self::start_with(options)
     }
 
     /// Its config file.

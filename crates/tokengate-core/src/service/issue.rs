@@ -64,6 +64,9 @@ impl TokenService {
         tracing::Span::current()
             .record("domain_id", req.domain_id.as_str())
             .record("user_id", req.user_id.as_str());
+        // A database directory whose feed is down may be stale: a user
+        // disabled a moment ago must not log in (UNAVAILABLE, retried).
+        self.directory_for_login()?;
         let directory = self.directory.load();
         let domain = enabled_domain(&directory, &req.domain_id)?;
         // Issue rule 5: "`credentials` without a `password` key (also `{}`)

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use tokengate_directory::{Directory, PrincipalKind};
+use tokengate_directory::{Directory, DirectoryUnavailable, Freshness, PrincipalKind};
 use tokengate_keys::{DomainKeys, KeyRing};
 use tokengate_store::{RefreshStore, StoreError};
 
@@ -103,6 +103,9 @@ pub struct TokenService {
     passwords: PasswordPool,
     /// Lifetimes and limits.
     settings: TokenSettings,
+    /// Whether the directory snapshot is current (a database directory's
+    /// change feed); `None`: always (a file).
+    freshness: Option<Arc<dyn Freshness>>,
 }
 
 impl std::fmt::Debug for TokenService {
@@ -140,6 +143,14 @@ pub(crate) fn store_error(err: StoreError) -> TokenError {
     TokenError::StoreUnavailable
 }
 
+/// A directory outage as the client sees it: UNAVAILABLE, the client
+/// retries. The cause is logged at debug (the feed logs the outage once).
+fn directory_error(err: DirectoryUnavailable) -> TokenError {
+    tracing::debug!(error = %err, "answering UNAVAILABLE");
+    metrics::counter!("tokengate_directory_unavailable_answers_total").increment(1);
+    TokenError::DirectoryUnavailable
+}
+
 /// Which kind of principal a request's or token's `user_type` names:
 /// "empty, `USER` or `LOCAL` → a directory user; `DOMAIN_OWNER` → the
 /// domain's owner"; anything else is no principal.
@@ -166,6 +177,31 @@ impl TokenService {
             store,
             passwords,
             settings,
+            freshness: None,
+        }
+    }
+
+    /// Makes logins and refreshes ask `freshness` first: a directory kept
+    /// current by a change feed answers UNAVAILABLE while the feed is down
+    /// (see the source's docs for how refreshes fare).
+    pub fn with_freshness(mut self, freshness: Arc<dyn Freshness>) -> Self {
+        self.freshness = Some(freshness);
+        self
+    }
+
+    /// Logins need a current directory.
+    fn directory_for_login(&self) -> Result<(), TokenError> {
+        match &self.freshness {
+            Some(f) => f.check_login().map_err(directory_error),
+            None => Ok(()),
+        }
+    }
+
+    /// Refreshes may run on a snapshot its source still accepts.
+    fn directory_for_refresh(&self) -> Result<(), TokenError> {
+        match &self.freshness {
+            Some(f) => f.check_refresh().map_err(directory_error),
+            None => Ok(()),
         }
     }
 
@@ -184,8 +220,12 @@ impl TokenService {
         self.keys.load()
     }
 
-    /// Ready to serve: every domain has keys and the store answers.
+    /// Ready to serve: the directory is current, every domain has keys and
+    /// the store answers.
     pub async fn readiness(&self) -> Result<(), String> {
+        if let Some(f) = &self.freshness {
+            f.check_login().map_err(|e| e.to_string())?;
+        }
         let directory = self.directory.load();
         let keys = self.keys.load();
         if let Some(missing) = directory

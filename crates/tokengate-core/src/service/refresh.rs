@@ -55,6 +55,9 @@ impl TokenService {
     pub async fn refresh(&self, token: Option<&str>) -> Result<TokenPair, TokenError> {
         // Refresh rule 1: "Absent → UNAUTHENTICATED ERROR_INVALID_REFRESH_TOKEN".
         let token = token.ok_or(TokenError::InvalidRefreshToken)?;
+        // A database directory's snapshot may be too stale to judge the
+        // principal (its source decides: README, "Directories").
+        self.directory_for_refresh()?;
         let directory = self.directory.load();
         let keys = self.keys.load();
         let presented = verify_presented(token, &directory, &keys)?;
