@@ -141,6 +141,9 @@ pub async fn run(
     directory: DirectorySource,
     on_listening: impl FnOnce(std::net::SocketAddr),
 ) -> anyhow::Result<()> {
+    // The recorder first: the directory feed and the store count from the
+    // start.
+    let metrics = crate::telemetry::metrics_handle();
     let core = match &directory {
         DirectorySource::Postgres(settings) => {
             tracing::info!(directory = %settings.redacted_url(), "postgres directory: syncing");
@@ -176,7 +179,7 @@ pub async fn run(
 
     let endpoints = EndpointState {
         core: Arc::clone(&core),
-        metrics: crate::telemetry::metrics_handle(),
+        metrics,
         lifecycle: lifecycle.clone(),
         openapi: crate::transport::openapi::for_config(&config)
             .context("completing the OpenAPI document")?,

@@ -1,0 +1,376 @@
+//! The PostgreSQL directory end to end: the real binary against a private
+//! PostgreSQL server. Users are managed with the `tokengate` commands
+//! (passwords on stdin) and with plain SQL; every change reaches running
+//! instances within a second and ends families at their next refresh; an
+//! unreachable database answers UNAVAILABLE and fails /readyz, refreshes
+//! ride out `postgres.outage_refresh_grace`, and everything recovers
+//! without a restart.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tokengate_test_support::prelude::*;
+
+const INVALID_ARGUMENT: i32 = 3;
+const UNAVAILABLE: i32 = 14;
+const UNAUTHENTICATED: i32 = 16;
+
+fn cli(config: &Path, args: &[&str], stdin: &str) -> String {
+    let out = tokengate_cli(Some(config), args, stdin);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "tokengate {args:?}: {stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn issue(clients: &Clients, domain: &str, user: &str, password: &str) -> Outcome {
+    let (req, json) = issue_request(domain, user, Some(password), "", 0, 0);
+    clients.call(Proto::Grpc, &issue_call(&req, json)).await
+}
+
+async fn refresh(clients: &Clients, token: &str) -> Outcome {
+    clients
+        .call(
+            Proto::Grpc,
+            &refresh_call(vec![("token", token.to_owned())]),
+        )
+        .await
+}
+
+/// Polls `check` every 20 ms until it holds; returns how long that took,
+/// panicking after `limit`.
+async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if check().await {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn readyz(server: &TestServer) -> u16 {
+    reqwest::get(server.url("/readyz"))
+        .await
+        .expect("readyz")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_managed_by_commands_and_sql_reach_the_server_within_a_second() {
+    let postgres = PostgresServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = postgres_cli_config(dir.path(), &postgres.url());
+    let migrated = cli(&config, &["directory", "migrate"], "");
+    assert!(migrated.contains("applied migration 1"), "{migrated}");
+    let again = cli(&config, &["directory", "migrate"], "");
+    assert!(again.contains("up to date"), "{again}");
+    cli(&config, &["domain", "add", "--domain", "d1"], "");
+    let bcrypt = ["--bcrypt", "--cost", "4"];
+    let add = |user: &str| {
+        let mut args = vec!["user", "add", "--domain", "d1", "--user", user];
+        args.extend(bcrypt);
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let args = add("alice");
+    cli(
+        &config,
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        "pw-one\n",
+    );
+    // The password never reaches argv or the table in clear.
+    let stored = postgres.psql("SELECT password_hash FROM tokengate.users WHERE user_id = 'alice'");
+    assert!(stored.starts_with("$2b$04$") && !stored.contains("pw-one"));
+    // Adding twice, or to a missing domain, is refused with a clear error.
+    let out = tokengate_cli(
+        Some(&config),
+        &["user", "add", "--domain", "d1", "--user", "alice"],
+        "x\n",
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    let out = tokengate_cli(
+        Some(&config),
+        &["user", "add", "--domain", "nope", "--user", "x"],
+        "x\n",
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+
+    let server = TestServer::start_with(ServerOptions {
+        env: {
+            let mut env = default_test_env();
+            env.push(("TOKENGATE_DIRECTORY".to_owned(), postgres.url()));
+            env
+        },
+        ..ServerOptions::default()
+    });
+    let clients = Clients::new(&server).await;
+    assert_eq!(readyz(&server).await, 200);
+    let first = issue(&clients, "d1", "alice", "pw-one").await;
+    assert!(first.ok(), "{first:?}");
+    let family = first.decode::<TokenInfo>().refresh_token;
+    let family = refresh(&clients, &family)
+        .await
+        .decode::<TokenInfo>()
+        .refresh_token;
+
+    // A user added while running can log in within a second.
+    let args = add("bob");
+    cli(
+        &config,
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        "pw-bob\n",
+    );
+    let took = within(Duration::from_secs(1), "new user", || async {
+        issue(&clients, "d1", "bob", "pw-bob").await.ok()
+    })
+    .await;
+    eprintln!("user add -> first login: {took:?}");
+
+    // A password change by the command: the new password works within a
+    // second, the family issued before it ends at its next refresh.
+    let mut args = vec!["user", "set-password", "--domain", "d1", "--user", "alice"];
+    args.extend(bcrypt);
+    cli(&config, &args, "pw-two\n");
+    let took = within(Duration::from_secs(1), "password change", || async {
+        issue(&clients, "d1", "alice", "pw-two").await.ok()
+    })
+    .await;
+    eprintln!("user set-password -> new password accepted: {took:?}");
+    let old = issue(&clients, "d1", "alice", "pw-one").await;
+    assert_eq!(old.reason.as_deref(), Some("ERROR_AUTHENTICATION_FAILURE"));
+    let ended = refresh(&clients, &family).await;
+    assert_eq!(
+        (ended.code, ended.message.as_str()),
+        (
+            UNAUTHENTICATED,
+            "ERROR_INVALID_REFRESH_TOKEN: Refresh token is invalid or expired."
+        )
+    );
+
+    // Disabled by plain SQL: logins and refreshes refused within a second.
+    let live = issue(&clients, "d1", "alice", "pw-two")
+        .await
+        .decode::<TokenInfo>()
+        .refresh_token;
+    postgres.psql("UPDATE tokengate.users SET state = 'DISABLED' WHERE user_id = 'alice'");
+    let took = within(Duration::from_secs(1), "disable", || async {
+        issue(&clients, "d1", "alice", "pw-two")
+            .await
+            .reason
+            .as_deref()
+            == Some("ERROR_USER_STATUS_CHECK_FAILURE")
+    })
+    .await;
+    eprintln!("SQL disable -> login refused: {took:?}");
+    let refused = refresh(&clients, &live).await;
+    assert_eq!(
+        refused.reason.as_deref(),
+        Some("ERROR_USER_STATUS_CHECK_FAILURE")
+    );
+
+    // Enabled again by the command, then removed: the family ends NOT_FOUND.
+    cli(
+        &config,
+        &["user", "enable", "--domain", "d1", "--user", "alice"],
+        "",
+    );
+    within(Duration::from_secs(1), "enable", || async {
+        issue(&clients, "d1", "alice", "pw-two").await.ok()
+    })
+    .await;
+    let live = issue(&clients, "d1", "alice", "pw-two")
+        .await
+        .decode::<TokenInfo>()
+        .refresh_token;
+    cli(
+        &config,
+        &["user", "remove", "--domain", "d1", "--user", "alice"],
+        "",
+    );
+    within(Duration::from_secs(1), "remove", || async {
+        issue(&clients, "d1", "alice", "pw-two")
+            .await
+            .reason
+            .as_deref()
+            == Some("ERROR_AUTHENTICATION_FAILURE")
+    })
+    .await;
+    let gone = refresh(&clients, &live).await;
+    assert_eq!(
+        (gone.code, gone.reason.as_deref()),
+        (INVALID_ARGUMENT, Some("ERROR_NOT_FOUND"))
+    );
+
+    // Owners and domains the same way.
+    let mut args = vec!["owner", "add", "--domain", "d1", "--owner", "root"];
+    args.extend(bcrypt);
+    cli(&config, &args, "pw-root\n");
+    within(Duration::from_secs(1), "owner", || async {
+        let (req, json) = issue_request("d1", "root", Some("pw-root"), "DOMAIN_OWNER", 0, 0);
+        clients
+            .call(Proto::Grpc, &issue_call(&req, json))
+            .await
+            .ok()
+    })
+    .await;
+    cli(&config, &["domain", "disable", "--domain", "d1"], "");
+    within(Duration::from_secs(1), "domain disable", || async {
+        issue(&clients, "d1", "bob", "pw-bob")
+            .await
+            .reason
+            .as_deref()
+            == Some("ERROR_DOMAIN_STATE")
+    })
+    .await;
+    assert_eq!(server.metric("tokengate_directory_up").await, 1.0);
+    assert_eq!(
+        server
+            .metric("tokengate_directory_resyncs_total{reason=\"connect\",result=\"ok\"}")
+            .await,
+        1.0
+    );
+    assert!(
+        server
+            .metric("tokengate_directory_notifications_total")
+            .await
+            >= 7.0
+    );
+    let logs = server.logs();
+    for secret in ["pw-one", "pw-two", "pw-bob", "pw-root", "$2b$04$"] {
+        assert!(!logs.contains(secret), "{secret} in the server log");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_see_a_psql_password_change_within_a_second() {
+    let postgres = PostgresServer::start();
+    let a = TestServer::start_postgres(&postgres, ServerOptions::default());
+    let b = TestServer::start_with(ServerOptions {
+        env: {
+            let mut env = default_test_env();
+            env.push(("TOKENGATE_DIRECTORY".to_owned(), postgres.url()));
+            env
+        },
+        ..ServerOptions::default()
+    });
+    let (ca, cb) = (Clients::new(&a).await, Clients::new(&b).await);
+    for clients in [&ca, &cb] {
+        assert!(
+            issue(clients, "domain-a", "alice@example.com", PASSWORD)
+                .await
+                .ok()
+        );
+    }
+    let hash = tokengate_directory::hash_bcrypt("changed by psql", 4).expect("hash");
+    postgres.psql(&format!(
+        "UPDATE tokengate.users SET password_hash = '{hash}' WHERE user_id = 'alice@example.com'"
+    ));
+    let changed = Instant::now();
+    for (name, clients) in [("a", &ca), ("b", &cb)] {
+        within(Duration::from_secs(1), name, || async {
+            issue(clients, "domain-a", "alice@example.com", "changed by psql")
+                .await
+                .ok()
+        })
+        .await;
+        eprintln!(
+            "instance {name} saw the psql change after {:?}",
+            changed.elapsed()
+        );
+    }
+    assert!(changed.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_answers_unavailable_refreshes_ride_the_grace_and_recovery_needs_no_restart() {
+    let mut postgres = PostgresServer::start();
+    let mut env = default_test_env();
+    env.push((
+        "TOKENGATE_POSTGRES_OUTAGE_REFRESH_GRACE".to_owned(),
+        "3".to_owned(),
+    ));
+    env.push((
+        "TOKENGATE_POSTGRES_QUERY_TIMEOUT_MS".to_owned(),
+        "500".to_owned(),
+    ));
+    env.push((
+        "TOKENGATE_POSTGRES_CONNECT_TIMEOUT_MS".to_owned(),
+        "500".to_owned(),
+    ));
+    let server = TestServer::start_postgres(
+        &postgres,
+        ServerOptions {
+            env,
+            ..ServerOptions::default()
+        },
+    );
+    let clients = Clients::new(&server).await;
+    let login = || issue(&clients, "domain-a", "alice@example.com", PASSWORD);
+    let mut token = login().await.decode::<TokenInfo>().refresh_token;
+
+    // The server ends tokengate's connection: it reconnects and resyncs.
+    let killed = postgres.psql(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE application_name = 'tokengate'",
+    );
+    assert_eq!(killed, "1", "tokengate keeps one connection");
+    within(
+        Duration::from_secs(3),
+        "reconnect after pg_terminate_backend",
+        || async {
+            server
+                .metric("tokengate_directory_connection_losses_total")
+                .await
+                >= 1.0
+                && server.metric("tokengate_directory_up").await == 1.0
+        },
+    )
+    .await;
+    assert!(login().await.ok());
+
+    // The server stops accepting: logins UNAVAILABLE, /readyz 503.
+    postgres.stop();
+    let stopped = Instant::now();
+    let took = within(Duration::from_secs(3), "outage noticed", || async {
+        login().await.code == UNAVAILABLE
+    })
+    .await;
+    eprintln!("postgres stopped -> issue UNAVAILABLE after {took:?}");
+    let down = login().await;
+    assert_eq!(
+        (down.code, down.message.as_str()),
+        (
+            UNAVAILABLE,
+            "ERROR_UNAVAILABLE: The user directory is unavailable. Try again later."
+        )
+    );
+    assert_eq!(readyz(&server).await, 503);
+    // Within the grace, refreshes are served from the last snapshot...
+    let answered = refresh(&clients, &token).await;
+    assert!(answered.ok(), "refresh inside the grace: {answered:?}");
+    token = answered.decode::<TokenInfo>().refresh_token;
+    // ...after it, UNAVAILABLE, and the token is not spent.
+    tokio::time::sleep(
+        Duration::from_secs(3).saturating_sub(stopped.elapsed()) + Duration::from_millis(300),
+    )
+    .await;
+    let late = refresh(&clients, &token).await;
+    assert_eq!(late.code, UNAVAILABLE, "{late:?}");
+
+    // Back: recovery without a restart, the held token still refreshes.
+    postgres.restart();
+    let took = within(Duration::from_secs(8), "recovery", || async {
+        login().await.ok()
+    })
+    .await;
+    eprintln!("postgres restarted -> issue OK after {took:?}");
+    assert_eq!(readyz(&server).await, 200);
+    let after = refresh(&clients, &token).await;
+    assert!(after.ok(), "the token held through the outage: {after:?}");
+}
