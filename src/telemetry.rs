@@ -87,6 +87,12 @@ pub fn init(
     telemetry: Option<&TelemetryConfig>,
 ) -> anyhow::Result<TelemetryGuard> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    // tokio-postgres logs every statement's parameters at debug (password
+    // hashes among them, for the directory commands): never below info.
+    let filter = match "tokio_postgres=info".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     let (make_writer, log_writer) = match writer {
         LogWriter::Background => {
             let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()

@@ -231,3 +231,144 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Runs the tokengate binary at TRACE with `stdin`; its output.
+fn traced_command(args: &[&str], config: &std::path::Path, stdin: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tokengate"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "trace")
+        .env_remove("TOKENGATE_CONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn tokengate");
+    if let Some(mut input) = child.stdin.take() {
+        input.write_all(stdin.as_bytes()).expect("stdin");
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// The PostgreSQL directory at TRACE: the database password (from the
+/// environment, a password file or the URL), the users' passwords given
+/// to the commands on stdin and their hashes never reach a log, also when
+/// the connection is lost or the password is wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_directory_session_at_trace_reveals_no_secret() {
+    use tokengate_test_support::postgres_server;
+    let postgres = PostgresServer::start();
+    let server = TestServer::start_postgres(
+        &postgres,
+        ServerOptions {
+            env: [
+                default_test_env(),
+                vec![("RUST_LOG".to_owned(), "trace".to_owned())],
+            ]
+            .concat(),
+            ..ServerOptions::default()
+        },
+    );
+    let clients = Clients::new(&server).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = postgres_cli_config(dir.path(), &postgres);
+    let command_password = "cmd-Secret-pw-31";
+    let mut logs = String::new();
+    for args in [
+        &[
+            "user", "add", "--domain", "domain-a", "--user", "dave", "--bcrypt", "--cost", "4",
+        ][..],
+        &[
+            "user",
+            "set-password",
+            "--domain",
+            "domain-a",
+            "--user",
+            "dave",
+        ][..],
+    ] {
+        let out = traced_command(args, &config, &format!("{command_password}\n"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        logs.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    // The password in the URL, right and wrong.
+    let url_secret = "Wrong-Url-Secret-9";
+    for (password, ok) in [(postgres_server::PASSWORD, true), (url_secret, false)] {
+        let path = dir.path().join("url.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "directory = \"postgres://tokengate:{password}@127.0.0.1:{}/postgres?sslmode=disable\"\n[keys]\ndir = \"keys\"\n",
+                postgres.port
+            ),
+        )
+        .expect("config");
+        let out = traced_command(
+            &["user", "enable", "--domain", "domain-a", "--user", "dave"],
+            &path,
+            "",
+        );
+        assert_eq!(
+            out.status.success(),
+            ok,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        logs.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for password in [PASSWORD, "wrong-guess-77"] {
+        let (req, json) = issue_request("domain-a", "alice@example.com", Some(password), "", 0, 0);
+        clients.call(Proto::Rest, &issue_call(&req, json)).await;
+    }
+    let (req, json) = issue_request("domain-a", "dave", Some(command_password), "", 0, 0);
+    let dave = clients.call(Proto::Grpc, &issue_call(&req, json)).await;
+    assert!(dave.ok(), "{dave:?}");
+    postgres.psql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tokengate'",
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let mut secrets = vec![
+        PASSWORD.to_owned(),
+        "wrong-guess-77".to_owned(),
+        command_password.to_owned(),
+        postgres_server::PASSWORD.to_owned(),
+        url_secret.to_owned(),
+    ];
+    for hash in postgres
+        .psql("SELECT password_hash FROM tokengate.users UNION SELECT password_hash FROM tokengate.owners")
+        .lines()
+    {
+        secrets.push(hash.to_owned());
+        secrets.push(hash[hash.len() - 31..].to_owned());
+    }
+    server.signal("TERM");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    logs.push_str(&server.logs());
+    assert!(
+        logs.contains("postgres directory")
+            && logs.contains("password authentication failed")
+            && logs.contains("terminating connection"),
+        "the directory logged its work, the failed login and the lost connection: {}",
+        logs.lines()
+            .filter(|l| l.contains("postgres") || l.contains("Error"))
+            .take(30)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    for secret in &secrets {
+        if let Some(at) = logs.find(secret.as_str()) {
+            let start = at.saturating_sub(200);
+            panic!(
+                "a secret appears in the logs: ...{}...",
+                &logs[start..(at + secret.len()).min(logs.len())]
+            );
+        }
+    }
+}

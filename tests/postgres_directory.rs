@@ -65,7 +65,7 @@ async fn readyz(server: &TestServer) -> u16 {
 async fn users_managed_by_commands_and_sql_reach_the_server_within_a_second() {
     let postgres = PostgresServer::start();
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = postgres_cli_config(dir.path(), &postgres.url());
+    let config = postgres_cli_config(dir.path(), &postgres);
     let migrated = cli(&config, &["directory", "migrate"], "");
     assert!(migrated.contains("applied migration 1"), "{migrated}");
     let again = cli(&config, &["directory", "migrate"], "");
@@ -104,7 +104,7 @@ async fn users_managed_by_commands_and_sql_reach_the_server_within_a_second() {
     let server = TestServer::start_with(ServerOptions {
         env: {
             let mut env = default_test_env();
-            env.push(("TOKENGATE_DIRECTORY".to_owned(), postgres.url()));
+            env.extend(postgres.server_env());
             env
         },
         ..ServerOptions::default()
@@ -242,7 +242,15 @@ async fn users_managed_by_commands_and_sql_reach_the_server_within_a_second() {
             >= 7.0
     );
     let logs = server.logs();
-    for secret in ["pw-one", "pw-two", "pw-bob", "pw-root", "$2b$04$"] {
+    let postgres_password = tokengate_test_support::postgres_server::PASSWORD;
+    for secret in [
+        "pw-one",
+        "pw-two",
+        "pw-bob",
+        "pw-root",
+        "$2b$04$",
+        postgres_password,
+    ] {
         assert!(!logs.contains(secret), "{secret} in the server log");
     }
 }
@@ -254,7 +262,7 @@ async fn two_instances_see_a_psql_password_change_within_a_second() {
     let b = TestServer::start_with(ServerOptions {
         env: {
             let mut env = default_test_env();
-            env.push(("TOKENGATE_DIRECTORY".to_owned(), postgres.url()));
+            env.extend(postgres.server_env());
             env
         },
         ..ServerOptions::default()

@@ -39,13 +39,24 @@ pub enum PostgresDirectoryError {
 
 impl From<tokio_postgres::Error> for PostgresDirectoryError {
     fn from(e: tokio_postgres::Error) -> Self {
-        // tokio-postgres' texts name the server's message (e.g. "relation
-        // does not exist"), never the connection's password.
-        match e.as_db_error() {
-            Some(db) => {
-                PostgresDirectoryError::Query(format!("{} ({})", db.message(), db.code().code()))
-            }
-            None => PostgresDirectoryError::Query(e.to_string()),
-        }
+        PostgresDirectoryError::Query(describe(&e))
     }
+}
+
+/// A driver error as a log line can show it: the server's message and
+/// SQLSTATE for a database error ("password authentication failed for
+/// user …", never the password; not the row-echoing detail), else the
+/// error and its causes ("error connecting to server: Connection refused").
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} (SQLSTATE {})", db.message(), db.code().code());
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

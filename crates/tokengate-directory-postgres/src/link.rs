@@ -33,7 +33,7 @@ pub(crate) async fn connect(
     let (client, mut connection) = tokio::time::timeout(bound, config.connect(tls))
         .await
         .map_err(|_| PostgresDirectoryError::Connect(format!("timed out after {bound:?}")))?
-        .map_err(|e| PostgresDirectoryError::Connect(e.to_string()))?;
+        .map_err(|e| PostgresDirectoryError::Connect(crate::error::describe(&e)))?;
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
@@ -43,7 +43,7 @@ pub(crate) async fn connect(
                     let _ = tx.send(Event::Notified);
                 }
                 Some(Ok(_)) => {}
-                Some(Err(e)) => break e.to_string(),
+                Some(Err(e)) => break crate::error::describe(&e),
                 None => break "connection closed".to_owned(),
             }
         };

@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use crate::ports::free_port;
 
+/// The password of the `tokengate` role.
+pub const PASSWORD: &str = "pg-Secret-5150";
+
 /// Where Debian keeps PostgreSQL's server binaries (the newest version),
 /// else `PATH`.
 fn binary(name: &str) -> PathBuf {
@@ -81,6 +84,8 @@ impl PostgresServer {
         if let Some((uid, gid)) = user {
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("chown tempdir");
         }
+        let pwfile = dir.path().join("pwfile");
+        std::fs::write(&pwfile, PASSWORD).expect("write pwfile");
         let mut initdb = Command::new(binary("initdb"));
         initdb
             .arg("-D")
@@ -88,12 +93,14 @@ impl PostgresServer {
             .args([
                 "-U",
                 "tokengate",
-                "--auth=trust",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
                 "--no-sync",
                 "-E",
                 "UTF8",
                 "--locale=C",
             ])
+            .arg(format!("--pwfile={}", pwfile.display()))
             .stdin(Stdio::null());
         if let Some((uid, gid)) = user {
             initdb.uid(uid).gid(gid);
@@ -177,7 +184,8 @@ impl PostgresServer {
         Err(format!("postgres did not become ready: {}", self.log()))
     }
 
-    /// `postgres://tokengate@127.0.0.1:<port>/postgres?sslmode=disable`.
+    /// `postgres://tokengate@127.0.0.1:<port>/postgres?sslmode=disable`
+    /// (the password is given apart: [`PASSWORD`]).
     pub fn url(&self) -> String {
         format!(
             "postgres://tokengate@127.0.0.1:{}/postgres?sslmode=disable",
@@ -193,6 +201,7 @@ impl PostgresServer {
             .args(["-U", "tokengate", "-d", "postgres", "-X", "-A", "-t"])
             .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
             .env("PGCONNECT_TIMEOUT", "2")
+            .env("PGPASSWORD", PASSWORD)
             .stdin(Stdio::null())
             .output()
             .map_err(|e| e.to_string())?;
@@ -201,6 +210,18 @@ impl PostgresServer {
         } else {
             Err(String::from_utf8_lossy(&out.stderr).into_owned())
         }
+    }
+
+    /// The environment that points `tokengate serve` at this server:
+    /// `TOKENGATE_DIRECTORY` and `TOKENGATE_POSTGRES_PASSWORD`.
+    pub fn server_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("TOKENGATE_DIRECTORY".to_owned(), self.url()),
+            (
+                "TOKENGATE_POSTGRES_PASSWORD".to_owned(),
+                PASSWORD.to_owned(),
+            ),
+        ]
     }
 
     /// Runs SQL with `psql`; panics on failure.

@@ -88,15 +88,23 @@ pub fn tokengate_cli(config: Option<&Path>, args: &[&str], stdin: &str) -> std::
     child.wait_with_output().expect("tokengate output")
 }
 
-/// A config file for commands against `url`'s PostgreSQL directory,
-/// written into `dir`.
-pub fn postgres_cli_config(dir: &Path, url: &str) -> PathBuf {
+/// A config file for commands against `postgres`, written into `dir`;
+/// the password in a `postgres.password_file` beside it.
+pub fn postgres_cli_config(
+    dir: &Path,
+    postgres: &crate::postgres_server::PostgresServer,
+) -> PathBuf {
     let path = dir.join("cli.toml");
     std::fs::write(
-        &path,
-        format!("directory = {url:?}\n[keys]\ndir = \"keys\"\n"),
+        dir.join("pgpass"),
+        format!("{}\n", crate::postgres_server::PASSWORD),
     )
-    .expect("write cli config");
+    .expect("write password file");
+    let config = format!(
+        "directory = {:?}\n[keys]\ndir = \"keys\"\n[postgres]\npassword_file = \"pgpass\"\n",
+        postgres.url()
+    );
+    std::fs::write(&path, config).expect("write cli config");
     path
 }
 
@@ -227,7 +235,7 @@ impl TestServer {
         mut options: ServerOptions,
     ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = postgres_cli_config(dir.path(), &postgres.url());
+        let config = postgres_cli_config(dir.path(), postgres);
         let out = tokengate_cli(Some(&config), &["directory", "migrate"], "");
         assert!(
             out.status.success(),
@@ -235,9 +243,7 @@ impl TestServer {
             String::from_utf8_lossy(&out.stderr)
         );
         postgres.psql(&directory_sql(options.bcrypt_cost));
-        options
-            .env
-            .push(("TOKENGATE_DIRECTORY".to_owned(), postgres.url()));
+        options.env.extend(postgres.server_env());
         Self::start_with(options)
     }
 
