@@ -474,8 +474,16 @@ fn check_config(file: &Path) -> anyhow::Result<()> {
         StoreBackend::Memory => "in-memory".to_owned(),
         StoreBackend::Redis(redis) => redis.check()?,
     };
+    let source = match DirectoryBackend::try_from(&config)? {
+        DirectoryBackend::File(path) => format!("file {}", path.display()),
+        DirectoryBackend::Postgres(settings) => format!(
+            "postgres {} (schema version {})",
+            settings.redacted_url(),
+            schema::SCHEMA_VERSION
+        ),
+    };
     println!(
-        "config OK: listen {}, {} domains, {} users/owners, store {store}",
+        "config OK: listen {}, directory {source}: {} domains, {} users/owners, store {store}",
         config.listen,
         directory.domain_count(),
         directory.principal_count(),

@@ -66,6 +66,13 @@ async fn users_managed_by_commands_and_sql_reach_the_server_within_a_second() {
     let postgres = PostgresServer::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let config = postgres_cli_config(dir.path(), &postgres);
+    // check-config connects: an empty database says what to run.
+    let out = tokengate_cli(None, &["check-config", config.to_str().expect("path")], "");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("tokengate directory migrate"),
+        "{stderr}"
+    );
     let migrated = cli(&config, &["directory", "migrate"], "");
     assert!(migrated.contains("applied migration 1"), "{migrated}");
     let again = cli(&config, &["directory", "migrate"], "");
@@ -101,6 +108,15 @@ async fn users_managed_by_commands_and_sql_reach_the_server_within_a_second() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
 
+    let out = tokengate_cli(None, &["check-config", config.to_str().expect("path")], "");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && stdout.contains("directory postgres postgres://tokengate@")
+            && stdout.contains("1 domains, 1 users/owners"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let server = TestServer::start_with(ServerOptions {
         env: {
             let mut env = default_test_env();
@@ -381,4 +397,77 @@ async fn outage_answers_unavailable_refreshes_ride_the_grace_and_recovery_needs_
     assert_eq!(readyz(&server).await, 200);
     let after = refresh(&clients, &token).await;
     assert!(after.ok(), "the token held through the outage: {after:?}");
+}
+
+/// TLS with rustls: `sslmode=require` connects only to a server whose
+/// certificate chains to the system's roots or `postgres.ca_file`, and the
+/// connection is encrypted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_connections_verify_the_server_certificate() {
+    use tokengate_test_support::postgres_server::PASSWORD as PG_PASSWORD;
+    let postgres = PostgresServer::start_tls();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!(
+        "postgres://tokengate@127.0.0.1:{}/postgres?sslmode=require",
+        postgres.port
+    );
+    std::fs::write(dir.path().join("pgpass"), PG_PASSWORD).expect("password file");
+    let write = |name: &str, ca: Option<&Path>| {
+        let path = dir.path().join(name);
+        let ca = ca
+            .map(|c| format!("ca_file = {:?}\n", c))
+            .unwrap_or_default();
+        std::fs::write(
+            &path,
+            format!(
+                "directory = {url:?}\n[keys]\ndir = \"keys\"\n[postgres]\npassword_file = \"pgpass\"\n{ca}"
+            ),
+        )
+        .expect("config");
+        path
+    };
+    let unverified = write("no-ca.toml", None);
+    let out = tokengate_cli(Some(&unverified), &["directory", "migrate"], "");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("certificate"),
+        "{stderr}"
+    );
+    let verified = write("ca.toml", Some(&postgres.ca_file()));
+    let out = tokengate_cli(Some(&verified), &["directory", "migrate"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    postgres.psql(&directory_sql(4));
+    let server = TestServer::start_with(ServerOptions {
+        env: [
+            default_test_env(),
+            vec![
+                ("TOKENGATE_DIRECTORY".to_owned(), url.clone()),
+                (
+                    "TOKENGATE_POSTGRES_PASSWORD".to_owned(),
+                    PG_PASSWORD.to_owned(),
+                ),
+                (
+                    "TOKENGATE_POSTGRES_CA_FILE".to_owned(),
+                    postgres.ca_file().display().to_string(),
+                ),
+            ],
+        ]
+        .concat(),
+        ..ServerOptions::default()
+    });
+    let clients = Clients::new(&server).await;
+    assert!(
+        issue(&clients, "domain-a", "alice@example.com", PASSWORD)
+            .await
+            .ok()
+    );
+    let encrypted = postgres.psql(
+        "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.application_name = 'tokengate'",
+    );
+    assert_eq!(encrypted, "t", "tokengate's connection uses TLS");
 }

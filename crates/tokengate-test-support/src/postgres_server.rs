@@ -74,11 +74,29 @@ pub struct PostgresServer {
     pub port: u16,
     dir: tempfile::TempDir,
     user: Option<(u32, u32)>,
+    /// Extra `postgres` arguments (TLS).
+    extra: Vec<String>,
 }
 
 impl PostgresServer {
     /// A fresh cluster on a free port, ready for connections.
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// The same, also offering TLS with a certificate for 127.0.0.1 and
+    /// `localhost` issued by a private CA ([`Self::ca_file`]), made with
+    /// the `openssl` command.
+    pub fn start_tls() -> Self {
+        Self::start_with(true)
+    }
+
+    /// The private CA's certificate (PEM) of a [`Self::start_tls`] server.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.crt")
+    }
+
+    fn start_with(tls: bool) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let user = server_user();
         if let Some((uid, gid)) = user {
@@ -111,6 +129,18 @@ impl PostgresServer {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let mut extra = Vec::new();
+        if tls {
+            make_certificates(dir.path(), user);
+            for setting in [
+                "ssl=on".to_owned(),
+                format!("ssl_cert_file={}", dir.path().join("server.crt").display()),
+                format!("ssl_key_file={}", dir.path().join("server.key").display()),
+            ] {
+                extra.push("-c".to_owned());
+                extra.push(setting);
+            }
+        }
         let mut last = String::new();
         let mut server = Self {
             child: None,
@@ -118,6 +148,7 @@ impl PostgresServer {
             port: 0,
             dir,
             user,
+            extra,
         };
         for _ in 0..5 {
             server.port = free_port();
@@ -145,6 +176,7 @@ impl PostgresServer {
             .args(["-c", "listen_addresses=127.0.0.1"])
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=50"])
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
@@ -268,6 +300,79 @@ impl PostgresServer {
             let _ = watchdog.kill();
             let _ = watchdog.wait();
         }
+    }
+}
+
+/// A CA and a server certificate it signed (for 127.0.0.1 and localhost)
+/// in `dir`, the key readable by the server's user only.
+fn make_certificates(dir: &Path, user: Option<(u32, u32)>) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run openssl (apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=tokengate test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("write extensions");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.crt",
+    ]);
+    let key = dir.join("server.key");
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod key");
+    if let Some((uid, gid)) = user {
+        std::os::unix::fs::chown(&key, Some(uid), Some(gid)).expect("chown key");
     }
 }
 
