@@ -471,3 +471,80 @@ async fn tls_connections_verify_the_server_certificate() {
     );
     assert_eq!(encrypted, "t", "tokengate's connection uses TLS");
 }
+
+fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// Mann–Whitney U with the normal approximation: |z| < 3.3 ≈ p > 0.001.
+fn mann_whitney_z(a: &[f64], b: &[f64]) -> f64 {
+    let mut all: Vec<(f64, usize)> = a
+        .iter()
+        .map(|&x| (x, 0))
+        .chain(b.iter().map(|&x| (x, 1)))
+        .collect();
+    all.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let rank_sum_a: f64 = all
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, group))| *group == 0)
+        .map(|(rank, _)| rank as f64 + 1.0)
+        .sum();
+    let (n1, n2) = (a.len() as f64, b.len() as f64);
+    let u = rank_sum_a - n1 * (n1 + 1.0) / 2.0;
+    (u - n1 * n2 / 2.0) / (n1 * n2 * (n1 + n2 + 1.0) / 12.0).sqrt()
+}
+
+/// SPEC §2 issue rule 3 through the real server, for each directory: an
+/// unknown user, a wrong password and a disabled user's wrong password
+/// cost the same (the dummy hash has the directory's profile). Prints the
+/// medians and a Mann–Whitney z per pair (BENCHMARKS.md); fails only on a
+/// gross difference (a skipped hash check is ~1000× faster), so a busy
+/// machine cannot make it flaky.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_wrong_and_disabled_cost_the_same_with_either_directory() {
+    const SAMPLES: usize = 30;
+    let postgres = PostgresServer::start();
+    let options = || ServerOptions {
+        bcrypt_cost: 8,
+        ..ServerOptions::default()
+    };
+    let file = TestServer::start_with(options());
+    let database = TestServer::start_postgres(&postgres, options());
+    for (name, server) in [("file", &file), ("postgres", &database)] {
+        let clients = Clients::new(server).await;
+        let users = ["nobody@example.com", "alice@example.com", "bob@example.com"];
+        let mut samples: [Vec<f64>; 3] = Default::default();
+        // Warm-up, then the three kinds interleaved so drift hits all alike.
+        for user in users {
+            issue(&clients, "domain-a", user, "wrong").await;
+        }
+        for _ in 0..SAMPLES {
+            for (kind, user) in users.iter().enumerate() {
+                let started = Instant::now();
+                let outcome = issue(&clients, "domain-a", user, "wrong").await;
+                samples[kind].push(started.elapsed().as_secs_f64() * 1000.0);
+                assert_eq!(
+                    outcome.reason.as_deref(),
+                    Some("ERROR_AUTHENTICATION_FAILURE")
+                );
+            }
+        }
+        let z_wrong = mann_whitney_z(&samples[0], &samples[1]);
+        let z_disabled = mann_whitney_z(&samples[0], &samples[2]);
+        let [unknown, wrong, disabled] = samples.map(|mut s| median(&mut s));
+        eprintln!(
+            "{name}: median ms unknown {unknown:.2}, wrong password {wrong:.2}, disabled {disabled:.2}; \
+             z unknown-vs-wrong {z_wrong:.2}, unknown-vs-disabled {z_disabled:.2}"
+        );
+        let (lo, hi) = (
+            unknown.min(wrong).min(disabled),
+            unknown.max(wrong).max(disabled),
+        );
+        assert!(
+            hi < lo * 3.0,
+            "{name}: a path skips the hash check: {lo:.2} vs {hi:.2} ms"
+        );
+    }
+}
