@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokengate_config::{Config, DirectoryBackend, StoreBackend};
 use tokengate_core::{PasswordPool, TokenService, TokenSettings};
-use tokengate_directory::{Directory, Freshness};
+use tokengate_directory::{Directory, Freshness, RemotePrincipals};
+use tokengate_directory_ldap::{LdapDirectory, LdapSettings};
 use tokengate_directory_postgres::{Feed, PostgresSettings};
 use tokengate_keys::KeyDir;
 use tokengate_store::{InstrumentedStore, MemoryStore, RedisStore, RefreshStore};
@@ -27,6 +28,8 @@ pub enum DirectorySource {
     File(PathBuf),
     /// Sync from this database.
     Postgres(PostgresSettings),
+    /// Ask this LDAP server per call (domains from the config).
+    Ldap(LdapSettings),
     /// Serve this directory as is.
     Fixed(Box<Directory>),
 }
@@ -37,6 +40,7 @@ impl DirectorySource {
         Ok(match DirectoryBackend::try_from(config)? {
             DirectoryBackend::File(path) => DirectorySource::File(path),
             DirectoryBackend::Postgres(settings) => DirectorySource::Postgres(settings),
+            DirectoryBackend::Ldap(settings) => DirectorySource::Ldap(settings),
         })
     }
 }
@@ -52,6 +56,11 @@ pub async fn load_directory(config: &Config) -> anyhow::Result<Directory> {
             let mut client = tokengate_directory_postgres::connect(&settings).await?;
             tokengate_directory_postgres::schema::check_schema(&client).await?;
             Ok(tokengate_directory_postgres::snapshot::load(&mut client, None).await?)
+        }
+        DirectorySource::Ldap(settings) => {
+            let ldap = LdapDirectory::new(settings)?;
+            ldap.check().await?;
+            Ok(ldap.domains_snapshot()?)
         }
         DirectorySource::Fixed(d) => Ok(*d),
     }
@@ -77,6 +86,7 @@ pub async fn build_core(
     config: &Config,
     directory: Directory,
     freshness: Option<Arc<dyn Freshness>>,
+    remote: Option<Arc<dyn RemotePrincipals>>,
 ) -> anyhow::Result<Arc<TokenService>> {
     let key_dir = KeyDir::new(&config.keys.dir);
     if config.keys.generate_missing {
@@ -102,8 +112,12 @@ pub async fn build_core(
         PasswordPool::new(config.token.password_workers, config.token.password_queue),
         TokenSettings::from(config),
     );
-    Ok(Arc::new(match freshness {
+    let core = match freshness {
         Some(f) => core.with_freshness(f),
+        None => core,
+    };
+    Ok(Arc::new(match remote {
+        Some(r) => core.with_remote_principals(r),
         None => core,
     }))
 }
@@ -152,7 +166,7 @@ pub async fn run(
             let feed = Feed::new(settings.clone());
             let freshness: Arc<dyn Freshness> = Arc::new(feed.freshness());
             let empty = Directory::from_records(Vec::new(), None)?;
-            let core = build_core(&config, empty, Some(freshness)).await?;
+            let core = build_core(&config, empty, Some(freshness), None).await?;
             start_postgres_feed(&config, feed, Arc::clone(&core)).await;
             core
         }
@@ -160,11 +174,26 @@ pub async fn run(
             let loaded = Directory::load(path)
                 .with_context(|| format!("loading directory {}", path.display()))?;
             log_loaded(&loaded);
-            build_core(&config, loaded, None).await?
+            build_core(&config, loaded, None, None).await?
+        }
+        DirectorySource::Ldap(settings) => {
+            tracing::info!(directory = %settings.url, "ldap directory");
+            let ldap = Arc::new(LdapDirectory::new(settings.clone())?);
+            let domains = ldap.domains_snapshot()?;
+            log_loaded(&domains);
+            // The first check now, so a healthy start is ready at once; a
+            // server that is down is checked again every health interval.
+            if let Err(e) = ldap.check().await {
+                tracing::warn!(error = %e, "ldap directory unreachable at start");
+            }
+            ldap.spawn_health();
+            let freshness: Arc<dyn Freshness> = Arc::new(ldap.freshness());
+            let remote: Arc<dyn RemotePrincipals> = ldap;
+            build_core(&config, domains, Some(freshness), Some(remote)).await?
         }
         DirectorySource::Fixed(d) => {
             log_loaded(d);
-            build_core(&config, (**d).clone(), None).await?
+            build_core(&config, (**d).clone(), None, None).await?
         }
     };
     let lifecycle = Lifecycle::new();
@@ -194,7 +223,9 @@ pub async fn run(
     let reload_paths = reload::Watched {
         directory: match &directory {
             DirectorySource::File(path) => Some(path.clone()),
-            DirectorySource::Postgres(_) | DirectorySource::Fixed(_) => None,
+            DirectorySource::Postgres(_) | DirectorySource::Ldap(_) | DirectorySource::Fixed(_) => {
+                None
+            }
         },
         keys: config.keys.dir.clone(),
         generate_missing: config

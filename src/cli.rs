@@ -444,7 +444,7 @@ fn revoke(args: RevokeArgs) -> anyhow::Result<()> {
     }
     runtime()?.block_on(async {
         let directory = app::load_directory(&config).await?;
-        let core = app::build_core(&config, directory, None).await?;
+        let core = app::build_core(&config, directory, None, None).await?;
         match (args.domain, args.user, args.token) {
             (Some(domain), Some(user), None) => {
                 core.revoke_principal(&domain, &user).await?;
@@ -481,6 +481,7 @@ fn check_config(file: &Path) -> anyhow::Result<()> {
             settings.redacted_url(),
             schema::SCHEMA_VERSION
         ),
+        DirectoryBackend::Ldap(settings) => format!("ldap {}", settings.url),
     };
     println!(
         "config OK: listen {}, directory {source}: {} domains, {} users/owners, store {store}",
@@ -513,6 +514,9 @@ fn postgres_settings(arg: &ConfigArg) -> anyhow::Result<(Config, PostgresSetting
         DirectoryBackend::File(path) => bail!(
             "this command manages a PostgreSQL directory; the config names the file {} (edit it instead)",
             path.display()
+        ),
+        DirectoryBackend::Ldap(_) => bail!(
+            "this command manages a PostgreSQL directory; the config names an LDAP server (manage its users there)"
         ),
     }
 }

@@ -89,10 +89,11 @@ pub fn init(
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     // tokio-postgres logs every statement's parameters at debug (password
     // hashes among them, for the directory commands): never below info.
-    let filter = match "tokio_postgres=info".parse() {
-        Ok(directive) => filter.add_directive(directive),
-        Err(_) => filter,
-    };
+    // ldap3 likewise logs protocol messages (a bind carries its password).
+    let filter = ["tokio_postgres=info", "ldap3=info"]
+        .into_iter()
+        .filter_map(|d| d.parse().ok())
+        .fold(filter, |filter, directive| filter.add_directive(directive));
     let (make_writer, log_writer) = match writer {
         LogWriter::Background => {
             let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()

@@ -263,6 +263,13 @@ async fn issue_matrix_postgres() {
     .await;
 }
 
+/// The same rows with the directory in LDAP (slapd, the same users).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_matrix_ldap() {
+    let ldap = LdapServer::start(PASSWORD);
+    issue_matrix_on(&TestServer::start_ldap(&ldap, ServerOptions::default())).await;
+}
+
 async fn issue_matrix_on(server: &TestServer) {
     let clients = Clients::new(server).await;
     for row in issue_rows() {
@@ -291,6 +298,13 @@ async fn refresh_matrix_postgres() {
         ServerOptions::default(),
     ))
     .await;
+}
+
+/// The refresh rows with the directory in LDAP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_matrix_ldap() {
+    let ldap = LdapServer::start(PASSWORD);
+    refresh_matrix_on(&TestServer::start_ldap(&ldap, ServerOptions::default())).await;
 }
 
 async fn refresh_matrix_on(server: &TestServer) {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::env::apply_env;
 use crate::{
-    ConfigError, CorsConfig, IntrospectionConfig, KeysConfig, LimitsConfig, LogConfig,
+    ConfigError, CorsConfig, IntrospectionConfig, KeysConfig, LdapConfig, LimitsConfig, LogConfig,
     PostgresConfig, ServerConfig, StoreConfig, TelemetryConfig, TokenConfig,
 };
 
@@ -34,6 +34,9 @@ pub struct Config {
     /// The directory database, when `directory` is a `postgres://` URL.
     #[serde(default)]
     pub postgres: PostgresConfig,
+    /// The LDAP directory, when `directory` is an `ldap://` URL.
+    #[serde(default)]
+    pub ldap: LdapConfig,
     /// Browser origins.
     #[serde(default)]
     pub cors: CorsConfig,
@@ -66,6 +69,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "token",
     "store",
     "postgres",
+    "ldap",
     "cors",
     "limits",
     "server",
@@ -101,8 +105,17 @@ impl Config {
         let mut config: Config = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Syntax(e.message().to_owned()))?;
-        if !config.directory_is_postgres() {
+        if !config.directory_is_postgres() && !config.directory_is_ldap() {
             config.directory = base.join(&config.directory);
+        }
+        for file in [
+            &mut config.ldap.bind_password_file,
+            &mut config.ldap.ca_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *file = base.join(&*file);
         }
         if let Some(file) = &mut config.postgres.password_file {
             *file = base.join(&*file);
@@ -120,6 +133,13 @@ impl Config {
         self.directory
             .to_str()
             .is_some_and(tokengate_directory_postgres::is_postgres_url)
+    }
+
+    /// Whether `directory` is an `ldap://` (or `ldaps://`) URL.
+    pub fn directory_is_ldap(&self) -> bool {
+        self.directory
+            .to_str()
+            .is_some_and(tokengate_directory_ldap::is_ldap_url)
     }
 
     /// The value of one setting of a section, named as in the file
@@ -140,6 +160,7 @@ impl Config {
             "token" => toml::Value::try_from(&self.token),
             "store" => toml::Value::try_from(&self.store),
             "postgres" => toml::Value::try_from(&self.postgres),
+            "ldap" => toml::Value::try_from(&self.ldap),
             "cors" => toml::Value::try_from(&self.cors),
             "limits" => toml::Value::try_from(&self.limits),
             "server" => toml::Value::try_from(&self.server),
@@ -241,8 +262,8 @@ allowed_origins = ["http://localhost:3000"]
         assert_eq!(
             error("directory = \"u\"\nbogus = 1\n"),
             "invalid config: unknown field `bogus`, expected one of `listen`, `directory`, \
-             `keys`, `token`, `store`, `postgres`, `cors`, `limits`, `server`, `log`, `telemetry`, \
-             `introspection`"
+             `keys`, `token`, `store`, `postgres`, `ldap`, `cors`, `limits`, `server`, `log`, \
+             `telemetry`, `introspection`"
         );
         assert_eq!(
             error("directory = \"u\"\n[keys]\nalgorithm = \"HS256\"\n"),

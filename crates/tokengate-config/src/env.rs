@@ -62,8 +62,9 @@ pub(crate) fn apply_env(
 
 /// Settings whose variables are taken as the string they are, never as
 /// TOML: credentials, which may look like a number or a quoted string.
-const VERBATIM: [&str; 5] = [
+const VERBATIM: [&str; 6] = [
     "directory",
+    "ldap_bind_password",
     "postgres_password",
     "store_redis_url",
     "store_sentinel_username",

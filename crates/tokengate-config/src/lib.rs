@@ -43,8 +43,8 @@ mod validate;
 pub use config::Config;
 pub use error::ConfigError;
 pub use section::{
-    BadIntrospectionEntry, CorsConfig, IntrospectionConfig, KeysConfig, LimitsConfig, LogConfig,
-    LogFormat, PostgresConfig, ServerConfig, StoreConfig, TelemetryConfig, TokenConfig,
-    UnknownLogFormat,
+    BadIntrospectionEntry, CorsConfig, IntrospectionConfig, KeysConfig, LdapConfig,
+    LdapDomainConfig, LimitsConfig, LogConfig, LogFormat, PostgresConfig, ServerConfig,
+    StoreConfig, TelemetryConfig, TokenConfig, UnknownLogFormat,
 };
 pub use settings::{AmbiguousStore, DirectoryBackend, StoreBackend};

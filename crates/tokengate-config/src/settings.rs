@@ -21,6 +21,56 @@ pub enum DirectoryBackend {
     File(PathBuf),
     /// A PostgreSQL database, with `[postgres]`'s settings and password.
     Postgres(PostgresSettings),
+    /// An LDAP server, with `[ldap]`'s settings and bind password.
+    Ldap(tokengate_directory_ldap::LdapSettings),
+}
+
+fn read_secret(file: &std::path::Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Io {
+        path: file.display().to_string(),
+        source,
+    })?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+fn ldap_backend(config: &Config) -> Result<DirectoryBackend, ConfigError> {
+    let l = &config.ldap;
+    let bind_password = match (&l.bind_password, &l.bind_password_file) {
+        (Some(password), _) => Some(password.clone()),
+        (None, Some(file)) => Some(read_secret(file)?),
+        (None, None) => None,
+    };
+    let mut domains = Vec::new();
+    for d in &l.domain {
+        domains.push(tokengate_directory_ldap::LdapDomain {
+            domain_id: d.domain_id.clone(),
+            base_dn: d.base_dn.clone(),
+            state: d
+                .state
+                .parse()
+                .map_err(|e: tokengate_directory::DirectoryError| {
+                    ConfigError::Invalid(format!("ldap.domain {:?}: {e}", d.domain_id))
+                })?,
+        });
+    }
+    Ok(DirectoryBackend::Ldap(
+        tokengate_directory_ldap::LdapSettings {
+            starttls: l.starttls,
+            bind_dn: l.bind_dn.clone(),
+            bind_password,
+            ca_file: l.ca_file.clone(),
+            timeout: Duration::from_millis(l.timeout_ms),
+            health_interval: Duration::from_millis(l.health_interval_ms),
+            user_filter: l.user_filter.clone(),
+            owner_filter: l.owner_filter.clone(),
+            disabled_attribute: l.disabled_attribute.clone(),
+            disabled_values: l.disabled_values.clone(),
+            api_user_group: l.api_user_group.clone(),
+            password_changed_attributes: l.password_changed_attributes.clone(),
+            domains,
+            ..tokengate_directory_ldap::LdapSettings::new(config.directory.to_string_lossy())
+        },
+    ))
 }
 
 impl TryFrom<&Config> for DirectoryBackend {
@@ -29,6 +79,9 @@ impl TryFrom<&Config> for DirectoryBackend {
     /// Reads `postgres.password_file` when set (the password never enters
     /// the config's text or its errors).
     fn try_from(config: &Config) -> Result<Self, ConfigError> {
+        if config.directory_is_ldap() {
+            return ldap_backend(config);
+        }
         if !config.directory_is_postgres() {
             return Ok(DirectoryBackend::File(config.directory.clone()));
         }

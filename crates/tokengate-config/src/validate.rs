@@ -16,6 +16,7 @@ impl Config {
         limits(&self.limits)?;
         store(&self.store)?;
         postgres(self)?;
+        ldap(self)?;
         cors(&self.cors)?;
         telemetry(&self.telemetry)?;
         self.introspection
@@ -52,6 +53,42 @@ fn postgres(config: &Config) -> Result<(), ConfigError> {
             return invalid(format!(
                 "directory {:?} is not a valid postgres:// URL",
                 tokengate_directory_postgres::settings::redact(&url)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn ldap(config: &Config) -> Result<(), ConfigError> {
+    let l = &config.ldap;
+    if l.bind_password.is_some() && l.bind_password_file.is_some() {
+        return invalid(
+            "set either ldap.bind_password (TOKENGATE_LDAP_BIND_PASSWORD) or ldap.bind_password_file, not both",
+        );
+    }
+    if l.timeout_ms == 0 || l.health_interval_ms == 0 {
+        return invalid("ldap.timeout_ms and ldap.health_interval_ms must be positive");
+    }
+    if !config.directory_is_ldap() {
+        return Ok(());
+    }
+    if l.domain.is_empty() {
+        return invalid(
+            "an ldap:// directory needs at least one [[ldap.domain]] (domain_id, base_dn)",
+        );
+    }
+    if !l.user_filter.contains("{user}")
+        || l.owner_filter
+            .as_ref()
+            .is_some_and(|f| !f.contains("{user}"))
+    {
+        return invalid("ldap.user_filter and ldap.owner_filter must contain {user}");
+    }
+    for d in &l.domain {
+        if !["ENABLED", "DISABLED"].contains(&d.state.as_str()) {
+            return invalid(format!(
+                "ldap.domain {:?}: state must be ENABLED or DISABLED",
+                d.domain_id
             ));
         }
     }

@@ -23,3 +23,38 @@ pub trait Freshness: Send + Sync + std::fmt::Debug {
     /// decides how stale; see its docs).
     fn check_refresh(&self) -> Result<(), DirectoryUnavailable>;
 }
+
+/// A future of a remote directory's answer.
+pub type RemoteAnswer<'a> = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = Result<Option<crate::Principal>, DirectoryUnavailable>>
+            + Send
+            + 'a,
+    >,
+>;
+
+/// A directory whose principals cannot be snapshotted: an LDAP server
+/// checks the password itself (the client binds as the user). Its domains
+/// are still a [`Directory`](crate::Directory) snapshot (from the config);
+/// its users and owners are asked for per call.
+pub trait RemotePrincipals: Send + Sync + std::fmt::Debug {
+    /// Checks `password` for the principal: `Some` only when it exists and
+    /// the password is right. An unknown principal and a wrong password are
+    /// both `None` and must cost the same (the implementation's duty).
+    fn authenticate<'a>(
+        &'a self,
+        domain_id: &'a str,
+        kind: crate::PrincipalKind,
+        id: &'a str,
+        password: &'a str,
+    ) -> RemoteAnswer<'a>;
+
+    /// The principal as it is now (state, type, password fingerprint), for
+    /// a refresh; `None` when it is gone.
+    fn lookup<'a>(
+        &'a self,
+        domain_id: &'a str,
+        kind: crate::PrincipalKind,
+        id: &'a str,
+    ) -> RemoteAnswer<'a>;
+}

@@ -18,7 +18,7 @@ pub use directory::{
     UserType,
 };
 pub use file::{DomainRecord, OwnerRecord, UserRecord};
-pub use freshness::{DirectoryUnavailable, Freshness};
+pub use freshness::{DirectoryUnavailable, Freshness, RemoteAnswer, RemotePrincipals};
 pub use password::{
     HashProfile, MAX_ARGON2_M_KIB, MAX_ARGON2_P, MAX_ARGON2_T, MAX_BCRYPT_COST, PasswordError,
     PasswordHash, hash_argon2id, hash_bcrypt,

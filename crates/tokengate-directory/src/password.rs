@@ -46,6 +46,9 @@ pub enum HashProfile {
         /// Lanes.
         p_cost: u32,
     },
+    /// Kept elsewhere (an LDAP server checks the password by a bind): no
+    /// hash here, only a fingerprint of what changes with the password.
+    External,
 }
 
 /// A parsed, verifiable password hash. Its text never appears in `Debug`.
@@ -133,10 +136,25 @@ impl PasswordHash {
         self.fingerprint
     }
 
+    /// A password kept elsewhere: never verifies here; its fingerprint is
+    /// a digest of `marker` (what changes with the password, e.g. LDAP's
+    /// `pwdChangedTime`), so a change ends families as a new hash would.
+    pub fn external(marker: &str) -> Self {
+        let digest = digest::digest(&digest::SHA256, marker.as_bytes());
+        let mut fingerprint = [0; 16];
+        fingerprint.copy_from_slice(&digest.as_ref()[..16]);
+        Self {
+            text: String::new(),
+            profile: HashProfile::External,
+            fingerprint,
+        }
+    }
+
     /// Checks a password. CPU-heavy (by design): call it off the async
     /// workers. Both libraries compare digests in constant time.
     pub fn verify(&self, password: &str) -> bool {
         match self.profile {
+            HashProfile::External => false,
             HashProfile::Bcrypt { .. } => bcrypt::verify(password, &self.text).unwrap_or(false),
             HashProfile::Argon2id { .. } => argon2::PasswordHash::new(&self.text)
                 .map(|phc| {
@@ -154,6 +172,7 @@ impl PasswordHash {
         let secret: [u8; 16] = rand_bytes();
         let password = hex_string(&secret);
         let text = match *profile {
+            HashProfile::External => return Ok(Self::external(&password)),
             HashProfile::Bcrypt { cost } => hash_bcrypt(&password, cost)?,
             HashProfile::Argon2id {
                 m_cost,

@@ -8,6 +8,8 @@
 //!   Redis Cluster, per test or shared by a whole test binary;
 //! - [`redis_sentinel`]: a master with replicas behind Redis Sentinel, for
 //!   failover tests;
+//! - [`ldap_server`]: private `slapd` servers loaded with the conformance
+//!   directory, for the LDAP directory;
 //! - [`postgres_server`]: private PostgreSQL servers (Debian's binaries,
 //!   `initdb` in a temporary folder) for the PostgreSQL directory;
 //! - [`slot_migration`]: moving one slot of a [`redis_server::RedisCluster`]
@@ -32,6 +34,7 @@
 
 pub mod dev_server;
 pub mod ids;
+pub mod ldap_server;
 pub mod locate;
 pub mod ports;
 pub mod postgres_server;
@@ -48,6 +51,7 @@ pub mod test_server;
 
 /// The helpers most tests of the root crate use, for a glob import.
 pub mod prelude {
+    pub use crate::ldap_server::LdapServer;
     pub use crate::locate::repo_root;
     pub use crate::ports::{connect_from, free_port};
     pub use crate::postgres_server::PostgresServer;

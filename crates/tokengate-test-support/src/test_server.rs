@@ -247,6 +247,18 @@ impl TestServer {
         Self::start_with(options)
     }
 
+    /// A server whose directory is `ldap` (its tree: the conformance
+    /// directory; the `[ldap]` section of
+    /// [`ldap_config_toml`](crate::ldap_server::ldap_config_toml)).
+    pub fn start_ldap(ldap: &crate::ldap_server::LdapServer, mut options: ServerOptions) -> Self {
+        options.extra_config.push('\n');
+        options
+            .extra_config
+            .push_str(&crate::ldap_server::ldap_config_toml());
+        options.env.extend(ldap.server_env());
+        Self::start_with(options)
+    }
+
     /// Its config file.
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("tokengate.toml")

@@ -4,6 +4,7 @@
 mod cors;
 mod introspection;
 mod keys;
+mod ldap;
 mod limits;
 mod log;
 mod postgres;
@@ -15,6 +16,7 @@ mod token;
 pub use cors::CorsConfig;
 pub use introspection::{BadIntrospectionEntry, IntrospectionConfig};
 pub use keys::KeysConfig;
+pub use ldap::{LdapConfig, LdapDomainConfig};
 pub use limits::LimitsConfig;
 pub use log::{LogConfig, LogFormat, UnknownLogFormat};
 pub use postgres::PostgresConfig;

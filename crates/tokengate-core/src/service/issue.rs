@@ -6,8 +6,11 @@
 
 use std::net::IpAddr;
 
+use std::borrow::Cow;
+
 use tokengate_directory::{
-    Directory, Domain, DomainState, Principal, PrincipalKind, PrincipalState, UserType,
+    Directory, Domain, DomainState, Principal, PrincipalKind, PrincipalState, RemotePrincipals,
+    UserType,
 };
 use tokengate_store::{CheckOutcome, FamilyRecord, FamilyRef, SessionOrigin};
 use tracing::Instrument as _;
@@ -74,17 +77,24 @@ impl TokenService {
         let Credentials::Password(password) = &req.credentials else {
             return Err(TokenError::InvalidCredentials);
         };
-        let principal = self
-            .check_password(&directory, domain, kind, &req, password)
-            .await?;
-        check_may_log_in(principal, &req.user_id)?;
+        let principal: Cow<'_, Principal> = match &self.remote {
+            Some(remote) => Cow::Owned(
+                self.check_remote_password(remote.as_ref(), kind, &req, password)
+                    .await?,
+            ),
+            None => Cow::Borrowed(
+                self.check_password(&directory, domain, kind, &req, password)
+                    .await?,
+            ),
+        };
+        check_may_log_in(&principal, &req.user_id)?;
         let origin = SessionOrigin::new(
             req.protocol,
             &req.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
         );
         self.start_family(
             &req.domain_id,
-            principal,
+            &principal,
             access_lifetime,
             refreshes_left,
             origin,
@@ -181,6 +191,43 @@ impl TokenService {
                     user_id: shown(&req.user_id),
                 })
             }
+        }
+    }
+
+    /// Issue rule 3 with a remote directory (LDAP): the directory checks
+    /// the password (a bind as the user) and owes the same cost for an
+    /// unknown user; the failed-login limits hold as for a local check.
+    async fn check_remote_password(
+        &self,
+        remote: &dyn RemotePrincipals,
+        kind: PrincipalKind,
+        req: &IssueRequest,
+        password: &str,
+    ) -> Result<Principal, TokenError> {
+        let slots = self
+            .settings
+            .login_limits
+            .take_slots(&self.store, &req.domain_id, &req.user_id, req.client_ip)
+            .await?;
+        let answer = remote
+            .authenticate(&req.domain_id, kind, &req.user_id, password)
+            .instrument(tracing::info_span!("password_check"))
+            .await;
+        let outcome = match &answer {
+            Ok(None) => slots.failed(),
+            _ => CheckOutcome::NotFailed,
+        };
+        slots.release(outcome).await;
+        match answer {
+            Ok(Some(principal)) => Ok(principal),
+            Ok(None) => {
+                tracing::debug!(domain_id = %req.domain_id, user_id = %req.user_id, "login failed");
+                metrics::counter!("tokengate_logins_failed_total").increment(1);
+                Err(TokenError::AuthenticationFailure {
+                    user_id: shown(&req.user_id),
+                })
+            }
+            Err(unavailable) => Err(super::directory_error(unavailable)),
         }
     }
 

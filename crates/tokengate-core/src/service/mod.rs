@@ -20,7 +20,9 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use tokengate_directory::{Directory, DirectoryUnavailable, Freshness, PrincipalKind};
+use tokengate_directory::{
+    Directory, DirectoryUnavailable, Freshness, PrincipalKind, RemotePrincipals,
+};
 use tokengate_keys::{DomainKeys, KeyRing};
 use tokengate_store::{RefreshStore, StoreError};
 
@@ -106,6 +108,8 @@ pub struct TokenService {
     /// Whether the directory snapshot is current (a database directory's
     /// change feed); `None`: always (a file).
     freshness: Option<Arc<dyn Freshness>>,
+    /// Users and owners asked for per call (LDAP); `None`: the snapshot's.
+    remote: Option<Arc<dyn RemotePrincipals>>,
 }
 
 impl std::fmt::Debug for TokenService {
@@ -145,7 +149,7 @@ pub(crate) fn store_error(err: StoreError) -> TokenError {
 
 /// A directory outage as the client sees it: UNAVAILABLE, the client
 /// retries. The cause is logged at debug (the feed logs the outage once).
-fn directory_error(err: DirectoryUnavailable) -> TokenError {
+pub(crate) fn directory_error(err: DirectoryUnavailable) -> TokenError {
     tracing::debug!(error = %err, "answering UNAVAILABLE");
     metrics::counter!("tokengate_directory_unavailable_answers_total").increment(1);
     TokenError::DirectoryUnavailable
@@ -178,7 +182,16 @@ impl TokenService {
             passwords,
             settings,
             freshness: None,
+            remote: None,
         }
+    }
+
+    /// Checks passwords and looks principals up with `remote` (an LDAP
+    /// directory) instead of the snapshot; the snapshot still holds the
+    /// domains.
+    pub fn with_remote_principals(mut self, remote: Arc<dyn RemotePrincipals>) -> Self {
+        self.remote = Some(remote);
+        self
     }
 
     /// Makes logins and refreshes ask `freshness` first: a directory kept

@@ -13,6 +13,8 @@
 //! error a client sees for a token with several faults is fixed: the rules
 //! tests (`tests/rules.rs`) pin that precedence.
 
+use std::borrow::Cow;
+
 use tokengate_directory::{Directory, Domain, DomainState, Principal, PrincipalState, UserType};
 use tokengate_keys::{DomainKeys, KeyRing, UnverifiedToken};
 use tokengate_store::{FamilyRef, RotateRequest, Rotation};
@@ -62,7 +64,7 @@ impl TokenService {
         let keys = self.keys.load();
         let presented = verify_presented(token, &directory, &keys)?;
         let principal = self.check_principal(&presented).await?;
-        let (pair, rotation) = self.rotate(&presented, principal).await?;
+        let (pair, rotation) = self.rotate(&presented, &principal).await?;
         record_outcome(&presented, pair, rotation)
     }
 
@@ -72,7 +74,7 @@ impl TokenService {
     async fn check_principal<'a>(
         &self,
         presented: &Presented<'a>,
-    ) -> Result<&'a Principal, TokenError> {
+    ) -> Result<Cow<'a, Principal>, TokenError> {
         let claims = &presented.claims;
         // Refresh rule 3: "`ttl` 0 → ERROR_REFRESH_COUNT".
         if claims.refreshes_left == 0 {
@@ -88,7 +90,19 @@ impl TokenService {
         let kind = principal_kind(&claims.user_type).ok_or(TokenError::InvalidRefreshToken)?;
         // Refresh rule 3: "the family is revoked when: it is gone
         // (INVALID_ARGUMENT ERROR_NOT_FOUND, as SpaceONE)".
-        let Some(principal) = presented.domain.principal(kind, &claims.principal_id) else {
+        // A remote directory (LDAP) is asked again; a snapshot answers here.
+        let found = match &self.remote {
+            Some(remote) => remote
+                .lookup(&presented.domain_id, kind, &claims.principal_id)
+                .await
+                .map_err(super::directory_error)?
+                .map(Cow::Owned),
+            None => presented
+                .domain
+                .principal(kind, &claims.principal_id)
+                .map(Cow::Borrowed),
+        };
+        let Some(principal) = found else {
             self.revoke(&presented.family(), "principal_removed")
                 .await?;
             return Err(TokenError::NotFound {

@@ -1,0 +1,325 @@
+//! Private LDAP servers: each [`LdapServer`] is Debian's `slapd` on a free
+//! port of 127.0.0.1 (never the machine's 389), configured by a generated
+//! `slapd.conf` (an mdb database under `dc=example,dc=com` in a temporary
+//! folder) and loaded with [`directory_ldif`]: the conformance directory
+//! (two domains as subtrees; alice, a disabled bob, an API user robot in
+//! the group `api-users`, an owner root; carol in the disabled domain)
+//! and a service account for tokengate. Killed on drop, with a watchdog
+//! like the other servers.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::ports::free_port;
+
+/// The base of the tree.
+pub const SUFFIX: &str = "dc=example,dc=com";
+/// The administrator (`rootdn`).
+pub const ADMIN_DN: &str = "cn=admin,dc=example,dc=com";
+/// Its password.
+pub const ADMIN_PASSWORD: &str = "ldap-Admin-7788";
+/// The service account tokengate searches with.
+pub const SERVICE_DN: &str = "cn=tokengate,ou=services,dc=example,dc=com";
+/// Its password.
+pub const SERVICE_PASSWORD: &str = "ldap-Service-3344";
+
+/// The DN of a user of `domain`.
+pub fn user_dn(domain: &str, user: &str) -> String {
+    format!("uid={user},ou=people,ou={domain},{SUFFIX}")
+}
+
+/// The tree: service account, domains, users, owner, API-user group. Every
+/// principal's password is `password`.
+pub fn directory_ldif(password: &str) -> String {
+    let person = |domain: &str, uid: &str, extra: &str| {
+        format!(
+            "dn: {}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: {uid}\nuserPassword: {password}\n{extra}\n",
+            user_dn(domain, uid)
+        )
+    };
+    let mut ldif = format!(
+        "dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n\n\
+         dn: ou=services,{SUFFIX}\nobjectClass: organizationalUnit\nou: services\n\n\
+         dn: {SERVICE_DN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: tokengate\nuserPassword: {SERVICE_PASSWORD}\n\n"
+    );
+    for domain in ["domain-a", "domain-off"] {
+        ldif.push_str(&format!(
+            "dn: ou={domain},{SUFFIX}\nobjectClass: organizationalUnit\nou: {domain}\n\n\
+             dn: ou=people,ou={domain},{SUFFIX}\nobjectClass: organizationalUnit\nou: people\n\n"
+        ));
+    }
+    ldif.push_str(&person("domain-a", "alice@example.com", ""));
+    ldif.push_str(&person(
+        "domain-a",
+        "bob@example.com",
+        "employeeType: DISABLED\n",
+    ));
+    ldif.push_str(&person("domain-a", "robot", ""));
+    ldif.push_str(&person("domain-a", "root", "title: owner\n"));
+    ldif.push_str(&person("domain-off", "carol@example.com", ""));
+    ldif.push_str(&format!(
+        "dn: cn=api-users,ou=domain-a,{SUFFIX}\nobjectClass: groupOfNames\ncn: api-users\nmember: {}\n\n",
+        user_dn("domain-a", "robot")
+    ));
+    ldif
+}
+
+/// The `[ldap]` section that reads [`directory_ldif`]'s tree (the bind
+/// password comes from `TOKENGATE_LDAP_BIND_PASSWORD`).
+pub fn ldap_config_toml() -> String {
+    format!(
+        r#"[ldap]
+bind_dn = "{SERVICE_DN}"
+timeout_ms = 1000
+health_interval_ms = 500
+user_filter = "(&(objectClass=inetOrgPerson)(uid={{user}})(!(title=owner)))"
+owner_filter = "(&(objectClass=inetOrgPerson)(uid={{user}})(title=owner))"
+disabled_attribute = "employeeType"
+disabled_values = ["DISABLED"]
+api_user_group = "cn=api-users,ou=domain-a,{SUFFIX}"
+
+[[ldap.domain]]
+domain_id = "domain-a"
+base_dn = "ou=domain-a,{SUFFIX}"
+
+[[ldap.domain]]
+domain_id = "domain-off"
+base_dn = "ou=domain-off,{SUFFIX}"
+state = "DISABLED"
+"#
+    )
+}
+
+fn binary(name: &str) -> PathBuf {
+    for dir in ["/usr/sbin", "/usr/bin"] {
+        let path = PathBuf::from(dir).join(name);
+        if path.is_file() {
+            return path;
+        }
+    }
+    panic!(
+        "`{name}` not found: the LDAP directory tests start their own slapd \
+         (`apt-get install slapd ldap-utils`)"
+    )
+}
+
+/// One `slapd` on 127.0.0.1, killed on drop.
+pub struct LdapServer {
+    child: Option<Child>,
+    watchdog: Option<Child>,
+    /// Its port.
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl LdapServer {
+    /// A server on a free port, loaded with [`directory_ldif`] where every
+    /// principal's password is `password`.
+    pub fn start(password: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("data")).expect("data folder");
+        let d = dir.path().display();
+        let config = format!(
+            "include /etc/ldap/schema/core.schema\n\
+             include /etc/ldap/schema/cosine.schema\n\
+             include /etc/ldap/schema/inetorgperson.schema\n\
+             include /etc/ldap/schema/nis.schema\n\
+             modulepath /usr/lib/ldap\n\
+             moduleload back_mdb\n\
+             pidfile {d}/slapd.pid\n\
+             argsfile {d}/slapd.args\n\
+             database mdb\n\
+             maxsize 104857600\n\
+             suffix \"{SUFFIX}\"\n\
+             rootdn \"{ADMIN_DN}\"\n\
+             rootpw {ADMIN_PASSWORD}\n\
+             directory {d}/data\n\
+             access to attrs=userPassword by self write by anonymous auth by * none\n\
+             access to * by * read\n"
+        );
+        std::fs::write(dir.path().join("slapd.conf"), config).expect("slapd.conf");
+        let mut server = Self {
+            child: None,
+            watchdog: None,
+            port: 0,
+            dir,
+        };
+        let mut last = String::new();
+        for _ in 0..5 {
+            server.port = free_port();
+            match server.spawn() {
+                Ok(()) => {
+                    server.ldapadd(&directory_ldif(password));
+                    return server;
+                }
+                Err(e) => last = e,
+            }
+        }
+        panic!("could not start slapd: {last}");
+    }
+
+    /// `ldap://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("ldap://127.0.0.1:{}", self.port)
+    }
+
+    /// The environment that points `tokengate serve` at this server
+    /// (with [`ldap_config_toml`] in its config).
+    pub fn server_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("TOKENGATE_DIRECTORY".to_owned(), self.url()),
+            (
+                "TOKENGATE_LDAP_BIND_PASSWORD".to_owned(),
+                SERVICE_PASSWORD.to_owned(),
+            ),
+        ]
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("slapd.log"))
+            .expect("slapd log");
+        let child = Command::new(binary("slapd"))
+            .arg("-f")
+            .arg(self.dir.path().join("slapd.conf"))
+            .args(["-h", &format!("ldap://127.0.0.1:{}/", self.port)])
+            .args(["-d", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn slapd");
+        self.watchdog = Some(spawn_watchdog(child.id(), self.dir.path()));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.stop_watchdog();
+                self.child = None;
+                return Err(format!("slapd exited ({status}): {}", self.log()));
+            }
+            let probe = Command::new(binary("ldapsearch"))
+                .args([
+                    "-x",
+                    "-H",
+                    &self.url(),
+                    "-b",
+                    "",
+                    "-s",
+                    "base",
+                    "-o",
+                    "nettimeout=1",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            if probe.is_ok_and(|s| s.success()) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!("slapd did not answer: {}", self.log()))
+    }
+
+    /// What slapd logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("slapd.log")).unwrap_or_default()
+    }
+
+    fn admin_tool(&self, tool: &str, args: &[&str], stdin: &str) {
+        use std::io::Write as _;
+        let mut child = Command::new(binary(tool))
+            .args([
+                "-x",
+                "-H",
+                &self.url(),
+                "-D",
+                ADMIN_DN,
+                "-w",
+                ADMIN_PASSWORD,
+            ])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ldap tool");
+        if let Some(mut input) = child.stdin.take() {
+            input.write_all(stdin.as_bytes()).expect("stdin");
+        }
+        let out = child.wait_with_output().expect("ldap tool");
+        assert!(
+            out.status.success(),
+            "{tool} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Adds entries (LDIF on stdin of `ldapadd`, as the administrator).
+    pub fn ldapadd(&self, ldif: &str) {
+        self.admin_tool("ldapadd", &[], ldif);
+    }
+
+    /// Modifies entries (LDIF of changes, `ldapmodify`).
+    pub fn ldapmodify(&self, ldif: &str) {
+        self.admin_tool("ldapmodify", &[], ldif);
+    }
+
+    /// Sets `dn`'s password with `ldappasswd` (stored hashed by slapd).
+    pub fn ldappasswd(&self, dn: &str, password: &str) {
+        self.admin_tool("ldappasswd", &["-s", password, dn], "");
+    }
+
+    /// Stops slapd (the port stops accepting).
+    pub fn stop(&mut self) {
+        self.stop_watchdog();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts slapd again on the same port, with its data.
+    pub fn restart(&mut self) {
+        self.stop();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.spawn() {
+                Ok(()) => return,
+                Err(e) if Instant::now() > deadline => panic!("slapd restart failed: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+    }
+
+    fn stop_watchdog(&mut self) {
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
+    }
+}
+
+fn spawn_watchdog(pid: u32, dir: &std::path::Path) -> Child {
+    let script = r#"trap '' INT HUP TERM; read _; kill -9 "$1" 2>/dev/null; rm -rf "$2""#;
+    Command::new("sh")
+        .args(["-c", script, "slapd-watchdog"])
+        .arg(pid.to_string())
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the slapd watchdog (sh)")
+}
+
+impl Drop for LdapServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
