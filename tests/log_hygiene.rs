@@ -372,3 +372,70 @@ async fn a_postgres_directory_session_at_trace_reveals_no_secret() {
         }
     }
 }
+
+/// The LDAP directory at TRACE: the service account's bind password and
+/// the users' passwords (sent to the server in binds) never reach a log,
+/// also when the server goes away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ldap_directory_session_at_trace_reveals_no_secret() {
+    use tokengate_test_support::ldap_server::SERVICE_PASSWORD;
+    let mut ldap = LdapServer::start(PASSWORD);
+    let server = TestServer::start_ldap(
+        &ldap,
+        ServerOptions {
+            env: [
+                default_test_env(),
+                vec![("RUST_LOG".to_owned(), "trace".to_owned())],
+            ]
+            .concat(),
+            ..ServerOptions::default()
+        },
+    );
+    let clients = Clients::new(&server).await;
+    let mut tokens = Vec::new();
+    for (user, password) in [
+        ("alice@example.com", PASSWORD),
+        ("alice@example.com", "wrong-guess-77"),
+        ("nobody@example.com", "wrong-guess-78"),
+    ] {
+        let (req, json) = issue_request("domain-a", user, Some(password), "", 0, 0);
+        let outcome = clients.call(Proto::Rest, &issue_call(&req, json)).await;
+        if outcome.ok() {
+            tokens.push(outcome.decode::<TokenInfo>().refresh_token);
+        }
+    }
+    assert_eq!(tokens.len(), 1);
+    let refreshed = clients
+        .call(
+            Proto::Grpc,
+            &refresh_call(vec![("token", tokens[0].clone())]),
+        )
+        .await;
+    assert!(refreshed.ok(), "{refreshed:?}");
+    ldap.stop();
+    let (req, json) = issue_request("domain-a", "alice@example.com", Some(PASSWORD), "", 0, 0);
+    clients.call(Proto::Rest, &issue_call(&req, json)).await;
+    ldap.restart();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    server.signal("TERM");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let logs = server.logs();
+    assert!(
+        logs.lines().count() > 20 && logs.contains("ldap directory unreachable"),
+        "TRACE logging was on and the outage was logged"
+    );
+    for secret in [
+        PASSWORD,
+        "wrong-guess-77",
+        "wrong-guess-78",
+        SERVICE_PASSWORD,
+    ] {
+        if let Some(at) = logs.find(secret) {
+            let start = at.saturating_sub(200);
+            panic!(
+                "a secret appears in the logs: ...{}...",
+                &logs[start..(at + secret.len()).min(logs.len())]
+            );
+        }
+    }
+}

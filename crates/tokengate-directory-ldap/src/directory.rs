@@ -416,6 +416,14 @@ impl LdapDirectory {
         }
     }
 
+    /// A call that found the server unreachable marks it down at once
+    /// (the next successful health check marks it up again).
+    fn note(&self, answer: &Result<Option<Principal>, DirectoryUnavailable>) {
+        if let Err(e) = answer {
+            self.health.set(&Err(e.0.clone()));
+        }
+    }
+
     async fn lookup_inner(
         &self,
         domain_id: &str,
@@ -440,7 +448,11 @@ impl RemotePrincipals for LdapDirectory {
         id: &'a str,
         password: &'a str,
     ) -> RemoteAnswer<'a> {
-        Box::pin(self.authenticate_inner(domain_id, kind, id, password))
+        Box::pin(async move {
+            let answer = self.authenticate_inner(domain_id, kind, id, password).await;
+            self.note(&answer);
+            answer
+        })
     }
 
     fn lookup<'a>(
@@ -449,7 +461,11 @@ impl RemotePrincipals for LdapDirectory {
         kind: PrincipalKind,
         id: &'a str,
     ) -> RemoteAnswer<'a> {
-        Box::pin(self.lookup_inner(domain_id, kind, id))
+        Box::pin(async move {
+            let answer = self.lookup_inner(domain_id, kind, id).await;
+            self.note(&answer);
+            answer
+        })
     }
 }
 
