@@ -124,7 +124,7 @@ rm -rf "$OUT/exported"
 took
 
 # 4. Render --------------------------------------------------------------------
-log "kustomize: render ${OVERLAYS[*]} (and production with the optional redis-ca and postgres patches)"
+log "kustomize: render ${OVERLAYS[*]} (and production with the optional redis-ca, postgres and ldap patches)"
 render() { # name kustomization-folder
   "$KUBECTL_BIN" kustomize "$2" >"$OUT/$1.yaml"
   "$PY" deploy/tools/check_helpers.py yaml2json "$OUT/$1.yaml" "$OUT/$1.json"
@@ -155,6 +155,17 @@ patches:
   - path: postgres-directory.yaml
 EOF
 render production-postgres "$variant"
+variant=$OUT/variants/production-ldap
+mkdir -p "$variant"
+cp deploy/kubernetes/overlays/production/{ldap-directory,networkpolicy-ldap}.yaml "$variant/"
+cat >"$variant/kustomization.yaml" <<EOF
+resources:
+  - $(realpath --relative-to="$variant" deploy/kubernetes/overlays/production)
+  - networkpolicy-ldap.yaml
+patches:
+  - path: ldap-directory.yaml
+EOF
+render production-ldap "$variant"
 "$PY" deploy/tools/check_helpers.py yaml2json "$OUT/dev-secrets.yaml" "$OUT/dev-secrets.json"
 "$PY" deploy/tools/check_helpers.py yaml2json "$OUT/dev-secrets-rotated.yaml" "$OUT/dev-secrets-rotated.json"
 "$PY" deploy/tools/check_helpers.py snapshot deploy/kubernetes "$OUT/sources.json"
@@ -168,7 +179,7 @@ fi
 for version in "${K8S_VERSIONS[@]}"; do
   log "kubernetes-validate --strict, Kubernetes $version"
   tool kubernetes-validate --strict --quiet -k "$version" \
-    "$OUT"/{dev,production,production-redis-ca,production-postgres,dev-secrets,dev-secrets-rotated}.yaml
+    "$OUT"/{dev,production,production-redis-ca,production-postgres,production-ldap,dev-secrets,dev-secrets-rotated}.yaml
   took
 done
 
@@ -176,7 +187,7 @@ done
 log "checkov: rendered manifests and Dockerfile (exceptions: deploy/checkov-exceptions.yaml)"
 tool checkov --config-file deploy/checkov-exceptions.yaml --framework kubernetes \
   -f "$OUT/dev.yaml" -f "$OUT/production.yaml" -f "$OUT/production-redis-ca.yaml" \
-  -f "$OUT/production-postgres.yaml"
+  -f "$OUT/production-postgres.yaml" -f "$OUT/production-ldap.yaml"
 tool checkov --config-file deploy/checkov-exceptions.yaml --framework dockerfile -f Dockerfile
 took
 log "no secrets committed under deploy/ (checkov secrets scan, and patterns it does not know)"
