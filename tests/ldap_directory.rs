@@ -214,3 +214,72 @@ fn check_config_binds_with_the_service_account() {
     );
     assert!(!stderr.contains("not-the-Bind-Secret"), "{stderr}");
 }
+
+/// TLS with rustls, both ways: `ldaps://`, and `ldap://` upgraded with
+/// StartTLS. The server's certificate must chain to `ldap.ca_file` (or the
+/// system's roots): without the CA the connection is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ldaps_and_starttls_verify_the_server_certificate() {
+    use tokengate_test_support::ldap_server::ldap_config_toml;
+    let ldap = LdapServer::start_tls(PASSWORD);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("bind.pw"), SERVICE_PASSWORD).expect("password");
+    let write = |name: &str, url: &str, extra: &str| {
+        let path = dir.path().join(format!("{name}.toml"));
+        let section = format!("[ldap]\nbind_password_file = \"bind.pw\"\n{extra}");
+        let config = format!(
+            "directory = \"{url}\"\n[keys]\ndir = \"keys\"\n{}",
+            ldap_config_toml().replace("[ldap]\n", &section)
+        );
+        std::fs::write(&path, config).expect("config");
+        path
+    };
+    let ca = format!("ca_file = {:?}\n", ldap.ca_file());
+    let check = |path: &std::path::Path| {
+        let out = tokengate_cli(None, &["check-config", path.to_str().expect("path")], "");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    for (name, url, extra) in [
+        ("ldaps", ldap.ldaps_url(), ca.clone()),
+        ("starttls", ldap.url(), format!("starttls = true\n{ca}")),
+    ] {
+        let (ok, text) = check(&write(name, &url, &extra));
+        assert!(ok, "{name}: {text}");
+        let (ok, text) = check(&write(
+            &format!("{name}-no-ca"),
+            &url,
+            &extra.replace(&ca, ""),
+        ));
+        assert!(
+            !ok && text.to_lowercase().contains("certificate"),
+            "{name} without the CA: {text}"
+        );
+    }
+    // A login over ldaps.
+    let server = TestServer::start_with(ServerOptions {
+        extra_config: format!(
+            "\n{}",
+            ldap_config_toml().replace("[ldap]\n", &format!("[ldap]\n{ca}"))
+        ),
+        env: [
+            default_test_env(),
+            vec![
+                ("TOKENGATE_DIRECTORY".to_owned(), ldap.ldaps_url()),
+                (
+                    "TOKENGATE_LDAP_BIND_PASSWORD".to_owned(),
+                    SERVICE_PASSWORD.to_owned(),
+                ),
+            ],
+        ]
+        .concat(),
+        ..ServerOptions::default()
+    });
+    let clients = Clients::new(&server).await;
+    let login = issue(&clients, "alice@example.com", PASSWORD).await;
+    assert!(login.ok(), "{login:?}");
+}

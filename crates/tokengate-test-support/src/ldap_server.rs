@@ -110,6 +110,8 @@ pub struct LdapServer {
     watchdog: Option<Child>,
     /// Its port.
     pub port: u16,
+    /// Its `ldaps://` port ([`Self::start_tls`] only).
+    pub tls_port: Option<u16>,
     dir: tempfile::TempDir,
 }
 
@@ -117,14 +119,44 @@ impl LdapServer {
     /// A server on a free port, loaded with [`directory_ldif`] where every
     /// principal's password is `password`.
     pub fn start(password: &str) -> Self {
+        Self::start_with(password, false)
+    }
+
+    /// The same, also with TLS: StartTLS on [`Self::url`] and `ldaps://`
+    /// on [`Self::ldaps_url`], with a certificate for 127.0.0.1 from a
+    /// private CA ([`Self::ca_file`]).
+    pub fn start_tls(password: &str) -> Self {
+        Self::start_with(password, true)
+    }
+
+    /// The private CA of a [`Self::start_tls`] server.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.crt")
+    }
+
+    /// `ldaps://127.0.0.1:<tls_port>`.
+    pub fn ldaps_url(&self) -> String {
+        format!("ldaps://127.0.0.1:{}", self.tls_port.unwrap_or(0))
+    }
+
+    fn start_with(password: &str, tls: bool) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir(dir.path().join("data")).expect("data folder");
         let d = dir.path().display();
+        let tls_config = if tls {
+            crate::certs::make_certificates(dir.path(), None);
+            format!(
+                "TLSCACertificateFile {d}/ca.crt\nTLSCertificateFile {d}/server.crt\nTLSCertificateKeyFile {d}/server.key\n"
+            )
+        } else {
+            String::new()
+        };
         let config = format!(
             "include /etc/ldap/schema/core.schema\n\
              include /etc/ldap/schema/cosine.schema\n\
              include /etc/ldap/schema/inetorgperson.schema\n\
              include /etc/ldap/schema/nis.schema\n\
+             {tls_config}\
              modulepath /usr/lib/ldap\n\
              moduleload back_mdb\n\
              pidfile {d}/slapd.pid\n\
@@ -143,11 +175,13 @@ impl LdapServer {
             child: None,
             watchdog: None,
             port: 0,
+            tls_port: None,
             dir,
         };
         let mut last = String::new();
         for _ in 0..5 {
             server.port = free_port();
+            server.tls_port = tls.then(free_port);
             match server.spawn() {
                 Ok(()) => {
                     server.ldapadd(&directory_ldif(password));
@@ -185,7 +219,7 @@ impl LdapServer {
         let child = Command::new(binary("slapd"))
             .arg("-f")
             .arg(self.dir.path().join("slapd.conf"))
-            .args(["-h", &format!("ldap://127.0.0.1:{}/", self.port)])
+            .args(["-h", &self.listeners()])
             .args(["-d", "0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -224,6 +258,14 @@ impl LdapServer {
             std::thread::sleep(Duration::from_millis(50));
         }
         Err(format!("slapd did not answer: {}", self.log()))
+    }
+
+    fn listeners(&self) -> String {
+        let mut urls = format!("ldap://127.0.0.1:{}/", self.port);
+        if let Some(tls_port) = self.tls_port {
+            urls.push_str(&format!(" ldaps://127.0.0.1:{tls_port}/"));
+        }
+        urls
     }
 
     /// What slapd logged.

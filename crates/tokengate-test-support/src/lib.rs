@@ -1,5 +1,6 @@
 //! What the workspace's integration tests share, one module per concept:
 //!
+//! - [`certs`]: a private CA and server certificate (openssl) for TLS tests;
 //! - [`ids`]: unique names and the wall clock, so tests sharing a store
 //!   never see each other's data;
 //! - [`ports`]: a free port (only for servers that cannot bind port 0 and
@@ -32,6 +33,7 @@
 //! process exits.
 #![warn(missing_docs)]
 
+pub mod certs;
 pub mod dev_server;
 pub mod ids;
 pub mod ldap_server;
