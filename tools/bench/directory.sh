@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Refresh throughput with the file directory vs the PostgreSQL directory,
-# A/B in one run (rounds interleaved), release binary, server pinned to
+# Refresh throughput with the file directory vs the PostgreSQL and LDAP
+# directories, A/B in one run (rounds interleaved), release binary, server pinned to
 # core 0 and the load generator to core 1; EdDSA keys and the in-memory
 # store, the setting where any per-refresh directory cost would show most:
 #   tools/bench/directory.sh [seconds] [rounds]     (defaults 8, 3)
 # PostgreSQL is a private server (Debian's binaries, initdb in a temporary
-# folder, run as the postgres user under root) on a free port. See
-# BENCHMARKS.md, "Directories".
+# folder, run as the postgres user under root) on a free port, LDAP a
+# private slapd (a generated slapd.conf, one user). See BENCHMARKS.md,
+# "Directories".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DUR=${1:-8}
@@ -27,7 +28,27 @@ fi
 "${as_pg[@]}" "$PG_BIN/postgres" -D "$WORK/pg" -p "$PG_PORT" -k "$WORK" \
   -c listen_addresses=127.0.0.1 -c fsync=off >"$WORK/pg.log" 2>&1 &
 PG_PID=$!
-trap 'stop_server; kill $PG_PID 2>/dev/null || true; wait $PG_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+LDAP_PORT=$(free_port)
+mkdir -p "$WORK/ldap"
+cat >"$WORK/slapd.conf" <<CONF
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+pidfile $WORK/slapd.pid
+database mdb
+maxsize 104857600
+suffix "dc=bench"
+rootdn "cn=admin,dc=bench"
+rootpw admin-password
+directory $WORK/ldap
+access to attrs=userPassword by self write by anonymous auth by * none
+access to * by * read
+CONF
+/usr/sbin/slapd -f "$WORK/slapd.conf" -h "ldap://127.0.0.1:$LDAP_PORT/" -d 0 2>"$WORK/slapd.log" &
+LDAP_PID=$!
+trap 'stop_server; kill $PG_PID $LDAP_PID 2>/dev/null || true; wait $PG_PID $LDAP_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 100); do
   "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && break
   sleep 0.1
@@ -39,16 +60,44 @@ $BIN/tokengate directory migrate --config "$WORK/cli.toml" >/dev/null
 $BIN/tokengate domain add --config "$WORK/cli.toml" --domain domain-bench >/dev/null
 printf 'bench-password' | $BIN/tokengate user add --config "$WORK/cli.toml" \
   --domain domain-bench --user bench@example.com --bcrypt --cost 4 >/dev/null
+for _ in $(seq 1 100); do
+  ldapsearch -x -H "ldap://127.0.0.1:$LDAP_PORT" -b "" -s base >/dev/null 2>&1 && break
+  sleep 0.1
+done
+ldapadd -x -H "ldap://127.0.0.1:$LDAP_PORT" -D "cn=admin,dc=bench" -w admin-password >/dev/null <<LDIF
+dn: dc=bench
+objectClass: dcObject
+objectClass: organization
+o: bench
+dc: bench
+
+dn: uid=bench@example.com,dc=bench
+objectClass: inetOrgPerson
+uid: bench@example.com
+cn: bench
+sn: bench
+userPassword: bench-password
+LDIF
+LDAP_SECTION="[ldap]
+bind_dn = \"cn=admin,dc=bench\"
+bind_password = \"admin-password\"
+[[ldap.domain]]
+domain_id = \"domain-bench\"
+base_dn = \"dc=bench\""
 run() { # directory
   local directory=$1
   rm -rf "$WORK/keys"
+  local extra=""
+  [ "$directory" = ldap ] && extra=$LDAP_SECTION
   write_server_config "$WORK/tokengate.toml" "$PORT" EdDSA <<TOML
 [token]
 refresh_ttl = 1000000
+$extra
 TOML
-  if [ "$directory" = postgres ]; then
-    sed -i "s|^directory = .*|directory = \"$URL\"|" "$WORK/tokengate.toml"
-  fi
+  case $directory in
+  postgres) sed -i "s|^directory = .*|directory = \"$URL\"|" "$WORK/tokengate.toml" ;;
+  ldap) sed -i "s|^directory = .*|directory = \"ldap://127.0.0.1:$LDAP_PORT\"|" "$WORK/tokengate.toml" ;;
+  esac
   start_server "$WORK/tokengate.toml" "$PORT"
   printf '%-9s ' "$directory"
   BENCH_PW=bench-password taskset -c 1 $BIN/tokengate-load --target "http://127.0.0.1:$PORT" \
@@ -61,4 +110,5 @@ for round in $(seq 1 "$ROUNDS"); do
   echo "round $round"
   run file
   run postgres
+  run ldap
 done
