@@ -283,3 +283,41 @@ async fn ldaps_and_starttls_verify_the_server_certificate() {
     let login = issue(&clients, "alice@example.com", PASSWORD).await;
     assert!(login.ok(), "{login:?}");
 }
+
+/// With the ppolicy overlay the server keeps `pwdChangedTime`: the family
+/// outlives other changes to the entry and ends only when the password
+/// changes (with `modifyTimestamp` alone, any change would end it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_pwd_changed_time_only_a_password_change_ends_the_family() {
+    let ldap = LdapServer::start_ppolicy(PASSWORD);
+    // ppolicy sets pwdChangedTime when a password is changed (the
+    // password modify operation), not on the administrator's add: until
+    // its first change an entry falls back to modifyTimestamp.
+    ldap.ldappasswd(&user_dn("domain-a", "alice@example.com"), PASSWORD);
+    let server = TestServer::start_ldap(&ldap, ServerOptions::default());
+    let clients = Clients::new(&server).await;
+    let alice = "alice@example.com";
+    let mut token = issue(&clients, alice, PASSWORD)
+        .await
+        .decode::<TokenInfo>()
+        .refresh_token;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    ldap.ldapmodify(&format!(
+        "dn: {}\nchangetype: modify\nreplace: description\ndescription: moved desks\n",
+        user_dn("domain-a", alice)
+    ));
+    let kept = refresh(&clients, &token).await;
+    assert!(
+        kept.ok(),
+        "another attribute changed: the family lives on: {kept:?}"
+    );
+    token = kept.decode::<TokenInfo>().refresh_token;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    ldap.ldappasswd(&user_dn("domain-a", alice), "changed under ppolicy");
+    let ended = refresh(&clients, &token).await;
+    assert_eq!(
+        ended.reason.as_deref(),
+        Some("ERROR_INVALID_REFRESH_TOKEN"),
+        "{ended:?}"
+    );
+}

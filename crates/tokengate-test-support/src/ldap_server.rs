@@ -119,14 +119,22 @@ impl LdapServer {
     /// A server on a free port, loaded with [`directory_ldif`] where every
     /// principal's password is `password`.
     pub fn start(password: &str) -> Self {
-        Self::start_with(password, false)
+        Self::start_with(password, false, false)
+    }
+
+    /// The same with the ppolicy overlay and a default policy on
+    /// `userPassword`: the server keeps `pwdChangedTime`, set when a
+    /// password is changed (`ldappasswd`; not on the LDIF's add) and by
+    /// nothing else.
+    pub fn start_ppolicy(password: &str) -> Self {
+        Self::start_with(password, false, true)
     }
 
     /// The same, also with TLS: StartTLS on [`Self::url`] and `ldaps://`
     /// on [`Self::ldaps_url`], with a certificate for 127.0.0.1 from a
     /// private CA ([`Self::ca_file`]).
     pub fn start_tls(password: &str) -> Self {
-        Self::start_with(password, true)
+        Self::start_with(password, true, false)
     }
 
     /// The private CA of a [`Self::start_tls`] server.
@@ -139,7 +147,7 @@ impl LdapServer {
         format!("ldaps://127.0.0.1:{}", self.tls_port.unwrap_or(0))
     }
 
-    fn start_with(password: &str, tls: bool) -> Self {
+    fn start_with(password: &str, tls: bool, ppolicy: bool) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir(dir.path().join("data")).expect("data folder");
         let d = dir.path().display();
@@ -151,6 +159,14 @@ impl LdapServer {
         } else {
             String::new()
         };
+        let (ppolicy_module, ppolicy_overlay) = if ppolicy {
+            (
+                "moduleload ppolicy\n".to_owned(),
+                format!("overlay ppolicy\nppolicy_default \"cn=default,ou=policies,{SUFFIX}\"\n"),
+            )
+        } else {
+            (String::new(), String::new())
+        };
         let config = format!(
             "include /etc/ldap/schema/core.schema\n\
              include /etc/ldap/schema/cosine.schema\n\
@@ -159,6 +175,7 @@ impl LdapServer {
              {tls_config}\
              modulepath /usr/lib/ldap\n\
              moduleload back_mdb\n\
+             {ppolicy_module}\
              pidfile {d}/slapd.pid\n\
              argsfile {d}/slapd.args\n\
              database mdb\n\
@@ -168,7 +185,8 @@ impl LdapServer {
              rootpw {ADMIN_PASSWORD}\n\
              directory {d}/data\n\
              access to attrs=userPassword by self write by anonymous auth by * none\n\
-             access to * by * read\n"
+             access to * by * read\n\
+             {ppolicy_overlay}"
         );
         std::fs::write(dir.path().join("slapd.conf"), config).expect("slapd.conf");
         let mut server = Self {
@@ -184,7 +202,17 @@ impl LdapServer {
             server.tls_port = tls.then(free_port);
             match server.spawn() {
                 Ok(()) => {
-                    server.ldapadd(&directory_ldif(password));
+                    let mut ldif = directory_ldif(password);
+                    if ppolicy {
+                        // The policy first: ppolicy sets pwdChangedTime on
+                        // the entries added after it.
+                        let after_suffix = ldif.find("\n\n").map_or(0, |i| i + 2);
+                        ldif.insert_str(after_suffix, &format!(
+                            "dn: ou=policies,{SUFFIX}\nobjectClass: organizationalUnit\nou: policies\n\n\
+                             dn: cn=default,ou=policies,{SUFFIX}\nobjectClass: pwdPolicy\nobjectClass: organizationalRole\ncn: default\npwdAttribute: userPassword\n\n"
+                        ));
+                    }
+                    server.ldapadd(&ldif);
                     return server;
                 }
                 Err(e) => last = e,
