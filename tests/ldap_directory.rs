@@ -321,3 +321,50 @@ async fn with_pwd_changed_time_only_a_password_change_ends_the_family() {
         "{ended:?}"
     );
 }
+
+/// `ldap.refresh_cache_ms`: a principal's refreshes within the window reuse
+/// one search; a disable still reaches its refreshes within the window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_refresh_cache_bounds_how_late_a_disable_is_seen() {
+    let ldap = LdapServer::start(PASSWORD);
+    let mut options = ServerOptions::default();
+    options.env.push((
+        "TOKENGATE_LDAP_REFRESH_CACHE_MS".to_owned(),
+        "1000".to_owned(),
+    ));
+    let server = TestServer::start_ldap(&ldap, options);
+    let clients = Clients::new(&server).await;
+    let alice = "alice@example.com";
+    let mut token = issue(&clients, alice, PASSWORD)
+        .await
+        .decode::<TokenInfo>()
+        .refresh_token;
+    for _ in 0..3 {
+        let outcome = refresh(&clients, &token).await;
+        token = outcome.decode::<TokenInfo>().refresh_token;
+    }
+    assert!(server.metric("tokengate_directory_cache_hits_total").await >= 2.0);
+    ldap.ldapmodify(&format!(
+        "dn: {}\nchangetype: modify\nadd: employeeType\nemployeeType: DISABLED\n",
+        user_dn("domain-a", alice)
+    ));
+    let disabled = Instant::now();
+    loop {
+        let outcome = refresh(&clients, &token).await;
+        if outcome.ok() {
+            token = outcome.decode::<TokenInfo>().refresh_token;
+            assert!(
+                disabled.elapsed() < Duration::from_millis(1100),
+                "served from the cache too long"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        assert_eq!(
+            outcome.reason.as_deref(),
+            Some("ERROR_USER_STATUS_CHECK_FAILURE")
+        );
+        eprintln!("disable seen by refresh after {:?}", disabled.elapsed());
+        break;
+    }
+}

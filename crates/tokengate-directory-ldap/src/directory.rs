@@ -39,7 +39,16 @@ pub struct LdapDirectory {
     /// The shared, service-bound connection (reopened after an error).
     service: tokio::sync::Mutex<Option<Ldap>>,
     health: Arc<Health>,
+    /// Recent refresh lookups (see [`LdapSettings::refresh_cache`]).
+    cache: Mutex<HashMap<CacheKey, (Instant, Option<Principal>)>>,
 }
+
+/// Domain, kind, id.
+type CacheKey = (String, PrincipalKind, String);
+
+/// Entries kept at most; beyond, the cache starts over (it only saves
+/// searches for principals refreshing again within `refresh_cache`).
+const CACHE_MAX: usize = 100_000;
 
 #[derive(Debug)]
 struct Health {
@@ -138,6 +147,7 @@ impl LdapDirectory {
                 up: AtomicBool::new(false),
                 reason: Mutex::new("not yet checked".to_owned()),
             }),
+            cache: Mutex::new(HashMap::new()),
         })
     }
 
@@ -433,10 +443,29 @@ impl LdapDirectory {
         let Some(domain) = self.domains.get(domain_id) else {
             return Ok(None);
         };
-        match self.find(domain, kind, id).await? {
-            Some(entry) => Ok(Some(self.principal(&entry, kind, id).await?)),
-            None => Ok(None),
+        let ttl = self.settings.refresh_cache;
+        let key = (domain_id.to_owned(), kind, id.to_owned());
+        if !ttl.is_zero() {
+            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((at, principal)) = cache.get(&key)
+                && at.elapsed() < ttl
+            {
+                metrics::counter!("tokengate_directory_cache_hits_total").increment(1);
+                return Ok(principal.clone());
+            }
         }
+        let found = match self.find(domain, kind, id).await? {
+            Some(entry) => Some(self.principal(&entry, kind, id).await?),
+            None => None,
+        };
+        if !ttl.is_zero() {
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.len() >= CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(key, (Instant::now(), found.clone()));
+        }
+        Ok(found)
     }
 }
 

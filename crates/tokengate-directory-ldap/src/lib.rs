@@ -19,6 +19,10 @@
 //!   shared (LDAP multiplexes operations), reopened after an error; each
 //!   user bind uses a connection of its own (a bind changes the identity
 //!   of its connection);
+//! - a refresh searches for the principal again (state, type, password
+//!   fingerprint), its answer reused for that principal's refreshes within
+//!   `refresh_cache` (1 s by default, the bound the PostgreSQL directory
+//!   gives a change; 0 = every refresh searches); logins always bind;
 //! - a health check every `health_interval` makes logins and refreshes
 //!   answer UNAVAILABLE at once while the server is unreachable, and
 //!   `/readyz` fail.

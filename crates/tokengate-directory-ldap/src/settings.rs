@@ -47,6 +47,11 @@ pub struct LdapSettings {
     pub api_user_group: Option<String>,
     /// The attributes that change with the password, first present wins.
     pub password_changed_attributes: Vec<String>,
+    /// How long a refresh's lookup of a principal is reused for that
+    /// principal's next refreshes (zero: every refresh searches). A
+    /// disable or password change then reaches refreshes within this
+    /// long; logins always bind.
+    pub refresh_cache: Duration,
     /// The domains.
     pub domains: Vec<LdapDomain>,
 }
@@ -71,6 +76,7 @@ impl LdapSettings {
                 "pwdChangedTime".to_owned(),
                 "modifyTimestamp".to_owned(),
             ],
+            refresh_cache: Duration::from_secs(1),
             domains: Vec::new(),
         }
     }

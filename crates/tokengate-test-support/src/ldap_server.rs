@@ -66,13 +66,15 @@ pub fn directory_ldif(password: &str) -> String {
 }
 
 /// The `[ldap]` section that reads [`directory_ldif`]'s tree (the bind
-/// password comes from `TOKENGATE_LDAP_BIND_PASSWORD`).
+/// password comes from `TOKENGATE_LDAP_BIND_PASSWORD`); every refresh
+/// searches (`refresh_cache_ms = 0`), so the tests see changes at once.
 pub fn ldap_config_toml() -> String {
     format!(
         r#"[ldap]
 bind_dn = "{SERVICE_DN}"
 timeout_ms = 1000
 health_interval_ms = 500
+refresh_cache_ms = 0
 user_filter = "(&(objectClass=inetOrgPerson)(uid={{user}})(!(title=owner)))"
 owner_filter = "(&(objectClass=inetOrgPerson)(uid={{user}})(title=owner))"
 disabled_attribute = "employeeType"

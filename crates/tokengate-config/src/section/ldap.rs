@@ -55,6 +55,9 @@ pub struct LdapConfig {
     pub api_user_group: Option<String>,
     /// Attributes that change with the password, first present wins.
     pub password_changed_attributes: Vec<String>,
+    /// How long a refresh's lookup is reused for the same principal's
+    /// refreshes, milliseconds (0: every refresh searches).
+    pub refresh_cache_ms: u64,
     /// The domains.
     pub domain: Vec<LdapDomainConfig>,
 }
@@ -76,6 +79,7 @@ impl Default for LdapConfig {
             disabled_values: d.disabled_values,
             api_user_group: d.api_user_group,
             password_changed_attributes: d.password_changed_attributes,
+            refresh_cache_ms: d.refresh_cache.as_millis() as u64,
             domain: Vec::new(),
         }
     }
