@@ -78,17 +78,24 @@ cn: bench
 sn: bench
 userPassword: bench-password
 LDIF
-LDAP_SECTION="[ldap]
+LDAP_HEAD="[ldap]
 bind_dn = \"cn=admin,dc=bench\"
-bind_password = \"admin-password\"
-[[ldap.domain]]
+bind_password = \"admin-password\""
+LDAP_DOMAINS="[[ldap.domain]]
 domain_id = \"domain-bench\"
 base_dn = \"dc=bench\""
 run() { # directory
   local directory=$1
   rm -rf "$WORK/keys"
   local extra=""
-  [ "$directory" = ldap ] && extra=$LDAP_SECTION
+  case $directory in
+  # refresh_cache_ms: the default (1 s), or 0 (every refresh searches)
+  ldap) extra="$LDAP_HEAD
+$LDAP_DOMAINS" ;;
+  ldap-nocache) extra="$LDAP_HEAD
+refresh_cache_ms = 0
+$LDAP_DOMAINS" ;;
+  esac
   write_server_config "$WORK/tokengate.toml" "$PORT" EdDSA <<TOML
 [token]
 refresh_ttl = 1000000
@@ -96,7 +103,7 @@ $extra
 TOML
   case $directory in
   postgres) sed -i "s|^directory = .*|directory = \"$URL\"|" "$WORK/tokengate.toml" ;;
-  ldap) sed -i "s|^directory = .*|directory = \"ldap://127.0.0.1:$LDAP_PORT\"|" "$WORK/tokengate.toml" ;;
+  ldap*) sed -i "s|^directory = .*|directory = \"ldap://127.0.0.1:$LDAP_PORT\"|" "$WORK/tokengate.toml" ;;
   esac
   start_server "$WORK/tokengate.toml" "$PORT"
   printf '%-9s ' "$directory"
@@ -111,4 +118,5 @@ for round in $(seq 1 "$ROUNDS"); do
   run file
   run postgres
   run ldap
+  run ldap-nocache
 done
