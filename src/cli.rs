@@ -1,6 +1,7 @@
 //! The command line: `serve`, `hash-password`, `keys`, `revoke`,
-//! `check-config`, and for a PostgreSQL directory `directory migrate`,
-//! `domain`, `user` and `owner` (passwords on stdin, never in argv).
+//! `check-config`, `import`, and for a PostgreSQL directory `directory
+//! migrate`, `domain`, `user` and `owner` (passwords on stdin, never in
+//! argv).
 
 use std::io::Read as _;
 use std::net::SocketAddr;
@@ -57,6 +58,33 @@ enum Command {
     /// Domain owners of the PostgreSQL directory (passwords are read on stdin).
     #[command(subcommand)]
     Owner(PrincipalCommand<OwnerTarget>),
+    /// Import users, owners, domains and keys from another identity service.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// From SpaceONE identity 1.x: `mongoexport` output of the `domain`,
+    /// `user`, `domain_owner` and `domain_secret` collections (`<name>.json`,
+    /// Extended JSON v2 canonical or relaxed, lines or --jsonArray).
+    Spaceone {
+        /// The folder holding the exports.
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        /// The directory file to write.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+        /// The keys folder to write the domains' keys into.
+        #[arg(long, value_name = "DIR")]
+        keys: PathBuf,
+        /// Report what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Replace a directory file that no import wrote.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -289,6 +317,7 @@ pub fn main() -> anyhow::Result<()> {
         Command::Domain(command) => domain(command),
         Command::User(command) => principal(command),
         Command::Owner(command) => principal(command),
+        Command::Import(command) => import(command),
     }
 }
 
@@ -432,6 +461,25 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn import(command: ImportCommand) -> anyhow::Result<()> {
+    let ImportCommand::Spaceone {
+        from,
+        to,
+        keys,
+        dry_run,
+        force,
+    } = command;
+    let report = tokengate_import::import(&tokengate_import::ImportOptions {
+        from,
+        to,
+        keys,
+        dry_run,
+        force,
+    })?;
+    print!("{report}");
+    Ok(())
 }
 
 fn revoke(args: RevokeArgs) -> anyhow::Result<()> {

@@ -166,7 +166,14 @@ fn check_config_keys_and_revoke() {
 fn help_explains_every_command() {
     let (ok, out, _) = tokengate(&["--help"], None);
     assert!(ok);
-    for command in ["serve", "hash-password", "keys", "revoke", "check-config"] {
+    for command in [
+        "serve",
+        "hash-password",
+        "keys",
+        "revoke",
+        "check-config",
+        "import",
+    ] {
         assert!(out.contains(command), "{command} in help");
     }
     let (ok, out, _) = tokengate(&["serve", "--help"], None);
@@ -174,5 +181,12 @@ fn help_explains_every_command() {
         ok && out.contains("--config")
             && out.contains("TOKENGATE_CONFIG")
             && out.contains("--listen")
+    );
+    let (ok, out, _) = tokengate(&["import", "spaceone", "--help"], None);
+    assert!(
+        ok && ["--from", "--to", "--keys", "--dry-run", "--force"]
+            .iter()
+            .all(|flag| out.contains(flag)),
+        "{out}"
     );
 }

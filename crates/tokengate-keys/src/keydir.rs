@@ -33,6 +33,20 @@ pub enum KeyDirError {
         "domain id {0:?} cannot be used as a key folder name (letters, digits, '-', '_', '.' only)"
     )]
     BadDomainId(String),
+    /// A kid that cannot name a key file safely.
+    #[error("kid {0:?} cannot be used as a key file name (letters, digits, '-', '_', '.' only)")]
+    BadKid(String),
+}
+
+/// What [`KeyDir::import`] did (or, in a dry run, would do) with a key file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportedKey {
+    /// The file already held exactly this key.
+    Unchanged,
+    /// A new file.
+    Created,
+    /// A file of that kid held another key and was overwritten.
+    Replaced,
 }
 
 /// A keys folder on disk.
@@ -112,6 +126,61 @@ impl KeyDir {
             }
         }
         Ok(ring)
+    }
+
+    /// Whether `domain_id` can name a key folder (letters, digits, `-`,
+    /// `_`, `.`; not starting with `.`; at most 128 characters).
+    pub fn is_valid_domain_id(domain_id: &str) -> bool {
+        safe_domain_id(domain_id)
+    }
+
+    /// Stores an existing PKCS#8 private key under `kid` (a key carried over
+    /// from another system). The key is parsed first, so a file that would
+    /// not load is never written. With `dry_run` nothing is written; the
+    /// answer says what would happen.
+    pub fn import(
+        &self,
+        domain_id: &str,
+        purpose: Purpose,
+        kid: &str,
+        der: &[u8],
+        dry_run: bool,
+    ) -> Result<ImportedKey, KeyDirError> {
+        let dir = self.purpose_dir(domain_id, purpose)?;
+        if !safe_domain_id(kid) {
+            return Err(KeyDirError::BadKid(kid.to_owned()));
+        }
+        let path = dir.join(format!("{kid}.pem"));
+        SigningKey::from_pkcs8(kid, der).map_err(|source| KeyDirError::Key {
+            path: path.clone(),
+            source,
+        })?;
+        let pem = to_pem(der);
+        let outcome = match fs::read_to_string(&path) {
+            Ok(existing) if existing == pem => return Ok(ImportedKey::Unchanged),
+            Ok(_) => ImportedKey::Replaced,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ImportedKey::Created,
+            Err(source) => return Err(KeyDirError::Io { path, source }),
+        };
+        if !dry_run {
+            create_private_dir(&dir)?;
+            let tmp = path.with_extension("pem.tmp");
+            // A temp file left by an interrupted run would block create_new.
+            let _ = fs::remove_file(&tmp);
+            write_private_file(&path, pem.as_bytes())?;
+        }
+        Ok(outcome)
+    }
+
+    /// The kid of the key that signs for a domain and purpose (the newest
+    /// file), if any.
+    pub fn newest_kid(
+        &self,
+        domain_id: &str,
+        purpose: Purpose,
+    ) -> Result<Option<String>, KeyDirError> {
+        let dir = self.purpose_dir(domain_id, purpose)?;
+        Ok(sorted_key_files(&dir)?.pop().map(|(kid, _)| kid))
     }
 
     /// Generates and stores a new key; returns its kid. The new key signs
@@ -303,6 +372,40 @@ mod tests {
                 .verify::<serde_json::Value>(&old_token)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn import_writes_once_and_sorts_before_generated_keys() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = KeyDir::new(tmp.path().join("keys"));
+        let der = SigningKey::generate_pkcs8(Algorithm::RS256).expect("key");
+        let kid = "access-0000000000-imported";
+        let import = |dry_run| dir.import("d1", Purpose::Access, kid, &der, dry_run);
+        assert_eq!(import(true).expect("dry"), ImportedKey::Created);
+        assert_eq!(dir.newest_kid("d1", Purpose::Access).expect("kid"), None);
+        assert_eq!(import(false).expect("import"), ImportedKey::Created);
+        assert_eq!(import(false).expect("again"), ImportedKey::Unchanged);
+        assert_eq!(
+            dir.newest_kid("d1", Purpose::Access)
+                .expect("kid")
+                .as_deref(),
+            Some(kid)
+        );
+        let newer = dir
+            .generate("d1", Purpose::Access, Algorithm::EdDSA)
+            .expect("generate");
+        assert_eq!(
+            dir.newest_kid("d1", Purpose::Access).expect("kid"),
+            Some(newer)
+        );
+        assert!(matches!(
+            dir.import("d1", Purpose::Access, "../x", &der, false),
+            Err(KeyDirError::BadKid(_))
+        ));
+        assert!(matches!(
+            dir.import("d1", Purpose::Access, "k", b"garbage", false),
+            Err(KeyDirError::Key { .. })
+        ));
     }
 
     #[test]

@@ -14,6 +14,6 @@ mod signing_key;
 
 pub use algorithm::Algorithm;
 pub use jwt::{JwtError, UnverifiedToken, decode_unverified_claims};
-pub use keydir::{KeyDir, KeyDirError};
+pub use keydir::{ImportedKey, KeyDir, KeyDirError};
 pub use ring::{DomainKeys, KeyRing, KeySet, Purpose};
 pub use signing_key::{KeyError, SigningKey};

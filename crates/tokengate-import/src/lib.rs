@@ -1,0 +1,12 @@
+//! Moving an existing install onto tokengate: `tokengate import spaceone`
+//! reads what `mongoexport` wrote for SpaceONE identity's collections and
+//! writes tokengate's directory file and key folders.
+//!
+//! Nothing here prints or returns a password hash, key or token: reports
+//! name records by id and say why they were skipped.
+
+mod der;
+pub mod extjson;
+pub mod spaceone;
+
+pub use spaceone::{ImportError, ImportOptions, Report, import};

@@ -1,0 +1,274 @@
+//! `tokengate import spaceone` end to end: fixtures made the way SpaceONE
+//! makes them (tools/spaceone-fixtures.sh: Python's bcrypt at cost 12,
+//! jwcrypto RSA-2048 JWKs, pymongo's bson.json_util in canonical and
+//! relaxed mode), imported by the real binary, then served: every imported
+//! user logs in with its SpaceONE password, `get_public_key` answers the
+//! `pub_jwk` SpaceONE served, and an access token and API key SpaceONE
+//! signed verify with it. A re-run, and the other export mode, change
+//! nothing.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{Value, json};
+use tokengate_test_support::locate::tokengate_binary;
+use tokengate_test_support::test_server::{ServerOptions, TestServer};
+
+fn import(from: &Path, to: &Path, dry_run: bool) -> String {
+    let mut command = Command::new(tokengate_binary());
+    command
+        .args(["import", "spaceone", "--from"])
+        .arg(from)
+        .arg("--to")
+        .arg(to.join("users.toml"))
+        .arg("--keys")
+        .arg(to.join("keys"));
+    if dry_run {
+        command.arg("--dry-run");
+    }
+    let output = command.output().expect("run tokengate import");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "import failed: {stdout}{stderr}");
+    for secret in ["$2b$", "PRIVATE KEY", "\"d\"", "eyJ"] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "the report shows {secret:?}: {stdout}{stderr}"
+        );
+    }
+    stdout
+}
+
+fn tree(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read_dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let name = path
+                    .strip_prefix(root)
+                    .expect("under root")
+                    .display()
+                    .to_string();
+                out.push((name, std::fs::read(&path).expect("read")));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+async fn issue(server: &TestServer, body: Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(server.url("/identity/v1/token/issue"))
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("issue");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON"))
+}
+
+fn claims(jwt: &str) -> Value {
+    use base64::Engine as _;
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("claims JSON")
+}
+
+/// The claims of an RS256 JWT verified with an RSA JWK's `n` and `e`, as a
+/// SpaceONE service verifies with `get_public_key`'s answer.
+fn verify_rs256(jwt: &str, jwk: &Value, check_exp: bool) -> Result<Value, String> {
+    let (Some(n), Some(e)) = (jwk["n"].as_str(), jwk["e"].as_str()) else {
+        return Err(format!("not an RSA JWK: {jwk}"));
+    };
+    let key = jsonwebtoken::DecodingKey::from_rsa_components(n, e).map_err(|e| e.to_string())?;
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.validate_aud = false;
+    validation.validate_exp = check_exp;
+    validation.required_spec_claims.clear();
+    jsonwebtoken::decode::<Value>(jwt, &key, &validation)
+        .map(|data| data.claims)
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spaceone_export_imports_logs_in_and_keeps_keys() {
+    let started = std::time::Instant::now();
+    let work = tempfile::tempdir().expect("tempdir");
+    let fixtures = work.path().join("export");
+    let made = Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tools/spaceone-fixtures.sh"
+        ))
+        .arg(&fixtures)
+        .status()
+        .expect("run tools/spaceone-fixtures.sh");
+    assert!(made.success(), "tools/spaceone-fixtures.sh failed");
+    let expected: Value = serde_json::from_slice(
+        &std::fs::read(fixtures.join("expected.json")).expect("expected.json"),
+    )
+    .expect("expected JSON");
+    eprintln!("fixtures made in {:?}", started.elapsed());
+
+    // A dry run writes nothing.
+    let target = work.path().join("tokengate");
+    let dry = import(&fixtures.join("canonical"), &target, true);
+    assert!(dry.contains("dry run: nothing written"), "{dry}");
+    assert!(!target.exists(), "a dry run wrote {}", target.display());
+
+    let first = import(&fixtures.join("canonical"), &target, false);
+    let users = expected["users"].as_array().expect("users");
+    let owners = expected["owners"].as_array().expect("owners");
+    assert!(first.contains("domains: 3 imported, 1 skipped"), "{first}");
+    assert!(
+        first.contains(&format!("users: {} imported, 4 skipped", users.len())),
+        "{first}"
+    );
+    assert!(
+        first.contains(&format!("owners: {} imported, 1 skipped", owners.len())),
+        "{first}"
+    );
+    assert!(
+        first.contains("domain keys: 3 imported, 1 skipped"),
+        "{first}"
+    );
+    for reason in [
+        "skipped domain domain-gone: state DELETED",
+        "skipped user domain-alpha/sso@example.com: EXTERNAL user",
+        "skipped user domain-alpha/apikey-only: API_USER without a password",
+        "skipped user domain-gone/zed@example.com: its domain domain-gone is DELETED",
+        "malformed: not JSON",
+    ] {
+        assert!(first.contains(reason), "no {reason:?} in {first}");
+    }
+    let written = tree(&target);
+
+    // Re-running, over either export mode, changes nothing.
+    let again = import(&fixtures.join("canonical"), &target, false);
+    assert!(again.contains("nothing changed"), "{again}");
+    let relaxed = import(&fixtures.join("relaxed"), &target, false);
+    assert!(relaxed.contains("nothing changed"), "{relaxed}");
+    assert_eq!(tree(&target), written, "a re-run changed files");
+
+    let server = TestServer::start_with(ServerOptions {
+        directory: Some(
+            std::fs::read_to_string(target.join("users.toml")).expect("imported directory"),
+        ),
+        keys_dir: Some(target.join("keys")),
+        algorithm: "RS256",
+        ..ServerOptions::default()
+    });
+
+    for user in users {
+        let (domain_id, user_id) = (&user["domain_id"], &user["user_id"]);
+        let (status, answer) = issue(
+            &server,
+            json!({"domain_id": domain_id, "user_id": user_id, "credentials": {"password": user["password"]}}),
+        )
+        .await;
+        let message = answer["message"].as_str().unwrap_or_default();
+        let expect_reason = if domain_id == "domain-off" {
+            Some("ERROR_DOMAIN_STATE")
+        } else if user["user_type"] == "API_USER" {
+            Some("ERROR_NOT_ALLOWED_ISSUE_TOKEN_API_USER")
+        } else if user["state"] != "ENABLED" {
+            Some("ERROR_USER_STATUS_CHECK_FAILURE")
+        } else {
+            None
+        };
+        match expect_reason {
+            None => {
+                assert_eq!(status, 200, "{domain_id} {user_id}: {answer}");
+                let token = answer["access_token"].as_str().expect("access token");
+                let access = claims(token);
+                assert_eq!(access["aud"], *user_id);
+                // Signed with SpaceONE's own key: its verifiers (and SpaceONE
+                // itself, after a roll back) accept it.
+                let pub_jwk = &expected["keys"][domain_id.as_str().expect("id")]["pub_jwk"];
+                verify_rs256(token, pub_jwk, true)
+                    .unwrap_or_else(|e| panic!("{domain_id} {user_id}: {e}"));
+                let wants_update = user["required_actions"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x == "UPDATE_PASSWORD"));
+                assert_eq!(
+                    access.get("permissions").is_some(),
+                    wants_update,
+                    "{access}"
+                );
+            }
+            Some(reason) => {
+                assert_eq!(status, 401, "{domain_id} {user_id}: {answer}");
+                assert!(
+                    message.starts_with(reason),
+                    "{domain_id} {user_id}: {answer}"
+                );
+            }
+        }
+        // The password, not the mere presence of the user, let it in.
+        let (status, answer) = issue(
+            &server,
+            json!({"domain_id": domain_id, "user_id": user_id, "credentials": {"password": "wrong"}}),
+        )
+        .await;
+        if domain_id != "domain-off" {
+            assert_eq!(status, 401);
+            assert!(
+                answer["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("ERROR_AUTHENTICATION_FAILURE")),
+                "{answer}"
+            );
+        }
+    }
+    for owner in owners.iter().filter(|o| o["domain_id"] != "domain-off") {
+        let (status, answer) = issue(
+            &server,
+            json!({"domain_id": owner["domain_id"], "user_id": owner["owner_id"], "user_type": "DOMAIN_OWNER",
+                   "credentials": {"password": owner["password"]}}),
+        )
+        .await;
+        assert_eq!(status, 200, "{owner}: {answer}");
+    }
+
+    let client = reqwest::Client::new();
+    for (domain_id, keys) in expected["keys"].as_object().expect("keys") {
+        let response = client
+            .post(server.url("/identity/v1/domain/get-public-key"))
+            .body(json!({"domain_id": domain_id}).to_string())
+            .send()
+            .await
+            .expect("get-public-key");
+        let status = response.status().as_u16();
+        let answer: Value = response.json().await.expect("JSON");
+        if keys["state"] == "DELETED" {
+            assert_ne!(status, 200, "{domain_id}: {answer}");
+            continue;
+        }
+        assert_eq!(status, 200, "{domain_id}: {answer}");
+        let served: Value =
+            serde_json::from_str(answer["public_key"].as_str().expect("public_key")).expect("JWK");
+        for member in ["kty", "n", "e"] {
+            assert_eq!(
+                served[member], keys["pub_jwk"][member],
+                "{domain_id} {member}"
+            );
+        }
+        // Tokens SpaceONE signed before the move verify with the served key.
+        for (token, exp) in [("access_token", true), ("api_key", false)] {
+            let Some(jwt) = keys[token].as_str() else {
+                continue;
+            };
+            let claims = verify_rs256(jwt, &served, exp)
+                .unwrap_or_else(|e| panic!("{domain_id} {token}: {e}"));
+            assert_eq!(claims["did"], *domain_id);
+        }
+    }
+    eprintln!("whole test: {:?}", started.elapsed());
+}
