@@ -256,7 +256,11 @@ impl LdapServer {
             .stderr(log)
             .spawn()
             .expect("spawn slapd");
-        self.watchdog = Some(spawn_watchdog(child.id(), self.dir.path()));
+        self.watchdog = Some(crate::watchdog::spawn_watchdog(
+            "slapd",
+            child.id(),
+            self.dir.path(),
+        ));
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -375,19 +379,6 @@ impl LdapServer {
             let _ = watchdog.wait();
         }
     }
-}
-
-fn spawn_watchdog(pid: u32, dir: &std::path::Path) -> Child {
-    let script = r#"trap '' INT HUP TERM; read _; kill -9 "$1" 2>/dev/null; rm -rf "$2""#;
-    Command::new("sh")
-        .args(["-c", script, "slapd-watchdog"])
-        .arg(pid.to_string())
-        .arg(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn the slapd watchdog (sh)")
 }
 
 impl Drop for LdapServer {

@@ -43,6 +43,7 @@ pub mod postgres_server;
 pub mod redis_sentinel;
 pub mod redis_server;
 pub mod slot_migration;
+mod watchdog;
 
 #[cfg(feature = "server")]
 pub mod calls;

@@ -9,7 +9,7 @@
 
 use std::os::unix::fs::MetadataExt as _;
 use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -184,7 +184,11 @@ impl PostgresServer {
             command.uid(uid).gid(gid);
         }
         let child = command.spawn().expect("spawn postgres");
-        self.watchdog = Some(spawn_watchdog(child.id(), self.dir.path()));
+        self.watchdog = Some(crate::watchdog::spawn_watchdog(
+            "postgres",
+            child.id(),
+            self.dir.path(),
+        ));
         self.child = Some(child);
         self.wait_ready()
     }
@@ -301,21 +305,6 @@ impl PostgresServer {
             let _ = watchdog.wait();
         }
     }
-}
-
-/// Kills `pid` and removes `dir` once our end of its stdin pipe closes
-/// (the test process ended without dropping the server).
-fn spawn_watchdog(pid: u32, dir: &Path) -> Child {
-    let script = r#"trap '' INT HUP TERM; read _; kill -9 "$1" 2>/dev/null; rm -rf "$2""#;
-    Command::new("sh")
-        .args(["-c", script, "postgres-watchdog"])
-        .arg(pid.to_string())
-        .arg(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn the postgres watchdog (sh)")
 }
 
 impl Drop for PostgresServer {

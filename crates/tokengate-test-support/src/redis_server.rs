@@ -264,7 +264,11 @@ impl RedisServer {
             Some(config) => spawn_sentinel(self.port, self.dir.path(), config),
             None => spawn_server(self.port, self.dir.path(), &self.extra, self.tls),
         });
-        self.watchdog = Some(spawn_watchdog(self.pid(), self.dir.path()));
+        self.watchdog = Some(crate::watchdog::spawn_watchdog(
+            "redis-server",
+            self.pid(),
+            self.dir.path(),
+        ));
     }
 
     /// Stops the watchdog: whenever the process is gone or about to go, so
@@ -421,24 +425,6 @@ fn spawn_sentinel(port: u16, dir: &Path, config: &str) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn redis-sentinel")
-}
-
-/// A `sh` that kills `pid` and removes `dir` once its stdin (a pipe from
-/// this process) closes, that is when this process ends. Rust opens the
-/// pipe close-on-exec, so no other child holds it open. INT, HUP and TERM
-/// are ignored: a Ctrl-C or a CI timeout signals the whole process group,
-/// and the watchdog must outlive the test process to clean up after it.
-fn spawn_watchdog(pid: u32, dir: &Path) -> Child {
-    let script = r#"trap '' INT HUP TERM; read _; kill -9 "$1" 2>/dev/null; rm -rf "$2""#;
-    Command::new("sh")
-        .args(["-c", script, "redis-server-watchdog"])
-        .arg(pid.to_string())
-        .arg(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn the redis-server watchdog (sh)")
 }
 
 impl Drop for RedisServer {
