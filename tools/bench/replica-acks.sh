@@ -19,10 +19,13 @@ MASTER=$(free_port)
 REPLICA=$(free_port)
 PIDS=()
 trap 'stop_server; kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
-redis-server --port "$MASTER" --bind 127.0.0.1 --save "" --appendonly no >/dev/null 2>&1 &
+# --dir: a replica's first sync writes an RDB file even with --save "";
+# keep it in the scratch directory, not the checkout.
+redis-server --port "$MASTER" --bind 127.0.0.1 --save "" --appendonly no \
+  --dir "$WORK" >/dev/null 2>&1 &
 PIDS+=($!)
 redis-server --port "$REPLICA" --bind 127.0.0.1 --save "" --appendonly no \
-  --replicaof 127.0.0.1 "$MASTER" >/dev/null 2>&1 &
+  --dir "$WORK" --replicaof 127.0.0.1 "$MASTER" >/dev/null 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 100); do
   redis-cli -p "$REPLICA" info replication 2>/dev/null | grep -q 'master_link_status:up' && break
