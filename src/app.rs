@@ -186,7 +186,15 @@ pub async fn run(
             if let Err(e) = ldap.check().await {
                 tracing::warn!(error = %e, "ldap directory unreachable at start");
             }
-            ldap.spawn_health();
+            // The principals read before serving, so refreshes read memory
+            // from the start; if this fails, refreshes search until a
+            // later read succeeds.
+            match ldap.sync_now().await {
+                Ok(held) if held > 0 => tracing::info!(principals = held, "ldap principals read"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "ldap principals not read at start"),
+            }
+            ldap.spawn_background();
             let freshness: Arc<dyn Freshness> = Arc::new(ldap.freshness());
             let remote: Arc<dyn RemotePrincipals> = ldap;
             build_core(&config, domains, Some(freshness), Some(remote)).await?

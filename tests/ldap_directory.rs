@@ -314,7 +314,8 @@ async fn with_pwd_changed_time_only_a_password_change_ends_the_family() {
     token = kept.decode::<TokenInfo>().refresh_token;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     ldap.ldappasswd(&user_dn("domain-a", alice), "changed under ppolicy");
-    let ended = refresh(&clients, &token).await;
+    let (ended, _) =
+        refresh_until_refused(&clients, token, Instant::now(), Duration::from_secs(5)).await;
     assert_eq!(
         ended.reason.as_deref(),
         Some("ERROR_INVALID_REFRESH_TOKEN"),
@@ -322,49 +323,161 @@ async fn with_pwd_changed_time_only_a_password_change_ends_the_family() {
     );
 }
 
-/// `ldap.refresh_cache_ms`: a principal's refreshes within the window reuse
-/// one search; a disable still reaches its refreshes within the window.
+fn person(uid: &str, password: &str) -> String {
+    format!(
+        "dn: {}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: {uid}\nuserPassword: {password}\n\n",
+        user_dn("domain-a", uid)
+    )
+}
+
+/// Logs `user` in and returns its refresh token.
+async fn login(clients: &Clients, user: &str) -> String {
+    let outcome = issue(clients, user, PASSWORD).await;
+    assert!(outcome.ok(), "{user} logs in: {outcome:?}");
+    outcome.decode::<TokenInfo>().refresh_token
+}
+
+/// Refreshes `token` (following its successors) until a refresh is
+/// refused; returns the refusal and how long after `since` it came.
+async fn refresh_until_refused(
+    clients: &Clients,
+    mut token: String,
+    since: Instant,
+    limit: Duration,
+) -> (Outcome, Duration) {
+    loop {
+        let outcome = refresh(clients, &token).await;
+        if !outcome.ok() {
+            return (outcome, since.elapsed());
+        }
+        assert!(since.elapsed() < limit, "still refreshing after {limit:?}");
+        token = outcome.decode::<TokenInfo>().refresh_token;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Refreshes read the principals' snapshot, not the server; a change made
+/// on the server — a disable, a password set with `ldappasswd`, a new
+/// member of the API-user group, a deleted entry — reaches the next
+/// refreshes without any login in between, within a read of changes (the
+/// deletion: within a whole read); a user created after the start logs in
+/// and refreshes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_refresh_cache_bounds_how_late_a_disable_is_seen() {
+async fn refreshes_read_the_snapshot_and_see_changes_made_on_the_server() {
     let ldap = LdapServer::start(PASSWORD);
+    let mut ldif = String::new();
+    for uid in ["dave", "erin", "frank", "gina"] {
+        ldif.push_str(&person(uid, PASSWORD));
+    }
+    ldap.ldapadd(&ldif);
     let mut options = ServerOptions::default();
     options.env.push((
-        "TOKENGATE_LDAP_REFRESH_CACHE_MS".to_owned(),
+        "TOKENGATE_LDAP_FULL_SYNC_INTERVAL_MS".to_owned(),
         "1000".to_owned(),
     ));
     let server = TestServer::start_ldap(&ldap, options);
     let clients = Clients::new(&server).await;
-    let alice = "alice@example.com";
-    let mut token = issue(&clients, alice, PASSWORD)
-        .await
-        .decode::<TokenInfo>()
-        .refresh_token;
-    for _ in 0..3 {
+
+    // Refreshes of a held principal are answered from memory.
+    let mut token = login(&clients, "alice@example.com").await;
+    let misses = server
+        .metric("tokengate_directory_snapshot_misses_total")
+        .await;
+    let hits = server
+        .metric("tokengate_directory_snapshot_hits_total")
+        .await;
+    for _ in 0..5 {
         let outcome = refresh(&clients, &token).await;
+        assert!(outcome.ok(), "{outcome:?}");
         token = outcome.decode::<TokenInfo>().refresh_token;
     }
-    assert!(server.metric("tokengate_directory_cache_hits_total").await >= 2.0);
+    assert_eq!(
+        server
+            .metric("tokengate_directory_snapshot_misses_total")
+            .await,
+        misses,
+        "a refresh searched"
+    );
+    assert!(
+        server
+            .metric("tokengate_directory_snapshot_hits_total")
+            .await
+            >= hits + 5.0
+    );
+    assert!(server.metric("tokengate_directory_principals").await >= 8.0);
+
+    let tokens = [
+        login(&clients, "dave").await,
+        login(&clients, "erin").await,
+        login(&clients, "frank").await,
+        login(&clients, "gina").await,
+    ];
+    // modifyTimestamp counts seconds: change the entries in a later second
+    // than their creation, so the password change is seen as one.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let changed = Instant::now();
     ldap.ldapmodify(&format!(
         "dn: {}\nchangetype: modify\nadd: employeeType\nemployeeType: DISABLED\n",
-        user_dn("domain-a", alice)
+        user_dn("domain-a", "dave")
     ));
-    let disabled = Instant::now();
-    loop {
-        let outcome = refresh(&clients, &token).await;
-        if outcome.ok() {
-            token = outcome.decode::<TokenInfo>().refresh_token;
-            assert!(
-                disabled.elapsed() < Duration::from_millis(1100),
-                "served from the cache too long"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
-        }
+    ldap.ldappasswd(&user_dn("domain-a", "erin"), "set by ldappasswd");
+    ldap.ldapdelete(&user_dn("domain-a", "frank"));
+    ldap.ldapmodify(&format!(
+        "dn: cn=api-users,ou=domain-a,dc=example,dc=com\nchangetype: modify\nadd: member\nmember: {}\n",
+        user_dn("domain-a", "gina")
+    ));
+    let [dave, erin, frank, gina] = tokens;
+    let limit = Duration::from_secs(5);
+    for (who, token, reason) in [
+        ("dave (disabled)", dave, "ERROR_USER_STATUS_CHECK_FAILURE"),
+        ("erin (password set)", erin, "ERROR_INVALID_REFRESH_TOKEN"),
+        ("frank (deleted)", frank, "ERROR_NOT_FOUND"),
+        ("gina (API user)", gina, "ERROR_USER_STATUS_CHECK_FAILURE"),
+    ] {
+        let (outcome, after) = refresh_until_refused(&clients, token, changed, limit).await;
         assert_eq!(
             outcome.reason.as_deref(),
-            Some("ERROR_USER_STATUS_CHECK_FAILURE")
+            Some(reason),
+            "{who}: {outcome:?}"
         );
-        eprintln!("disable seen by refresh after {:?}", disabled.elapsed());
-        break;
+        eprintln!("{who}: refused {after:?} after the change");
     }
+
+    // A user created after the last read: found by a search, then held.
+    ldap.ldapadd(&person("harry", PASSWORD));
+    let harry = login(&clients, "harry").await;
+    let outcome = refresh(&clients, &harry).await;
+    assert!(outcome.ok(), "{outcome:?}");
+}
+
+/// A whole read pages through a subtree larger than slapd's default size
+/// limit (500): every principal is held, and a refresh of the last one
+/// added is answered from memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_read_pages_through_more_entries_than_the_size_limit() {
+    const USERS: usize = 1_200;
+    let ldap = LdapServer::start(PASSWORD);
+    let ldif: String = (0..USERS)
+        .map(|n| person(&format!("user-{n:04}"), PASSWORD))
+        .collect();
+    ldap.ldapadd(&ldif);
+    let server = TestServer::start_ldap(&ldap, ServerOptions::default());
+    let clients = Clients::new(&server).await;
+    assert!(
+        server.metric("tokengate_directory_principals").await >= USERS as f64,
+        "not every principal read"
+    );
+    let last = format!("user-{:04}", USERS - 1);
+    let token = login(&clients, &last).await;
+    let misses = server
+        .metric("tokengate_directory_snapshot_misses_total")
+        .await;
+    let outcome = refresh(&clients, &token).await;
+    assert!(outcome.ok(), "{outcome:?}");
+    assert_eq!(
+        server
+            .metric("tokengate_directory_snapshot_misses_total")
+            .await,
+        misses
+    );
 }

@@ -6,8 +6,9 @@
 #   tools/bench/directory.sh [seconds] [rounds]     (defaults 8, 3)
 # PostgreSQL is a private server (Debian's binaries, initdb in a temporary
 # folder, run as the postgres user under root) on a free port, LDAP a
-# private slapd (a generated slapd.conf, one user). See BENCHMARKS.md,
-# "Directories".
+# private slapd (a generated slapd.conf; the measured user and 10,000
+# others, so the LDAP snapshot is the size of a real directory's). See
+# BENCHMARKS.md, "Directories".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DUR=${1:-8}
@@ -78,6 +79,9 @@ cn: bench
 sn: bench
 userPassword: bench-password
 LDIF
+for n in $(seq 1 10000); do
+  printf 'dn: uid=user-%05d@example.com,dc=bench\nobjectClass: inetOrgPerson\nuid: user-%05d@example.com\ncn: user\nsn: %05d\nuserPassword: not-used-%05d\n\n' "$n" "$n" "$n" "$n"
+done | ldapadd -x -H "ldap://127.0.0.1:$LDAP_PORT" -D "cn=admin,dc=bench" -w admin-password >/dev/null
 LDAP_HEAD="[ldap]
 bind_dn = \"cn=admin,dc=bench\"
 bind_password = \"admin-password\""
@@ -89,11 +93,12 @@ run() { # directory
   rm -rf "$WORK/keys"
   local extra=""
   case $directory in
-  # refresh_cache_ms: the default (1 s), or 0 (every refresh searches)
+  # ldap: the defaults (refreshes read the snapshot, changes read every
+  # second); ldap-search: sync_interval_ms = 0 (every refresh searches)
   ldap) extra="$LDAP_HEAD
 $LDAP_DOMAINS" ;;
-  ldap-nocache) extra="$LDAP_HEAD
-refresh_cache_ms = 0
+  ldap-search) extra="$LDAP_HEAD
+sync_interval_ms = 0
 $LDAP_DOMAINS" ;;
   esac
   write_server_config "$WORK/tokengate.toml" "$PORT" EdDSA <<TOML
@@ -118,5 +123,5 @@ for round in $(seq 1 "$ROUNDS"); do
   run file
   run postgres
   run ldap
-  run ldap-nocache
+  run ldap-search
 done

@@ -67,7 +67,8 @@ fn ldap_backend(config: &Config) -> Result<DirectoryBackend, ConfigError> {
             disabled_values: l.disabled_values.clone(),
             api_user_group: l.api_user_group.clone(),
             password_changed_attributes: l.password_changed_attributes.clone(),
-            refresh_cache: Duration::from_millis(l.refresh_cache_ms),
+            sync_interval: Duration::from_millis(l.sync_interval_ms),
+            full_sync_interval: Duration::from_millis(l.full_sync_interval_ms),
             domains,
             ..tokengate_directory_ldap::LdapSettings::new(config.directory.to_string_lossy())
         },

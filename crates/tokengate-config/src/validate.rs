@@ -69,6 +69,11 @@ fn ldap(config: &Config) -> Result<(), ConfigError> {
     if l.timeout_ms == 0 || l.health_interval_ms == 0 {
         return invalid("ldap.timeout_ms and ldap.health_interval_ms must be positive");
     }
+    if l.sync_interval_ms > 0 && l.full_sync_interval_ms < l.sync_interval_ms {
+        return invalid(
+            "ldap.full_sync_interval_ms must be at least ldap.sync_interval_ms (0 turns the snapshot off)",
+        );
+    }
     if !config.directory_is_ldap() {
         return Ok(());
     }
@@ -283,6 +288,10 @@ mod tests {
             (
                 "[store]\ntimeout_ms = 0",
                 "store.timeout_ms must be positive",
+            ),
+            (
+                "[ldap]\nsync_interval_ms = 5000\nfull_sync_interval_ms = 1000",
+                "ldap.full_sync_interval_ms must be at least ldap.sync_interval_ms (0 turns the snapshot off)",
             ),
             (
                 "[store]\nredis_url = \"http://x\"",

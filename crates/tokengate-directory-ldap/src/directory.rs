@@ -1,19 +1,21 @@
 //! The LDAP directory: health, the service connection, user binds.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry, ldap_escape};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
 use tokengate_directory::{
-    Directory, DirectoryUnavailable, DomainRecord, Freshness, PasswordHash, Principal,
-    PrincipalKind, PrincipalState, RemoteAnswer, RemotePrincipals, UserType,
+    Directory, DirectoryUnavailable, DomainRecord, PasswordHash, Principal, PrincipalKind,
+    RemoteAnswer, RemotePrincipals,
 };
 use tokio_rustls::rustls;
 
+use crate::filter::{MODIFY_TIMESTAMP, PrincipalFilter};
+use crate::health::{Health, LdapFreshness};
+use crate::snapshot::{Answer, Facts, Key, Snapshot, normalize_dn};
 use crate::{LdapDomain, LdapSettings};
 
 /// LDAP's resultCode for a wrong password or an unknown DN.
@@ -33,78 +35,19 @@ pub enum LdapDirectoryError {
 /// The LDAP directory (see the crate docs).
 #[derive(Debug)]
 pub struct LdapDirectory {
-    settings: LdapSettings,
+    pub(crate) settings: LdapSettings,
     domains: HashMap<String, LdapDomain>,
+    pub(crate) users: PrincipalFilter,
+    pub(crate) owners: Option<PrincipalFilter>,
     tls: Option<Arc<rustls::ClientConfig>>,
     /// The shared, service-bound connection (reopened after an error).
     service: tokio::sync::Mutex<Option<Ldap>>,
-    health: Arc<Health>,
-    /// Recent refresh lookups (see [`LdapSettings::refresh_cache`]).
-    cache: Mutex<HashMap<CacheKey, (Instant, Option<Principal>)>>,
+    pub(crate) health: Arc<Health>,
+    /// The principals as last read (see [`crate::snapshot`]).
+    pub(crate) snapshot: RwLock<Snapshot>,
 }
 
-/// Domain, kind, id.
-type CacheKey = (String, PrincipalKind, String);
-
-/// Entries kept at most; beyond, the cache starts over (it only saves
-/// searches for principals refreshing again within `refresh_cache`).
-const CACHE_MAX: usize = 100_000;
-
-#[derive(Debug)]
-struct Health {
-    up: AtomicBool,
-    reason: Mutex<String>,
-}
-
-impl Health {
-    fn set(&self, result: &Result<(), String>) {
-        match result {
-            Ok(()) => {
-                if !self.up.swap(true, Ordering::SeqCst) {
-                    tracing::info!("ldap directory reachable");
-                }
-                metrics::gauge!("tokengate_directory_up").set(1.0);
-            }
-            Err(reason) => {
-                if self.up.swap(false, Ordering::SeqCst) {
-                    tracing::warn!(%reason, "ldap directory unreachable: logins and refreshes answer UNAVAILABLE");
-                    metrics::counter!("tokengate_directory_connection_losses_total").increment(1);
-                }
-                metrics::gauge!("tokengate_directory_up").set(0.0);
-                *self.reason.lock().unwrap_or_else(|p| p.into_inner()) = reason.clone();
-            }
-        }
-    }
-
-    fn check(&self) -> Result<(), DirectoryUnavailable> {
-        if self.up.load(Ordering::SeqCst) {
-            Ok(())
-        } else {
-            Err(DirectoryUnavailable(format!(
-                "ldap: {}",
-                self.reason.lock().unwrap_or_else(|p| p.into_inner())
-            )))
-        }
-    }
-}
-
-/// Whether the LDAP server answers (its health check): what the core asks
-/// before a login or a refresh. Both need the server, so both fail while it
-/// is down (a refresh's token stays unspent).
-#[derive(Debug, Clone)]
-pub struct LdapFreshness(Arc<Health>);
-
-impl Freshness for LdapFreshness {
-    fn check_login(&self) -> Result<(), DirectoryUnavailable> {
-        self.0.check()
-    }
-
-    fn check_refresh(&self) -> Result<(), DirectoryUnavailable> {
-        self.0.check()
-    }
-}
-
-fn unavailable(e: impl std::fmt::Display) -> DirectoryUnavailable {
+pub(crate) fn unavailable(e: impl std::fmt::Display) -> DirectoryUnavailable {
     metrics::counter!("tokengate_directory_errors_total").increment(1);
     DirectoryUnavailable(format!("ldap: {e}"))
 }
@@ -133,21 +76,42 @@ impl LdapDirectory {
         } else {
             None
         };
+        if !settings.sync_interval.is_zero() && settings.full_sync_interval < settings.sync_interval
+        {
+            return Err(LdapDirectoryError::Settings(
+                "the full sync interval must be at least the sync interval".into(),
+            ));
+        }
         let domains = settings
             .domains
             .iter()
             .map(|d| (d.domain_id.clone(), d.clone()))
             .collect();
+        let users = PrincipalFilter::new(&settings.user_filter);
+        let owners = settings.owner_filter.as_deref().map(PrincipalFilter::new);
+        if !settings.sync_interval.is_zero() {
+            for (name, filter) in [
+                ("user_filter", Some(&users)),
+                ("owner_filter", owners.as_ref()),
+            ] {
+                if filter.is_some_and(|f| f.every().is_none()) {
+                    tracing::warn!(
+                        filter = name,
+                        "ldap.{name} compares {{user}} other than as a whole value, as in (uid={{user}}): \
+                         its principals cannot be read ahead, so each of their refreshes searches"
+                    );
+                }
+            }
+        }
         Ok(Self {
             settings,
             domains,
+            users,
+            owners,
             tls,
             service: tokio::sync::Mutex::new(None),
-            health: Arc::new(Health {
-                up: AtomicBool::new(false),
-                reason: Mutex::new("not yet checked".to_owned()),
-            }),
-            cache: Mutex::new(HashMap::new()),
+            health: Arc::new(Health::new()),
+            snapshot: RwLock::new(Snapshot::default()),
         })
     }
 
@@ -181,8 +145,9 @@ impl LdapDirectory {
         result.map_err(LdapDirectoryError::Server)
     }
 
-    /// Runs the health check every `health_interval`, forever.
-    pub fn spawn_health(self: &Arc<Self>) {
+    /// Runs the health check every `health_interval` and keeps the
+    /// snapshot current (see [`crate::sync`]), forever.
+    pub fn spawn_background(self: &Arc<Self>) {
         let this = Arc::clone(self);
         tokio::spawn(async move {
             loop {
@@ -190,6 +155,9 @@ impl LdapDirectory {
                 tokio::time::sleep(this.settings.health_interval).await;
             }
         });
+        if self.snapshot_enabled() {
+            tokio::spawn(Arc::clone(self).keep_snapshot());
+        }
     }
 
     async fn probe(&self) -> Result<(), String> {
@@ -233,7 +201,7 @@ impl LdapDirectory {
     }
 
     /// The shared service-bound connection, opened and bound if needed.
-    async fn service_connection(&self) -> Result<Ldap, DirectoryUnavailable> {
+    pub(crate) async fn service_connection(&self) -> Result<Ldap, DirectoryUnavailable> {
         let mut slot = self.service.lock().await;
         if let Some(ldap) = slot.as_ref() {
             return Ok(ldap.clone());
@@ -249,14 +217,14 @@ impl LdapDirectory {
         Ok(ldap)
     }
 
-    async fn drop_service(&self) {
+    pub(crate) async fn drop_service(&self) {
         if let Some(mut ldap) = self.service.lock().await.take() {
             let _ = ldap.unbind().await;
         }
     }
 
     /// One search on the service connection; an error drops it.
-    async fn search(
+    pub(crate) async fn search(
         &self,
         base: &str,
         scope: Scope,
@@ -287,6 +255,32 @@ impl LdapDirectory {
         }
     }
 
+    /// The filter of `kind`; `None`: no owners are configured.
+    pub(crate) fn filter(&self, kind: PrincipalKind) -> Option<&PrincipalFilter> {
+        match kind {
+            PrincipalKind::User => Some(&self.users),
+            PrincipalKind::DomainOwner => self.owners.as_ref(),
+        }
+    }
+
+    /// The attributes a principal's facts are made of, and its ids.
+    pub(crate) fn principal_attributes(&self, filter: &PrincipalFilter) -> Vec<String> {
+        let mut attrs: Vec<String> = Vec::new();
+        let wanted = filter
+            .id_attributes()
+            .iter()
+            .chain(&self.settings.password_changed_attributes)
+            .chain(&self.settings.disabled_attribute)
+            .map(String::as_str)
+            .chain([MODIFY_TIMESTAMP]);
+        for attr in wanted {
+            if !attrs.iter().any(|a| a.eq_ignore_ascii_case(attr)) {
+                attrs.push(attr.to_owned());
+            }
+        }
+        attrs
+    }
+
     /// The one entry the domain's filter finds for `id`; `None` for none
     /// or more than one.
     async fn find(
@@ -295,18 +289,16 @@ impl LdapDirectory {
         kind: PrincipalKind,
         id: &str,
     ) -> Result<Option<SearchEntry>, DirectoryUnavailable> {
-        let template = match kind {
-            PrincipalKind::User => &self.settings.user_filter,
-            PrincipalKind::DomainOwner => match &self.settings.owner_filter {
-                Some(f) => f,
-                None => return Ok(None),
-            },
+        let Some(filter) = self.filter(kind) else {
+            return Ok(None);
         };
-        let filter = template.replace("{user}", &ldap_escape(id));
-        let mut attrs: Vec<String> = self.settings.password_changed_attributes.clone();
-        attrs.extend(self.settings.disabled_attribute.iter().cloned());
         let mut entries = self
-            .search(&domain.base_dn, Scope::Subtree, &filter, attrs)
+            .search(
+                &domain.base_dn,
+                Scope::Subtree,
+                &filter.for_id(id),
+                self.principal_attributes(filter),
+            )
             .await?;
         Ok((entries.len() == 1).then(|| entries.remove(0)))
     }
@@ -331,10 +323,17 @@ impl LdapDirectory {
         }
     }
 
+    /// Whether the entry is an API user: from the snapshot's copy of the
+    /// group while it is current, else by asking the server.
     async fn is_api_user(&self, dn: &str) -> Result<bool, DirectoryUnavailable> {
         let Some(group) = &self.settings.api_user_group else {
             return Ok(false);
         };
+        if self.snapshot_is_current()
+            && let Some(member) = self.read_snapshot().is_api_user(&normalize_dn(dn))
+        {
+            return Ok(member);
+        }
         let filter = format!("(member={})", ldap_escape(dn));
         let found = self
             .search(group, Scope::Base, &filter, vec!["1.1".to_owned()])
@@ -342,15 +341,23 @@ impl LdapDirectory {
         Ok(!found.is_empty())
     }
 
-    async fn principal(
-        &self,
-        entry: &SearchEntry,
-        kind: PrincipalKind,
-        id: &str,
-    ) -> Result<Principal, DirectoryUnavailable> {
-        let disabled = self.settings.disabled_attribute.as_ref().is_some_and(|a| {
-            entry.attrs.iter().any(|(name, values)| {
-                name.eq_ignore_ascii_case(a)
+    /// What an entry says about its principal.
+    pub(crate) fn facts(&self, entry: &SearchEntry) -> Facts {
+        let values = |attr: &str| {
+            entry
+                .attrs
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(attr))
+                .map(|(_, v)| v.as_slice())
+                .unwrap_or_default()
+        };
+        let disabled = self
+            .settings
+            .disabled_attribute
+            .as_deref()
+            .is_some_and(|a| {
+                let values = values(a);
+                !values.is_empty()
                     && (self.settings.disabled_values.is_empty()
                         || values.iter().any(|v| {
                             self.settings
@@ -358,36 +365,76 @@ impl LdapDirectory {
                                 .iter()
                                 .any(|d| d.eq_ignore_ascii_case(v))
                         }))
-            })
-        });
+            });
         let changed = self
             .settings
             .password_changed_attributes
             .iter()
-            .find_map(|a| {
-                entry
-                    .attrs
-                    .iter()
-                    .find(|(name, _)| name.eq_ignore_ascii_case(a))
-                    .and_then(|(_, v)| v.first().cloned())
-            })
+            .find_map(|a| values(a).first())
+            .map(String::as_str)
             .unwrap_or_default();
-        let user_type = match kind {
-            PrincipalKind::User if self.is_api_user(&entry.dn).await? => UserType::ApiUser,
-            _ => UserType::User,
-        };
-        Ok(Principal {
-            id: id.to_owned(),
-            kind,
-            state: if disabled {
-                PrincipalState::Disabled
-            } else {
-                PrincipalState::Enabled
-            },
-            user_type,
-            required_actions: Vec::new(),
-            password_hash: PasswordHash::external(&format!("{}\n{changed}", entry.dn)),
-        })
+        let dn = normalize_dn(&entry.dn);
+        Facts {
+            fingerprint: PasswordHash::external(&format!("{dn}\n{changed}")),
+            dn,
+            disabled,
+            version: values(MODIFY_TIMESTAMP)
+                .first()
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The snapshot's keys of an entry: its values of the filter's id
+    /// attributes, in `domain_id`.
+    pub(crate) fn keys(
+        &self,
+        domain_id: &str,
+        kind: PrincipalKind,
+        filter: &PrincipalFilter,
+        entry: &SearchEntry,
+    ) -> Vec<Key> {
+        let mut keys: Vec<Key> = Vec::new();
+        for (name, values) in &entry.attrs {
+            if filter
+                .id_attributes()
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(name))
+            {
+                for value in values {
+                    let key = Key::new(domain_id, kind, value);
+                    if !keys.contains(&key) {
+                        keys.push(key);
+                    }
+                }
+            }
+        }
+        keys
+    }
+
+    /// The principal a live search found, recorded in the snapshot (it is
+    /// at least as new as the snapshot's copy).
+    async fn principal_from(
+        &self,
+        domain_id: &str,
+        kind: PrincipalKind,
+        id: &str,
+        entry: &SearchEntry,
+    ) -> Result<Principal, DirectoryUnavailable> {
+        let facts = self.facts(entry);
+        let api_user = self.is_api_user(&entry.dn).await?;
+        let principal = facts.principal(kind, id, api_user);
+        if self.snapshot_enabled()
+            && let Some(filter) = self.filter(kind)
+        {
+            let mut keys = self.keys(domain_id, kind, filter, entry);
+            let asked = Key::new(domain_id, kind, id);
+            if !keys.contains(&asked) {
+                keys.push(asked);
+            }
+            self.write_snapshot().upsert(keys, facts, Instant::now());
+        }
+        Ok(principal)
     }
 
     async fn authenticate_inner(
@@ -421,7 +468,9 @@ impl LdapDirectory {
         };
         let bound = self.user_bind(&dn, &password).await?;
         match entry {
-            Some(entry) if bound => Ok(Some(self.principal(&entry, kind, id).await?)),
+            Some(entry) if bound => Ok(Some(
+                self.principal_from(domain_id, kind, id, &entry).await?,
+            )),
             _ => Ok(None),
         }
     }
@@ -434,6 +483,29 @@ impl LdapDirectory {
         }
     }
 
+    /// The snapshot's answer, while it is current and holds the id.
+    fn snapshot_answer(
+        &self,
+        domain_id: &str,
+        kind: PrincipalKind,
+        id: &str,
+    ) -> Option<Option<Principal>> {
+        if !self.snapshot_is_current() {
+            return None;
+        }
+        let snapshot = self.read_snapshot();
+        match snapshot.get(&Key::new(domain_id, kind, id)) {
+            Answer::Found(facts) => snapshot
+                .is_api_user(&facts.dn)
+                .map(|api_user| Some(facts.principal(kind, id, api_user))),
+            Answer::Ambiguous => Some(None),
+            Answer::Unknown => None,
+        }
+    }
+
+    /// A refresh's look at the principal: the snapshot while it is
+    /// current; the server for a principal the snapshot does not hold
+    /// (created since its last read, or gone).
     async fn lookup_inner(
         &self,
         domain_id: &str,
@@ -443,29 +515,17 @@ impl LdapDirectory {
         let Some(domain) = self.domains.get(domain_id) else {
             return Ok(None);
         };
-        let ttl = self.settings.refresh_cache;
-        let key = (domain_id.to_owned(), kind, id.to_owned());
-        if !ttl.is_zero() {
-            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((at, principal)) = cache.get(&key)
-                && at.elapsed() < ttl
-            {
-                metrics::counter!("tokengate_directory_cache_hits_total").increment(1);
-                return Ok(principal.clone());
-            }
+        if let Some(answer) = self.snapshot_answer(domain_id, kind, id) {
+            metrics::counter!("tokengate_directory_snapshot_hits_total").increment(1);
+            return Ok(answer);
         }
-        let found = match self.find(domain, kind, id).await? {
-            Some(entry) => Some(self.principal(&entry, kind, id).await?),
-            None => None,
-        };
-        if !ttl.is_zero() {
-            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            if cache.len() >= CACHE_MAX {
-                cache.clear();
-            }
-            cache.insert(key, (Instant::now(), found.clone()));
+        metrics::counter!("tokengate_directory_snapshot_misses_total").increment(1);
+        match self.find(domain, kind, id).await? {
+            Some(entry) => Ok(Some(
+                self.principal_from(domain_id, kind, id, &entry).await?,
+            )),
+            None => Ok(None),
         }
-        Ok(found)
     }
 }
 

@@ -1,9 +1,10 @@
 //! The LDAP directory: users (and owners) live in an LDAP server, which
 //! checks their passwords itself — tokengate finds the entry with a
 //! service account and a configured filter, then binds as it with the
-//! given password. Nothing can be snapshotted, so the core asks per call
-//! through [`tokengate_directory::RemotePrincipals`]; the domains (one LDAP
-//! subtree each) come from the config and are a snapshot as usual.
+//! given password. Passwords cannot be read ahead, so the core asks per
+//! call through [`tokengate_directory::RemotePrincipals`]; what a refresh
+//! needs to know of a principal is read ahead (below); the domains (one
+//! LDAP subtree each) come from the config and are a snapshot as usual.
 //!
 //! - an unknown user costs what a wrong password costs: the same
 //!   connection and bind, against a DN that does not exist;
@@ -19,19 +20,28 @@
 //!   shared (LDAP multiplexes operations), reopened after an error; each
 //!   user bind uses a connection of its own (a bind changes the identity
 //!   of its connection);
-//! - a refresh searches for the principal again (state, type, password
-//!   fingerprint), its answer reused for that principal's refreshes within
-//!   `refresh_cache` (1 s by default, the bound the PostgreSQL directory
-//!   gives a change; 0 = every refresh searches); logins always bind;
+//! - a refresh reads an in-memory snapshot of the principals' state (DN,
+//!   disabled, group, password fingerprint), read whole at start and every
+//!   `full_sync_interval` (60 s) and, every `sync_interval` (1 s) between,
+//!   by a search for the entries changed since (their `modifyTimestamp`):
+//!   a refresh pays no LDAP round trip, and a disable or password change
+//!   reaches refreshes within about a second; a principal the snapshot
+//!   does not hold is searched for (`sync_interval = 0`: every refresh
+//!   searches). Logins always search and bind;
 //! - a health check every `health_interval` makes logins and refreshes
 //!   answer UNAVAILABLE at once while the server is unreachable, and
 //!   `/readyz` fail.
 #![warn(missing_docs)]
 
 mod directory;
+mod filter;
+mod health;
 mod settings;
+mod snapshot;
+mod sync;
 
-pub use directory::{LdapDirectory, LdapDirectoryError, LdapFreshness};
+pub use directory::{LdapDirectory, LdapDirectoryError};
+pub use health::LdapFreshness;
 pub use settings::{LdapDomain, LdapSettings};
 
 /// Whether a `directory` setting names an LDAP server.

@@ -47,11 +47,15 @@ pub struct LdapSettings {
     pub api_user_group: Option<String>,
     /// The attributes that change with the password, first present wins.
     pub password_changed_attributes: Vec<String>,
-    /// How long a refresh's lookup of a principal is reused for that
-    /// principal's next refreshes (zero: every refresh searches). A
-    /// disable or password change then reaches refreshes within this
-    /// long; logins always bind.
-    pub refresh_cache: Duration,
+    /// How often the in-memory snapshot of the principals reads the
+    /// entries changed since its last read (zero: no snapshot, every
+    /// refresh searches). A disable or password change reaches refreshes
+    /// within about this long; logins always search and bind.
+    pub sync_interval: Duration,
+    /// How often the snapshot is read whole: what catches entries deleted
+    /// or moved out of the filters' scope (the changes' search cannot see
+    /// them).
+    pub full_sync_interval: Duration,
     /// The domains.
     pub domains: Vec<LdapDomain>,
 }
@@ -76,7 +80,8 @@ impl LdapSettings {
                 "pwdChangedTime".to_owned(),
                 "modifyTimestamp".to_owned(),
             ],
-            refresh_cache: Duration::from_secs(1),
+            sync_interval: Duration::from_secs(1),
+            full_sync_interval: Duration::from_secs(60),
             domains: Vec::new(),
         }
     }
@@ -99,6 +104,7 @@ impl std::fmt::Debug for LdapSettings {
             )
             .field("timeout", &self.timeout)
             .field("user_filter", &self.user_filter)
+            .field("sync_interval", &self.sync_interval)
             .field("domains", &self.domains.len())
             .finish_non_exhaustive()
     }

@@ -66,15 +66,16 @@ pub fn directory_ldif(password: &str) -> String {
 }
 
 /// The `[ldap]` section that reads [`directory_ldif`]'s tree (the bind
-/// password comes from `TOKENGATE_LDAP_BIND_PASSWORD`); every refresh
-/// searches (`refresh_cache_ms = 0`), so the tests see changes at once.
+/// password comes from `TOKENGATE_LDAP_BIND_PASSWORD`); the principals'
+/// snapshot reads changes every 250 ms (the default is 1 s), so the tests
+/// that change entries wait less.
 pub fn ldap_config_toml() -> String {
     format!(
         r#"[ldap]
 bind_dn = "{SERVICE_DN}"
 timeout_ms = 1000
 health_interval_ms = 500
-refresh_cache_ms = 0
+sync_interval_ms = 250
 user_filter = "(&(objectClass=inetOrgPerson)(uid={{user}})(!(title=owner)))"
 owner_filter = "(&(objectClass=inetOrgPerson)(uid={{user}})(title=owner))"
 disabled_attribute = "employeeType"
@@ -186,6 +187,7 @@ impl LdapServer {
              rootdn \"{ADMIN_DN}\"\n\
              rootpw {ADMIN_PASSWORD}\n\
              directory {d}/data\n\
+             limits dn.exact=\"{SERVICE_DN}\" size.prtotal=unlimited\n\
              access to attrs=userPassword by self write by anonymous auth by * none\n\
              access to * by * read\n\
              {ppolicy_overlay}"
@@ -344,6 +346,11 @@ impl LdapServer {
     /// Modifies entries (LDIF of changes, `ldapmodify`).
     pub fn ldapmodify(&self, ldif: &str) {
         self.admin_tool("ldapmodify", &[], ldif);
+    }
+
+    /// Deletes the entry `dn` (`ldapdelete`).
+    pub fn ldapdelete(&self, dn: &str) {
+        self.admin_tool("ldapdelete", &[dn], "");
     }
 
     /// Sets `dn`'s password with `ldappasswd` (stored hashed by slapd).

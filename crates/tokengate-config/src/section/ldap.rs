@@ -55,9 +55,12 @@ pub struct LdapConfig {
     pub api_user_group: Option<String>,
     /// Attributes that change with the password, first present wins.
     pub password_changed_attributes: Vec<String>,
-    /// How long a refresh's lookup is reused for the same principal's
-    /// refreshes, milliseconds (0: every refresh searches).
-    pub refresh_cache_ms: u64,
+    /// How often the principals' snapshot reads the changed entries,
+    /// milliseconds (0: no snapshot, every refresh searches).
+    pub sync_interval_ms: u64,
+    /// How often the snapshot is read whole (catches deleted entries),
+    /// milliseconds.
+    pub full_sync_interval_ms: u64,
     /// The domains.
     pub domain: Vec<LdapDomainConfig>,
 }
@@ -79,7 +82,8 @@ impl Default for LdapConfig {
             disabled_values: d.disabled_values,
             api_user_group: d.api_user_group,
             password_changed_attributes: d.password_changed_attributes,
-            refresh_cache_ms: d.refresh_cache.as_millis() as u64,
+            sync_interval_ms: d.sync_interval.as_millis() as u64,
+            full_sync_interval_ms: d.full_sync_interval.as_millis() as u64,
             domain: Vec::new(),
         }
     }
