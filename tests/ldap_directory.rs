@@ -481,3 +481,38 @@ async fn a_whole_read_pages_through_more_entries_than_the_size_limit() {
         misses
     );
 }
+
+/// Logins bind on kept connections (`ldap.bind_pool_size`): twenty
+/// logins in a row open one; after slapd restarts, the first login's kept
+/// connection is dead, and it binds again on a new one instead of
+/// answering UNAVAILABLE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_bind_on_kept_connections_and_survive_a_restart() {
+    let mut ldap = LdapServer::start(PASSWORD);
+    let server = TestServer::start_ldap(&ldap, ServerOptions::default());
+    let clients = Clients::new(&server).await;
+    for n in 0..20 {
+        let password = if n % 2 == 0 { PASSWORD } else { "wrong" };
+        let outcome = issue(&clients, "alice@example.com", password).await;
+        assert_eq!(outcome.ok(), n % 2 == 0, "{outcome:?}");
+    }
+    let opened = server
+        .metric("tokengate_directory_bind_connections_opened_total")
+        .await;
+    assert!(
+        (1.0..=2.0).contains(&opened),
+        "{opened} connections for 20 logins"
+    );
+
+    ldap.stop();
+    ldap.restart();
+    within(Duration::from_secs(5), "ready again", || async {
+        readyz(&server).await == 200
+    })
+    .await;
+    let outcome = issue(&clients, "alice@example.com", PASSWORD).await;
+    assert!(
+        outcome.ok(),
+        "the first login after the restart: {outcome:?}"
+    );
+}

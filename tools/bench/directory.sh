@@ -44,6 +44,8 @@ suffix "dc=bench"
 rootdn "cn=admin,dc=bench"
 rootpw admin-password
 directory $WORK/ldap
+index objectClass eq
+index uid eq
 access to attrs=userPassword by self write by anonymous auth by * none
 access to * by * read
 CONF

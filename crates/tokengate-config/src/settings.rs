@@ -61,6 +61,7 @@ fn ldap_backend(config: &Config) -> Result<DirectoryBackend, ConfigError> {
             ca_file: l.ca_file.clone(),
             timeout: Duration::from_millis(l.timeout_ms),
             health_interval: Duration::from_millis(l.health_interval_ms),
+            bind_pool_size: l.bind_pool_size,
             user_filter: l.user_filter.clone(),
             owner_filter: l.owner_filter.clone(),
             disabled_attribute: l.disabled_attribute.clone(),

@@ -13,6 +13,7 @@ use tokengate_directory::{
 };
 use tokio_rustls::rustls;
 
+use crate::bind_pool::BindPool;
 use crate::filter::{MODIFY_TIMESTAMP, PrincipalFilter};
 use crate::health::{Health, LdapFreshness};
 use crate::snapshot::{Answer, Facts, Key, Snapshot, normalize_dn};
@@ -20,6 +21,22 @@ use crate::{LdapDomain, LdapSettings};
 
 /// LDAP's resultCode for a wrong password or an unknown DN.
 const INVALID_CREDENTIALS: u32 = 49;
+
+/// Why a search failed.
+enum SearchFailure {
+    /// The connection failed (closed, timed out): worth a new one.
+    Connection(DirectoryUnavailable),
+    /// The server answered with an error.
+    Answer(DirectoryUnavailable),
+}
+
+impl SearchFailure {
+    fn into_unavailable(self) -> DirectoryUnavailable {
+        match self {
+            SearchFailure::Connection(e) | SearchFailure::Answer(e) => e,
+        }
+    }
+}
 
 /// Errors setting the directory up.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +59,8 @@ pub struct LdapDirectory {
     tls: Option<Arc<rustls::ClientConfig>>,
     /// The shared, service-bound connection (reopened after an error).
     service: tokio::sync::Mutex<Option<Ldap>>,
+    /// Connections kept for user binds.
+    binds: BindPool,
     pub(crate) health: Arc<Health>,
     /// The principals as last read (see [`crate::snapshot`]).
     pub(crate) snapshot: RwLock<Snapshot>,
@@ -104,6 +123,7 @@ impl LdapDirectory {
             }
         }
         Ok(Self {
+            binds: BindPool::new(settings.bind_pool_size),
             settings,
             domains,
             users,
@@ -223,7 +243,10 @@ impl LdapDirectory {
         }
     }
 
-    /// One search on the service connection; an error drops it.
+    /// One search on the service connection. A connection that fails is
+    /// dropped; if it was one kept from before (the server may have closed
+    /// it since: a restart, an idle timeout), the search runs once more on
+    /// a new one before the server is called unreachable.
     pub(crate) async fn search(
         &self,
         base: &str,
@@ -231,8 +254,28 @@ impl LdapDirectory {
         filter: &str,
         attrs: Vec<String>,
     ) -> Result<Vec<SearchEntry>, DirectoryUnavailable> {
+        let kept = self.service.lock().await.is_some();
+        match self.search_once(base, scope, filter, attrs.clone()).await {
+            Err(SearchFailure::Connection(_)) if kept => self
+                .search_once(base, scope, filter, attrs)
+                .await
+                .map_err(SearchFailure::into_unavailable),
+            result => result.map_err(SearchFailure::into_unavailable),
+        }
+    }
+
+    async fn search_once(
+        &self,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attrs: Vec<String>,
+    ) -> Result<Vec<SearchEntry>, SearchFailure> {
         let started = Instant::now();
-        let mut ldap = self.service_connection().await?;
+        let mut ldap = self
+            .service_connection()
+            .await
+            .map_err(SearchFailure::Connection)?;
         let result = ldap
             .with_timeout(self.settings.timeout)
             .search(base, scope, filter, attrs)
@@ -240,17 +283,17 @@ impl LdapDirectory {
         metrics::histogram!("tokengate_directory_call_seconds", "op" => "search")
             .record(started.elapsed().as_secs_f64());
         match result {
+            // noSuchObject (32): the base is gone: nothing found.
+            Ok(result) if result.1.rc == 32 => Ok(Vec::new()),
             Ok(result) => {
-                // noSuchObject (32): the base is gone: nothing found.
-                if result.1.rc == 32 {
-                    return Ok(Vec::new());
-                }
-                let (entries, _) = result.success().map_err(unavailable)?;
+                let (entries, _) = result
+                    .success()
+                    .map_err(|e| SearchFailure::Answer(unavailable(e)))?;
                 Ok(entries.into_iter().map(SearchEntry::construct).collect())
             }
             Err(e) => {
                 self.drop_service().await;
-                Err(unavailable(e))
+                Err(SearchFailure::Connection(unavailable(e)))
             }
         }
     }
@@ -303,19 +346,48 @@ impl LdapDirectory {
         Ok((entries.len() == 1).then(|| entries.remove(0)))
     }
 
-    /// Binds as `dn` on a connection of its own: true for the right
-    /// password, false for a wrong one or an unknown DN.
+    /// Binds as `dn` on a bind connection (kept, or new): true for the
+    /// right password, false for a wrong one or an unknown DN.
     async fn user_bind(&self, dn: &str, password: &str) -> Result<bool, DirectoryUnavailable> {
         let started = Instant::now();
-        let mut ldap = self.connect().await?;
-        let result = ldap
-            .with_timeout(self.settings.timeout)
-            .simple_bind(dn, password)
-            .await;
-        let _ = ldap.unbind().await;
+        let (mut ldap, kept) = match self.binds.take() {
+            Some(ldap) => (ldap, true),
+            None => (self.bind_connection().await?, false),
+        };
+        let mut result = self.bind_on(&mut ldap, dn, password).await;
+        if kept && result.is_err() {
+            // A kept connection the server has closed since (a restart,
+            // an idle timeout): once more on a new one before calling the
+            // server unreachable.
+            ldap = self.bind_connection().await?;
+            result = self.bind_on(&mut ldap, dn, password).await;
+        }
         metrics::histogram!("tokengate_directory_call_seconds", "op" => "bind")
             .record(started.elapsed().as_secs_f64());
-        match result {
+        let bound = result?;
+        self.binds.give_back(ldap);
+        Ok(bound)
+    }
+
+    /// A new connection for user binds.
+    async fn bind_connection(&self) -> Result<Ldap, DirectoryUnavailable> {
+        metrics::counter!("tokengate_directory_bind_connections_opened_total").increment(1);
+        self.connect().await
+    }
+
+    /// One simple bind: `Ok(true)` bound, `Ok(false)` invalid
+    /// credentials, `Err` anything else (the connection is then dropped).
+    async fn bind_on(
+        &self,
+        ldap: &mut Ldap,
+        dn: &str,
+        password: &str,
+    ) -> Result<bool, DirectoryUnavailable> {
+        match ldap
+            .with_timeout(self.settings.timeout)
+            .simple_bind(dn, password)
+            .await
+        {
             Ok(r) if r.rc == 0 => Ok(true),
             Ok(r) if r.rc == INVALID_CREDENTIALS => Ok(false),
             Ok(r) => Err(unavailable(format!("bind answered resultCode {}", r.rc))),
@@ -480,6 +552,7 @@ impl LdapDirectory {
     fn note(&self, answer: &Result<Option<Principal>, DirectoryUnavailable>) {
         if let Err(e) = answer {
             self.health.set(&Err(e.0.clone()));
+            self.binds.clear();
         }
     }
 

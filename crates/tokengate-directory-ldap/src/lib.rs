@@ -17,9 +17,10 @@
 //!   with the ppolicy overlay, else `modifyTimestamp`, which changes with
 //!   any modification of the entry — then any change ends the families);
 //! - every operation is bounded by `timeout`; one service connection is
-//!   shared (LDAP multiplexes operations), reopened after an error; each
-//!   user bind uses a connection of its own (a bind changes the identity
-//!   of its connection);
+//!   shared (LDAP multiplexes operations), reopened after an error; user
+//!   binds use connections of their own (a bind changes the identity of
+//!   its connection), up to `bind_pool_size` of them kept open between
+//!   logins;
 //! - a refresh reads an in-memory snapshot of the principals' state (DN,
 //!   disabled, group, password fingerprint), read whole at start and every
 //!   `full_sync_interval` (60 s) and, every `sync_interval` (1 s) between,
@@ -33,6 +34,7 @@
 //!   `/readyz` fail.
 #![warn(missing_docs)]
 
+mod bind_pool;
 mod directory;
 mod filter;
 mod health;

@@ -33,6 +33,9 @@ pub struct LdapSettings {
     pub ca_file: Option<PathBuf>,
     /// Bound on connecting and on every operation.
     pub timeout: Duration,
+    /// How many connections for user binds are kept open between logins
+    /// (0: each login opens and closes its own).
+    pub bind_pool_size: usize,
     /// How often the server is checked.
     pub health_interval: Duration,
     /// Finds a user; `{user}` is replaced by the escaped user id.
@@ -71,6 +74,7 @@ impl LdapSettings {
             ca_file: None,
             timeout: Duration::from_secs(2),
             health_interval: Duration::from_secs(1),
+            bind_pool_size: 4,
             user_filter: "(&(objectClass=inetOrgPerson)(uid={user}))".to_owned(),
             owner_filter: None,
             disabled_attribute: None,

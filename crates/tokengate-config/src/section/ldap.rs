@@ -43,6 +43,8 @@ pub struct LdapConfig {
     pub timeout_ms: u64,
     /// How often the server is checked, milliseconds.
     pub health_interval_ms: u64,
+    /// Connections for user binds kept open between logins (0: none).
+    pub bind_pool_size: usize,
     /// Finds a user; `{user}` is the escaped user id.
     pub user_filter: String,
     /// Finds an owner; unset: no owners.
@@ -76,6 +78,7 @@ impl Default for LdapConfig {
             ca_file: None,
             timeout_ms: d.timeout.as_millis() as u64,
             health_interval_ms: d.health_interval.as_millis() as u64,
+            bind_pool_size: d.bind_pool_size,
             user_filter: d.user_filter,
             owner_filter: d.owner_filter,
             disabled_attribute: d.disabled_attribute,
