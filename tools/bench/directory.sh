@@ -46,6 +46,7 @@ rootpw admin-password
 directory $WORK/ldap
 index objectClass eq
 index uid eq
+index modifyTimestamp eq
 access to attrs=userPassword by self write by anonymous auth by * none
 access to * by * read
 CONF
