@@ -16,7 +16,7 @@ use tokio_rustls::rustls;
 use crate::bind_pool::BindPool;
 use crate::filter::{MODIFY_TIMESTAMP, PrincipalFilter};
 use crate::health::{Health, LdapFreshness};
-use crate::snapshot::{Answer, Facts, Key, Snapshot, normalize_dn};
+use crate::snapshot::{Answer, Facts, Key, Snapshot, Source, normalize_dn};
 use crate::{LdapDomain, LdapSettings};
 
 /// LDAP's resultCode for a wrong password or an unknown DN.
@@ -504,7 +504,8 @@ impl LdapDirectory {
             if !keys.contains(&asked) {
                 keys.push(asked);
             }
-            self.write_snapshot().upsert(keys, facts, Instant::now());
+            self.write_snapshot()
+                .upsert(keys, facts, Instant::now(), Source::Search);
         }
         Ok(principal)
     }

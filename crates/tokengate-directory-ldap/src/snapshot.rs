@@ -87,6 +87,16 @@ impl Key {
     }
 }
 
+/// Who saw an entry that is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// A read of the entries changed since the last read.
+    Changes,
+    /// A search by id that found exactly this entry (a login's, or a
+    /// refresh's for a principal the snapshot did not hold).
+    Search,
+}
+
 /// What the snapshot says about an id.
 #[derive(Debug)]
 pub(crate) enum Answer {
@@ -212,20 +222,30 @@ impl Snapshot {
         self.synced_at = Some(started);
     }
 
-    /// Records an entry as a read of changes or a login saw it, unless
-    /// the snapshot holds a newer version of it.
-    pub fn upsert(&mut self, keys: Vec<Key>, facts: Facts, now: Instant) {
+    /// Records an entry as `source` saw it, unless the snapshot holds a
+    /// newer version of it. A read of changes sees only changed entries,
+    /// so when it finds an id held by another entry it cannot tell a
+    /// rename from a second entry with that id: the id becomes ambiguous
+    /// (no principal — a rename ends the families anyway, since the DN is
+    /// part of the fingerprint) until a search by id or a whole read
+    /// settles it. A search by id found exactly one entry: it settles it.
+    pub fn upsert(&mut self, keys: Vec<Key>, facts: Facts, now: Instant, source: Source) {
         raise(&mut self.high_water, &facts.version);
         let facts = Arc::new(facts);
         for key in keys {
-            if let Some(Slot::One(kept, _)) = self.principals.get(&key)
-                && kept.dn == facts.dn
-                && kept.version > facts.version
-            {
-                continue;
-            }
-            self.principals
-                .insert(key, Slot::One(Arc::clone(&facts), now));
+            let slot = match (self.principals.get(&key), source) {
+                (Some(Slot::One(kept, _)), _)
+                    if kept.dn == facts.dn && kept.version > facts.version =>
+                {
+                    continue;
+                }
+                (Some(Slot::One(kept, _)), Source::Changes) if kept.dn != facts.dn => {
+                    Slot::Ambiguous
+                }
+                (Some(Slot::Ambiguous), Source::Changes) => continue,
+                _ => Slot::One(Arc::clone(&facts), now),
+            };
+            self.principals.insert(key, slot);
         }
     }
 
@@ -313,6 +333,7 @@ mod tests {
             vec![key("Alice@Example.com")],
             facts("uid=alice", "1"),
             Instant::now(),
+            Source::Search,
         );
         assert!(matches!(
             snapshot.get(&key("alice@example.COM")),
@@ -337,12 +358,27 @@ mod tests {
     fn a_whole_read_drops_what_it_did_not_find_but_keeps_newer_logins() {
         let before = Instant::now();
         let mut snapshot = Snapshot::default();
-        snapshot.upsert(vec![key("gone")], facts("uid=gone", "1"), before);
-        snapshot.upsert(vec![key("kept")], facts("uid=kept", "5"), before);
+        snapshot.upsert(
+            vec![key("gone")],
+            facts("uid=gone", "1"),
+            before,
+            Source::Search,
+        );
+        snapshot.upsert(
+            vec![key("kept")],
+            facts("uid=kept", "5"),
+            before,
+            Source::Search,
+        );
         let started = Instant::now();
         // A login during the read saw a newer version, and a user the read
         // started too early to find.
-        snapshot.upsert(vec![key("new")], facts("uid=new", "7"), Instant::now());
+        snapshot.upsert(
+            vec![key("new")],
+            facts("uid=new", "7"),
+            Instant::now(),
+            Source::Search,
+        );
         let mut read = WholeRead::default();
         read.add(vec![key("kept")], facts("uid=kept", "4"), started);
         snapshot.install(read, started);
@@ -357,15 +393,58 @@ mod tests {
     fn an_older_version_never_replaces_a_newer_one() {
         let mut snapshot = Snapshot::default();
         let now = Instant::now();
-        snapshot.upsert(vec![key("a")], facts("uid=a", "20261204120001Z"), now);
-        snapshot.upsert(vec![key("a")], facts("uid=a", "20261204120000Z"), now);
-        assert_eq!(
-            version_of(&snapshot, "a").as_deref(),
-            Some("20261204120001Z")
+        for source in [Source::Search, Source::Changes] {
+            snapshot.upsert(
+                vec![key("a")],
+                facts("uid=a", "20261204120001Z"),
+                now,
+                source,
+            );
+            snapshot.upsert(
+                vec![key("a")],
+                facts("uid=a", "20261204120000Z"),
+                now,
+                source,
+            );
+            assert_eq!(
+                version_of(&snapshot, "a").as_deref(),
+                Some("20261204120001Z")
+            );
+        }
+    }
+
+    #[test]
+    fn another_entry_seen_by_a_read_of_changes_makes_the_id_ambiguous() {
+        let mut snapshot = Snapshot::default();
+        let now = Instant::now();
+        snapshot.upsert(
+            vec![key("a")],
+            facts("uid=a,ou=one", "1"),
+            now,
+            Source::Search,
         );
-        // A renamed entry (another DN) replaces whatever its id held.
-        snapshot.upsert(vec![key("a")], facts("uid=a,ou=moved", "1"), now);
-        assert_eq!(version_of(&snapshot, "a").as_deref(), Some("1"));
+        snapshot.upsert(
+            vec![key("a")],
+            facts("uid=a,ou=two", "2"),
+            now,
+            Source::Changes,
+        );
+        assert!(matches!(snapshot.get(&key("a")), Answer::Ambiguous));
+        // Further changes leave it so; a search that found one settles it.
+        snapshot.upsert(
+            vec![key("a")],
+            facts("uid=a,ou=two", "3"),
+            now,
+            Source::Changes,
+        );
+        assert!(matches!(snapshot.get(&key("a")), Answer::Ambiguous));
+        snapshot.upsert(
+            vec![key("a")],
+            facts("uid=a,ou=two", "3"),
+            now,
+            Source::Search,
+        );
+        assert_eq!(version_of(&snapshot, "a").as_deref(), Some("3"));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use tokengate_directory::{DirectoryUnavailable, PrincipalKind};
 
 use crate::directory::{LdapDirectory, LdapDirectoryError, unavailable};
 use crate::filter::MODIFY_TIMESTAMP;
-use crate::snapshot::{Snapshot, WholeRead, normalize_dn};
+use crate::snapshot::{Snapshot, Source, WholeRead, normalize_dn};
 
 /// Entries per page of a whole read (within every server's default
 /// paging limits; OpenLDAP and Active Directory allow 1,000).
@@ -217,6 +217,7 @@ impl LdapDirectory {
                     self.keys(&domain_id, kind, filter, entry),
                     self.facts(entry),
                     Instant::now(),
+                    Source::Changes,
                 );
             }
         }
