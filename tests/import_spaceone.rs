@@ -5,12 +5,15 @@
 //! user logs in with its SpaceONE password, `get_public_key` answers the
 //! `pub_jwk` SpaceONE served, and an access token and API key SpaceONE
 //! signed verify with it. A re-run, and the other export mode, change
-//! nothing.
+//! nothing. Refresh tokens SpaceONE minted before the move refresh once
+//! (over REST and gRPC), starting a family; their replay ends it.
 
 use std::path::Path;
 use std::process::Command;
 
 use serde_json::{Value, json};
+use tokengate_test_support::calls::{TokenInfo, refresh_call};
+use tokengate_test_support::clients::{Clients, Outcome, Proto};
 use tokengate_test_support::locate::tokengate_binary;
 use tokengate_test_support::test_server::{ServerOptions, TestServer};
 
@@ -270,5 +273,90 @@ async fn spaceone_export_imports_logs_in_and_keeps_keys() {
             assert_eq!(claims["did"], *domain_id);
         }
     }
+    adopts_spaceone_refresh_tokens(&server, &expected["keys"]["domain-alpha"]).await;
     eprintln!("whole test: {:?}", started.elapsed());
+}
+
+async fn refresh(clients: &Clients, proto: Proto, token: &str) -> Outcome {
+    let call = refresh_call(vec![("authorization", format!("Bearer {token}"))]);
+    clients.call(proto, &call).await
+}
+
+fn assert_refused(outcome: &Outcome, reason: &str, what: &str) {
+    assert!(!outcome.ok(), "{what}: refreshed");
+    assert!(
+        outcome.message.starts_with(reason),
+        "{what}: {outcome:?}, not {reason}"
+    );
+}
+
+/// Refresh tokens SpaceONE minted before the move (RS256 with the imported
+/// `refresh_prv_jwk`, no `kid`, SpaceONE's claims): each refreshes once,
+/// into a family of tokengate's own; a replay is reuse and ends that
+/// family; a kid-less token signed by any other key is refused.
+async fn adopts_spaceone_refresh_tokens(server: &TestServer, keys: &Value) {
+    let clients = Clients::new(server).await;
+    let token = |name: &str| keys[name].as_str().expect(name).to_owned();
+    let adopted_before = server.metric("tokengate_families_adopted_total").await;
+    for (proto, name, user_type) in [
+        (Proto::Rest, "refresh_token", "USER"),
+        (Proto::Grpc, "refresh_token_2", "USER"),
+        (Proto::Grpc, "owner_refresh_token", "DOMAIN_OWNER"),
+    ] {
+        let spaceone = token(name);
+        let first = refresh(&clients, proto, &spaceone).await;
+        assert!(first.ok(), "{name} over {proto:?}: {first:?}");
+        let pair: TokenInfo = first.decode();
+        let new_refresh = claims(&pair.refresh_token);
+        assert!(new_refresh["fam"].is_string(), "{new_refresh}");
+        assert_eq!(new_refresh["gen"], 1, "{new_refresh}");
+        assert_eq!(new_refresh["user_type"], user_type);
+        assert_eq!(claims(&pair.access_token)["cat"], "ACCESS_TOKEN");
+        // The successor refreshes as any token of ours.
+        let second = refresh(&clients, proto, &pair.refresh_token).await;
+        assert!(second.ok(), "{name} successor: {second:?}");
+        let successor: TokenInfo = second.decode();
+        // The SpaceONE token again: reuse, the adopted family ends.
+        let replay = refresh(&clients, proto, &spaceone).await;
+        assert_refused(&replay, "ERROR_INVALID_REFRESH_TOKEN", name);
+        let after = refresh(&clients, proto, &successor.refresh_token).await;
+        assert_refused(
+            &after,
+            "ERROR_INVALID_REFRESH_TOKEN",
+            "the successor after reuse",
+        );
+        // Still no second family from it, over the other protocol too.
+        let other = if proto == Proto::Rest {
+            Proto::Grpc
+        } else {
+            Proto::Rest
+        };
+        let again = refresh(&clients, other, &spaceone).await;
+        assert_refused(&again, "ERROR_INVALID_REFRESH_TOKEN", "a later replay");
+    }
+    assert_eq!(
+        server.metric("tokengate_families_adopted_total").await - adopted_before,
+        3.0
+    );
+    // Kid-less, SpaceONE's claims, but signed by a key SpaceONE never had,
+    // or by the domain's access key: no imported refresh key verifies them.
+    for name in ["forged_refresh_token", "access_signed_refresh_token"] {
+        for proto in [Proto::Rest, Proto::Grpc] {
+            let outcome = refresh(&clients, proto, &token(name)).await;
+            assert_refused(&outcome, "ERROR_AUTHENTICATE_FAILURE", name);
+            assert!(
+                outcome.message.contains("Token validation failed"),
+                "{outcome:?}"
+            );
+        }
+    }
+    // Tampered: alice's SpaceONE token with another `aud`, signature kept.
+    let original = token("refresh_token");
+    let mut parts: Vec<String> = original.split('.').map(str::to_owned).collect();
+    let mut body = claims(&original);
+    body["aud"] = json!("dave@example.com");
+    use base64::Engine as _;
+    parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(body.to_string());
+    let outcome = refresh(&clients, Proto::Rest, &parts.join(".")).await;
+    assert_refused(&outcome, "ERROR_AUTHENTICATE_FAILURE", "tampered");
 }

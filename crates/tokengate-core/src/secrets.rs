@@ -44,6 +44,17 @@ pub(crate) fn digest_id(parts: &[&str]) -> String {
     hex::encode(&derive(b"tokengate/counter/v1\0", &joined)[..16])
 }
 
+/// The family id of an adopted SpaceONE refresh token: derived from its
+/// domain, principal and one-time `key`, so every copy of the token names
+/// the same family (and no two tokens do). Hex, prefixed `so-`.
+pub(crate) fn adopted_family_id(domain_id: &str, principal_id: &str, key: &str) -> String {
+    let joined = [domain_id, principal_id, key].join("\0");
+    format!(
+        "so-{}",
+        hex::encode(&derive(b"tokengate/spaceone-family/v1\0", &joined)[..16])
+    )
+}
+
 /// The store's id for a one-time key.
 pub(crate) fn key_id(key: &str) -> KeyId {
     KeyId(hex::encode(&derive(b"tokengate/key-id/v1\0", key)[..20]))

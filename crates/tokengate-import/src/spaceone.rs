@@ -622,8 +622,9 @@ fn key_pair(
     // Second field 0: the imported key sorts before every key tokengate
     // generates (their second field is the creation time).
     let kid = format!(
-        "{}-0000000000-spaceone-{}",
+        "{}{}{}",
         purpose.as_str(),
+        tokengate_keys::SPACEONE_KID_MARKER,
         &hex::encode(digest.as_ref())[..16]
     );
     Ok((kid, pkcs8))

@@ -97,6 +97,11 @@ impl<'a> UnverifiedToken<'a> {
         })
     }
 
+    /// The header's `kid`, if it names one (SpaceONE's tokens do not).
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
     /// The claims as `T` (unverified until [`KeySet::verify_token`] says so).
     pub fn claims<T: DeserializeOwned>(&self) -> Result<T, JwtError> {
         serde_json::from_slice(&self.claims).map_err(|_| JwtError::Malformed)
@@ -137,6 +142,48 @@ pub(crate) fn verify_token(set: &KeySet, token: &UnverifiedToken<'_>) -> Result<
     }
     Ok(())
 }
+
+/// Checks the signature of a token whose header names no `kid`, as
+/// SpaceONE signs them, against the keys of `set` imported from SpaceONE
+/// only (their kid carries [`SPACEONE_KID_MARKER`]), each pinned to its own
+/// algorithm. A token with a `kid` is refused here: it is verified by the
+/// key it names or not at all, so a key tokengate generated never verifies
+/// a token without a kid.
+pub(crate) fn verify_spaceone_token(
+    set: &KeySet,
+    token: &UnverifiedToken<'_>,
+) -> Result<(), JwtError> {
+    if token.kid.is_some() {
+        return Err(JwtError::UnknownKey);
+    }
+    let mut imported = set
+        .keys()
+        .iter()
+        .rev()
+        .filter(|k| k.is_spaceone_import())
+        .peekable();
+    if imported.peek().is_none() {
+        return Err(JwtError::UnknownKey);
+    }
+    let mut outcome = Err(JwtError::AlgorithmMismatch);
+    for key in imported {
+        if token.alg != key.algorithm().as_str() {
+            continue;
+        }
+        if !token.signature.is_empty()
+            && key.verify(token.signing_input.as_bytes(), &token.signature)
+        {
+            return Ok(());
+        }
+        outcome = Err(JwtError::BadSignature);
+    }
+    outcome
+}
+
+/// What every kid of a key imported from SpaceONE holds
+/// (`<purpose>-0000000000-spaceone-<16 hex of sha256(n)>`): only such keys
+/// verify tokens without a kid (SpaceONE's own tokens).
+pub const SPACEONE_KID_MARKER: &str = "-0000000000-spaceone-";
 
 /// Verifies `token` against the keys of `set` and returns its claims.
 pub(crate) fn verify<T: DeserializeOwned>(set: &KeySet, token: &str) -> Result<T, JwtError> {
@@ -205,6 +252,61 @@ mod tests {
         assert_eq!(
             keys.verify::<serde_json::Value>(&token).unwrap_err(),
             JwtError::BadSignature
+        );
+    }
+
+    /// A token without a kid verifies only against a key imported from
+    /// SpaceONE, never against one tokengate generated.
+    #[test]
+    fn kidless_tokens_verify_only_with_spaceone_keys() {
+        let der = SigningKey::generate_pkcs8(Algorithm::RS256).expect("generate");
+        let imported = SigningKey::from_pkcs8(
+            format!("refresh{SPACEONE_KID_MARKER}0123456789abcdef"),
+            &der,
+        )
+        .expect("parse");
+        let own = SigningKey::from_pkcs8("refresh-1700000000-abc", &der).expect("parse");
+        assert!(imported.is_spaceone_import() && !own.is_spaceone_import());
+        let kidless = |key: &SigningKey| {
+            let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
+            let claims = URL_SAFE_NO_PAD.encode(br#"{"sub":"a"}"#);
+            let input = format!("{header}.{claims}");
+            let signature = key.sign(input.as_bytes()).expect("sign");
+            format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+        };
+        let token = kidless(&imported);
+        let parsed = UnverifiedToken::parse(&token).expect("parse");
+        assert_eq!(parsed.kid(), None);
+        let spaceone = KeySet::new(vec![Arc::new(imported)]);
+        assert_eq!(verify_spaceone_token(&spaceone, &parsed), Ok(()));
+        // The same key material under a tokengate kid: refused.
+        let generated = KeySet::new(vec![Arc::new(own)]);
+        assert_eq!(
+            verify_spaceone_token(&generated, &parsed),
+            Err(JwtError::UnknownKey)
+        );
+        // The pinned path still wants a kid.
+        assert_eq!(verify_token(&spaceone, &parsed), Err(JwtError::UnknownKey));
+        // Signed by another key: a bad signature.
+        let other = SigningKey::from_pkcs8(
+            "refresh-9",
+            &SigningKey::generate_pkcs8(Algorithm::RS256).expect("generate"),
+        )
+        .expect("parse");
+        let forged = kidless(&other);
+        let forged = UnverifiedToken::parse(&forged).expect("parse");
+        assert_eq!(
+            verify_spaceone_token(&spaceone, &forged),
+            Err(JwtError::BadSignature)
+        );
+        // A token with a kid never takes this path.
+        let with_kid = spaceone
+            .sign(&serde_json::json!({"sub": "a"}))
+            .expect("sign");
+        let with_kid = UnverifiedToken::parse(&with_kid).expect("parse");
+        assert_eq!(
+            verify_spaceone_token(&spaceone, &with_kid),
+            Err(JwtError::UnknownKey)
         );
     }
 

@@ -13,7 +13,7 @@ mod ring;
 mod signing_key;
 
 pub use algorithm::Algorithm;
-pub use jwt::{JwtError, UnverifiedToken, decode_unverified_claims};
+pub use jwt::{JwtError, SPACEONE_KID_MARKER, UnverifiedToken, decode_unverified_claims};
 pub use keydir::{ImportedKey, KeyDir, KeyDirError};
 pub use ring::{DomainKeys, KeyRing, KeySet, Purpose};
 pub use signing_key::{KeyError, SigningKey};

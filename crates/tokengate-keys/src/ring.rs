@@ -77,6 +77,13 @@ impl KeySet {
     pub fn verify_token(&self, token: &UnverifiedToken<'_>) -> Result<(), JwtError> {
         jwt::verify_token(self, token)
     }
+
+    /// Verifies the signature of a parsed token without a `kid` (as
+    /// SpaceONE signs them) with this set's keys imported from SpaceONE,
+    /// and only those.
+    pub fn verify_spaceone_token(&self, token: &UnverifiedToken<'_>) -> Result<(), JwtError> {
+        jwt::verify_spaceone_token(self, token)
+    }
 }
 
 /// The key sets of one domain.

@@ -188,6 +188,12 @@ impl SigningKey {
         &self.kid
     }
 
+    /// Whether the key was imported from SpaceONE (`tokengate import
+    /// spaceone`): only such keys verify tokens without a `kid`.
+    pub fn is_spaceone_import(&self) -> bool {
+        self.kid.contains(crate::SPACEONE_KID_MARKER)
+    }
+
     /// The one algorithm this key signs and verifies with.
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm

@@ -66,6 +66,14 @@ impl RefreshStore for InstrumentedStore {
         measure("rotate", self.inner.rotate(request)).await
     }
 
+    async fn adopt(
+        &self,
+        family: &FamilyRecord,
+        request: &RotateRequest,
+    ) -> Result<Rotation, StoreError> {
+        measure("adopt", self.inner.adopt(family, request)).await
+    }
+
     async fn revoke_family(&self, family: &FamilyRef) -> Result<(), StoreError> {
         measure("revoke_family", self.inner.revoke_family(family)).await
     }

@@ -81,6 +81,21 @@ pub trait RefreshStore: Send + Sync + 'static {
     /// family to its successor.
     async fn rotate(&self, request: &RotateRequest) -> Result<Rotation, StoreError>;
 
+    /// Rotation rule 0, then [`RefreshStore::rotate`], as one atomic step:
+    /// `request.presented` is a refresh token minted by SpaceONE before the
+    /// move, which belongs to no family yet. The first call for it starts
+    /// `family` (whose id the caller derives from that token, so every
+    /// copy names the same one) at generation 0 holding the presented key,
+    /// and marks the token adopted until it expires
+    /// (`request.presented_expires_at_ms`); then every call is judged by
+    /// the rotation rules, so a second use is a duplicate or reuse. A
+    /// `family` that is not `request.family` is [`Rotation::Invalid`].
+    async fn adopt(
+        &self,
+        family: &FamilyRecord,
+        request: &RotateRequest,
+    ) -> Result<Rotation, StoreError>;
+
     /// Ends one family: its keys stop refreshing.
     async fn revoke_family(&self, family: &FamilyRef) -> Result<(), StoreError>;
 

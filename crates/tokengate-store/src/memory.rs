@@ -109,6 +109,9 @@ struct State {
     sessions: HashMap<(String, String), BTreeSet<String>>,
     /// (domain, principal) → revoked-before (ms) and when the marker expires.
     principal_revocations: HashMap<(String, String), (u64, u64)>,
+    /// Family id → until when (ms) its adoption marker holds: the
+    /// SpaceONE token it adopted was spent (rotation rule 0).
+    adopted: HashMap<String, u64>,
     /// Failed-login counters by id.
     attempts: HashMap<String, Attempts>,
     /// Writes since the last sweep of expired records.
@@ -131,6 +134,7 @@ impl State {
         });
         self.principal_revocations
             .retain(|_, (_, until)| *until > now_ms);
+        self.adopted.retain(|_, until| *until > now_ms);
         self.attempts.retain(|_, a| {
             a.expire(now_ms);
             !a.is_empty()
@@ -184,6 +188,83 @@ impl State {
                 .cmp(&(b.record.issued_at_ms, &b.record.family.family_id))
         });
         live
+    }
+
+    /// Records a new family at generation 0 holding `first_key`, kept
+    /// until that key's token expires (`start_family`, and rotation rule 0).
+    fn insert_family(&mut self, family: &FamilyRecord, first_key: &KeyId, key_expires_at_ms: u64) {
+        self.families.insert(
+            family.family.family_id.clone(),
+            Family {
+                record: family.clone(),
+                revoked: false,
+                generation: 0,
+                key: first_key.clone(),
+                previous: None,
+                newest_expires_at_ms: key_expires_at_ms,
+                grace: None,
+                refreshed_at_ms: family.issued_at_ms,
+            },
+        );
+        let f = &family.family;
+        self.sessions
+            .entry((f.domain_id.clone(), f.principal_id.clone()))
+            .or_default()
+            .insert(f.family_id.clone());
+    }
+
+    /// Rotation rule 0, adopted: a token never adopted (no marker in force,
+    /// no record under the family's id) starts its family at generation 0
+    /// holding the presented key, and the marker holds until that token
+    /// expires. Anything else is left to rules 1–12.
+    fn adopt(&mut self, family: &FamilyRecord, req: &RotateRequest) {
+        let id = &family.family.family_id;
+        let marked = self
+            .adopted
+            .get(id)
+            .is_some_and(|&until| until > req.now_ms);
+        if marked || self.families.contains_key(id) {
+            return;
+        }
+        self.adopted.insert(id.clone(), req.presented_expires_at_ms);
+        self.insert_family(family, &req.presented, req.presented_expires_at_ms);
+    }
+
+    /// Judges `req` by the rotation rules and applies the outcome.
+    fn rotate(&mut self, req: &RotateRequest) -> Rotation {
+        let outcome = self.judge(req);
+        let Some(family) = self.families.get_mut(&req.family.family_id) else {
+            return outcome;
+        };
+        match outcome {
+            // Rotation rule 12: the successor becomes the current generation,
+            // the presented key the one it replaced; the answer is kept for
+            // its grace window (no longer than the presented token lives).
+            Rotation::Rotated => {
+                family.generation += 1;
+                family.refreshed_at_ms = req.now_ms;
+                family.previous = Some(std::mem::replace(&mut family.key, req.successor.clone()));
+                family.newest_expires_at_ms =
+                    family.newest_expires_at_ms.max(req.successor_expires_at_ms);
+                let until_ms = req
+                    .now_ms
+                    .saturating_add(req.grace_ms)
+                    .min(req.presented_expires_at_ms);
+                family.grace = (!req.answer.is_empty() && until_ms > req.now_ms).then(|| Grace {
+                    answer: req.answer.clone(),
+                    until_ms,
+                });
+            }
+            // Rotation rules 6, 7 and 11 end the family.
+            Rotation::Diverged | Rotation::PasswordChanged | Rotation::ReuseDetected => {
+                family.revoked = true;
+                family.grace = None;
+            }
+            // Rotation rules 1–5, 9 and 10 change nothing (9 never
+            // matches here).
+            Rotation::Retried(_) | Rotation::Duplicate(_) | Rotation::Invalid => {}
+        }
+        outcome
     }
 
     /// The rotation rules documented on [`Rotation`], in their order and by
@@ -284,64 +365,29 @@ impl RefreshStore for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut state = self.lock();
         state.maybe_sweep(family.issued_at_ms);
-        state.families.insert(
-            family.family.family_id.clone(),
-            Family {
-                record: family.clone(),
-                revoked: false,
-                generation: 0,
-                key: first_key.clone(),
-                previous: None,
-                newest_expires_at_ms: key_expires_at_ms,
-                grace: None,
-                refreshed_at_ms: family.issued_at_ms,
-            },
-        );
-        let f = &family.family;
-        state
-            .sessions
-            .entry((f.domain_id.clone(), f.principal_id.clone()))
-            .or_default()
-            .insert(f.family_id.clone());
+        state.insert_family(family, first_key, key_expires_at_ms);
         Ok(())
     }
 
     async fn rotate(&self, req: &RotateRequest) -> Result<Rotation, StoreError> {
         let mut state = self.lock();
         state.maybe_sweep(req.now_ms);
-        let outcome = state.judge(req);
-        let Some(family) = state.families.get_mut(&req.family.family_id) else {
-            return Ok(outcome);
-        };
-        match outcome {
-            // Rotation rule 12: the successor becomes the current generation,
-            // the presented key the one it replaced; the answer is kept for
-            // its grace window (no longer than the presented token lives).
-            Rotation::Rotated => {
-                family.generation += 1;
-                family.refreshed_at_ms = req.now_ms;
-                family.previous = Some(std::mem::replace(&mut family.key, req.successor.clone()));
-                family.newest_expires_at_ms =
-                    family.newest_expires_at_ms.max(req.successor_expires_at_ms);
-                let until_ms = req
-                    .now_ms
-                    .saturating_add(req.grace_ms)
-                    .min(req.presented_expires_at_ms);
-                family.grace = (!req.answer.is_empty() && until_ms > req.now_ms).then(|| Grace {
-                    answer: req.answer.clone(),
-                    until_ms,
-                });
-            }
-            // Rotation rules 6, 7 and 11 end the family.
-            Rotation::Diverged | Rotation::PasswordChanged | Rotation::ReuseDetected => {
-                family.revoked = true;
-                family.grace = None;
-            }
-            // Rotation rules 1–5, 9 and 10 change nothing (9 never
-            // matches here).
-            Rotation::Retried(_) | Rotation::Duplicate(_) | Rotation::Invalid => {}
+        Ok(state.rotate(req))
+    }
+
+    async fn adopt(
+        &self,
+        family: &FamilyRecord,
+        req: &RotateRequest,
+    ) -> Result<Rotation, StoreError> {
+        if family.family != req.family {
+            return Ok(Rotation::Invalid);
         }
-        Ok(outcome)
+        let mut state = self.lock();
+        state.maybe_sweep(req.now_ms);
+        // Rotation rule 0, then rules 1–12, under one lock.
+        state.adopt(family, req);
+        Ok(state.rotate(req))
     }
 
     async fn revoke_family(&self, family: &FamilyRef) -> Result<(), StoreError> {

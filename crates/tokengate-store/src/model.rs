@@ -146,7 +146,9 @@ pub struct RotateRequest {
 /// not hold for its generation).
 ///
 /// [`crate::RefreshStore::rotate`] applies these rules in this order; the
-/// first that matches decides, and nothing after it is looked at. "Now" is
+/// first that matches decides, and nothing after it is looked at.
+/// [`crate::RefreshStore::adopt`] applies rule 0 first, in the same atomic
+/// step, then the same rules. "Now" is
 /// always the caller's [`RotateRequest::now_ms`], never a server's clock,
 /// so every store decides alike. [`crate::MemoryStore`] is the plain
 /// reference implementation (its code follows these numbers);
@@ -154,6 +156,7 @@ pub struct RotateRequest {
 ///
 /// | rule | name | when | outcome | the family |
 /// | --- | --- | --- | --- | --- |
+/// | 0 | adopted | only in [`adopt`](crate::RefreshStore::adopt): the presented token (one SpaceONE minted before the move) was never adopted (no adoption marker, no record under its family id) | none yet: the family's record is created at generation 0 holding the presented key, the marker is set until the presented token expires, and the rules go on from rule 1 (rule 12 then rotates it) | started |
 /// | 1 | unknown family | no record has this family id for this domain and principal (never started, or the record expired with its newest token) | [`Invalid`](Rotation::Invalid) | untouched |
 /// | 2 | revoked | the family was revoked (reuse, divergence, password change, `revoke_family`) | [`Invalid`](Rotation::Invalid) | stays revoked |
 /// | 3 | lapsed | now ≥ the family's `expires_at_ms`, or ≥ the expiry of its newest token | [`Invalid`](Rotation::Invalid) | untouched |
@@ -176,6 +179,14 @@ pub struct RotateRequest {
 ///
 /// Why each rule stands where it does:
 ///
+/// - Rule 0: a refresh token minted by SpaceONE before the move belongs to
+///   no family. Its family id is derived from the token itself, so every
+///   copy of the token names the same family, and the record and marker
+///   are written in the same atomic step that spends the key: of two
+///   concurrent first refreshes exactly one wins (rule 12), the other is a
+///   duplicate or a reuse (rules 10, 11). The marker lives as long as the
+///   SpaceONE token, however soon the family ends: a replay after the
+///   record is gone meets rule 1, never a second family.
 /// - Rules 1–5 refuse without changing anything: a token of no live family
 ///   proves nothing about the family's holder, and an expired token is
 ///   refused by its own `exp` before anything is judged.

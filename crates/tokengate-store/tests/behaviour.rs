@@ -477,6 +477,150 @@ async fn password_change_inside_grace_gets_no_answer(store: &Store) {
     assert_eq!(rotate(store, &again).await, Rotation::Invalid);
 }
 
+/// A SpaceONE refresh token to adopt: the family it would start (its id
+/// derived from the token, as callers derive it) and its one-time key,
+/// generation 0.
+fn spaceone_token(p: &Principal, issued_at_ms: u64, expires_at_ms: u64) -> (FamilyRecord, KeyId) {
+    let spaceone_key = key("spaceone");
+    let record = FamilyRecord {
+        family: FamilyRef {
+            family_id: format!("so-{}", spaceone_key.0),
+            domain_id: p.domain_id.clone(),
+            principal_id: p.principal_id.clone(),
+        },
+        issued_at_ms,
+        expires_at_ms,
+        password_fingerprint: FP_A,
+        origin: SessionOrigin::new("rest", "198.51.100.1"),
+    };
+    (record, spaceone_key)
+}
+
+async fn adopt(store: &Store, family: &FamilyRecord, req: &RotateRequest) -> Rotation {
+    store.adopt(family, req).await.expect("adopt")
+}
+
+/// Rotation rule 0: the first refresh of a SpaceONE token starts its
+/// family and wins; the family then refreshes as any other, and a replay of
+/// the SpaceONE token is reuse that ends it.
+async fn adoption_starts_one_family(store: &Store) {
+    let p = Principal::new(store);
+    let t = now_ms();
+    let (record, spaceone_key) = spaceone_token(&p, t - 1_000, t + HOUR_MS);
+    let first = key("k");
+    let req = request(&record.family, &spaceone_key, &first, t);
+    assert_eq!(adopt(store, &record, &req).await, Rotation::Rotated);
+    let listed = p
+        .store
+        .session(&record.family, t + 1)
+        .await
+        .expect("session")
+        .expect("the adopted family is a live session");
+    assert_eq!((listed.generation, listed.issued_at_ms), (1, t - 1_000));
+    let mut f = Family {
+        fam: record.family.clone(),
+        live: first,
+    };
+    assert_eq!(f.step(store, t + 2).await, Rotation::Rotated);
+    // The SpaceONE token again: reuse, the whole family ends.
+    let replay = request(&record.family, &spaceone_key, &key("k"), t + 3);
+    assert_eq!(
+        adopt(store, &record, &replay).await,
+        Rotation::ReuseDetected
+    );
+    assert_eq!(f.step(store, t + 4).await, Rotation::Invalid);
+    assert_eq!(adopt(store, &record, &replay).await, Rotation::Invalid);
+    // Another principal's request for that family is no adoption.
+    let stranger = Principal::new(store);
+    let (mut other, _) = spaceone_token(&stranger, t, t + HOUR_MS);
+    other.family.family_id = record.family.family_id.clone();
+    assert_eq!(adopt(store, &other, &replay).await, Rotation::Invalid);
+}
+
+/// Concurrent first refreshes of one SpaceONE token: exactly one wins;
+/// the others are reuse (no grace), or get the winner's answer (grace).
+async fn concurrent_adoptions_have_one_winner(store: &Store) {
+    for grace_ms in [0, 10_000] {
+        let p = Principal::new(store);
+        let t = now_ms();
+        let (record, spaceone_key) = spaceone_token(&p, t, t + HOUR_MS);
+        let tasks: Vec<_> = (0..RACERS)
+            .map(|i| {
+                let store = store.clone();
+                let record = record.clone();
+                let mut req = request(&record.family, &spaceone_key, &key("racer"), t + 1);
+                req.grace_ms = grace_ms;
+                if grace_ms > 0 {
+                    req.answer = format!("answer of racer {i}").into_bytes();
+                }
+                tokio::spawn(async move {
+                    let outcome = store.adopt(&record, &req).await.expect("adopt");
+                    (req, outcome)
+                })
+            })
+            .collect();
+        let mut results = Vec::with_capacity(RACERS);
+        for task in tasks {
+            results.push(task.await.expect("racer task"));
+        }
+        let winners: Vec<_> = results
+            .iter()
+            .filter(|(_, o)| *o == Rotation::Rotated)
+            .collect();
+        assert_eq!(winners.len(), 1, "exactly one winner (grace {grace_ms})");
+        let answer = winners[0].0.answer.clone();
+        for (_, outcome) in &results {
+            match grace_ms {
+                0 => assert!(
+                    matches!(
+                        outcome,
+                        Rotation::Rotated | Rotation::ReuseDetected | Rotation::Invalid
+                    ),
+                    "unexpected {outcome:?}"
+                ),
+                _ => assert!(
+                    *outcome == Rotation::Rotated
+                        || *outcome == Rotation::Duplicate(answer.clone()),
+                    "unexpected {outcome:?}"
+                ),
+            }
+        }
+        let successor = &winners[0].0.successor;
+        let next = request(&record.family, successor, &key("k"), t + 2);
+        let expected = if grace_ms == 0 {
+            Rotation::Invalid
+        } else {
+            Rotation::Rotated
+        };
+        assert_eq!(rotate(store, &next).await, expected, "grace {grace_ms}");
+    }
+}
+
+/// A SpaceONE token is adopted once, however soon its family ends: its
+/// marker lives until the token expires, so a replay after the family's
+/// end (its record gone, on Redis) starts nothing.
+async fn adoption_is_once_even_after_its_family(store: &Store) {
+    let p = Principal::new(store);
+    let t = now_ms();
+    // A family that ends before it could be used: the record lapses at
+    // once (Redis drops it), but the token is marked adopted.
+    let (mut record, spaceone_key) = spaceone_token(&p, t - HOUR_MS, t);
+    let req = request(&record.family, &spaceone_key, &key("k"), t + 1);
+    assert_eq!(adopt(store, &record, &req).await, Rotation::Invalid);
+    // The same token again, now with a family end in the future (another
+    // configuration): still no family.
+    record.expires_at_ms = t + HOUR_MS;
+    let again = request(&record.family, &spaceone_key, &key("k"), t + 2);
+    assert_eq!(adopt(store, &record, &again).await, Rotation::Invalid);
+    assert!(
+        p.store
+            .session(&record.family, t + 3)
+            .await
+            .expect("session")
+            .is_none()
+    );
+}
+
 fn lease(label: &str, expires_at_ms: u64) -> CheckLease {
     CheckLease {
         id: unique(label),
@@ -979,6 +1123,9 @@ cases!(
     expired_tokens_are_invalid,
     concurrent_rotations_have_one_winner,
     concurrent_rotations_in_grace_share_the_answer,
+    adoption_starts_one_family,
+    concurrent_adoptions_have_one_winner,
+    adoption_is_once_even_after_its_family,
     login_failures_lock_at_the_limit,
     right_passwords_never_lock,
     failures_leave_limit_minus_failures_slots,

@@ -3,6 +3,8 @@
 //!
 //! - [`issue`]: logging in, a new family (issue rules 1–6);
 //! - [`refresh`]: one refresh, as named steps (refresh rules 1–4);
+//! - [`adoption`]: refresh tokens SpaceONE minted before the move, read
+//!   as the start of a family of their own;
 //! - [`revocation`]: ending one family or all of a principal's;
 //! - [`minting`]: the claims and signatures of a new pair;
 //! - [`sessions`]: logout, the list of a user's sessions, ending them,
@@ -10,6 +12,7 @@
 //!
 //! Failed-login limits live in [`crate::login_limits`].
 
+mod adoption;
 mod issue;
 mod minting;
 mod refresh;

@@ -1,7 +1,8 @@
 //! `Token.refresh`: SPEC §2 refresh rules 1–4, as four named steps.
 //!
-//! 1. [`verify_presented`]: the token is a refresh token we signed, for a
-//!    known domain, not expired (refresh rule 1);
+//! 1. [`verify_presented`]: the token is a refresh token we signed (or
+//!    SpaceONE did, before the move: see `adoption`), for a known domain,
+//!    not expired (refresh rule 1);
 //! 2. `check_principal`: refreshes are left and the principal may still
 //!    log in (refresh rule 3), else its family ends;
 //! 3. `rotate`: mint the successor pair, then spend the presented key in
@@ -17,11 +18,12 @@ use std::borrow::Cow;
 
 use tokengate_directory::{Directory, Domain, DomainState, Principal, PrincipalState, UserType};
 use tokengate_keys::{DomainKeys, KeyRing, UnverifiedToken};
-use tokengate_store::{FamilyRef, RotateRequest, Rotation};
+use tokengate_store::{FamilyRecord, FamilyRef, RotateRequest, Rotation, SessionOrigin};
 
+use super::adoption::adopted_claims;
 use super::minting::Mint;
 use super::revocation::family_ended;
-use super::{TokenPair, TokenService, now_ms, principal_kind, shown, store_error};
+use super::{TokenPair, TokenService, TokenSettings, now_ms, principal_kind, shown, store_error};
 use crate::claims::UnverifiedRouting;
 use crate::{RefreshClaims, TokenError, secrets};
 
@@ -38,6 +40,10 @@ struct Presented<'a> {
     claims: RefreshClaims,
     /// When the token was verified, unix ms: the one "now" of this refresh.
     now_ms: u64,
+    /// For a refresh token SpaceONE minted (no `kid`, verified by a key
+    /// imported from SpaceONE): when the family it adopts counts as
+    /// issued, unix ms. `None` for our own tokens.
+    adopted_at_ms: Option<u64>,
 }
 
 impl Presented<'_> {
@@ -62,7 +68,7 @@ impl TokenService {
         self.directory_for_refresh()?;
         let directory = self.directory.load();
         let keys = self.keys.load();
-        let presented = verify_presented(token, &directory, &keys)?;
+        let presented = verify_presented(token, &directory, &keys, &self.settings)?;
         let principal = self.check_principal(&presented).await?;
         let (pair, rotation) = self.rotate(&presented, &principal).await?;
         record_outcome(&presented, pair, rotation)
@@ -177,7 +183,22 @@ impl TokenService {
             grace_ms,
             answer: sealed_answer(&claims.one_time_key, &pair, keep_answer)?,
         };
-        let rotation = self.store.rotate(&request).await.map_err(store_error)?;
+        let rotation = match presented.adopted_at_ms {
+            None => self.store.rotate(&request).await,
+            // A SpaceONE token: its family starts in the same atomic step
+            // that spends it (rotation rule 0), so one round trip still.
+            Some(issued_at_ms) => {
+                let family = FamilyRecord {
+                    family: presented.family(),
+                    issued_at_ms,
+                    expires_at_ms: claims.family_end * 1000,
+                    password_fingerprint: request.password_fingerprint,
+                    origin: SessionOrigin::default(),
+                };
+                self.store.adopt(&family, &request).await
+            }
+        }
+        .map_err(store_error)?;
         Ok((pair, rotation))
     }
 }
@@ -189,6 +210,7 @@ fn verify_presented<'a>(
     token: &str,
     directory: &'a Directory,
     keys: &'a KeyRing,
+    settings: &TokenSettings,
 ) -> Result<Presented<'a>, TokenError> {
     // "empty or not a JWT → ERROR_AUTHENTICATE_FAILURE (Cannot decode
     // token.)". Decoded once: the same parse serves every claim read below.
@@ -212,10 +234,16 @@ fn verify_presented<'a>(
     let domain_keys = keys
         .domain(&domain_id)
         .ok_or(TokenError::TokenValidationFailed)?;
-    domain_keys
-        .refresh
-        .verify_token(&unverified)
-        .map_err(|_| TokenError::TokenValidationFailed)?;
+    // A token without a `kid` is one SpaceONE minted before the move: only
+    // the keys imported from SpaceONE may verify it, never one tokengate
+    // generated; a token with a `kid` is verified by the key it names.
+    let spaceone = unverified.kid().is_none();
+    if spaceone {
+        domain_keys.refresh.verify_spaceone_token(&unverified)
+    } else {
+        domain_keys.refresh.verify_token(&unverified)
+    }
+    .map_err(|_| TokenError::TokenValidationFailed)?;
     let now_ms = now_ms();
     if routing
         .expires_at
@@ -235,9 +263,15 @@ fn verify_presented<'a>(
     {
         return Err(TokenError::InvalidRefreshToken);
     }
-    let claims: RefreshClaims = unverified
-        .claims()
-        .map_err(|_| TokenError::InvalidRefreshToken)?;
+    let (claims, adopted_at_ms) = if spaceone {
+        let adopted = adopted_claims(&unverified, &domain_id, now_ms / 1000, settings)?;
+        (adopted.claims, Some(adopted.issued_at_ms))
+    } else {
+        let claims: RefreshClaims = unverified
+            .claims()
+            .map_err(|_| TokenError::InvalidRefreshToken)?;
+        (claims, None)
+    };
     // For the access line and traces (fields of the transport's call span).
     tracing::Span::current()
         .record("domain_id", domain_id.as_str())
@@ -248,6 +282,7 @@ fn verify_presented<'a>(
         domain_id,
         claims,
         now_ms,
+        adopted_at_ms,
     })
 }
 
@@ -287,6 +322,11 @@ fn record_outcome(
     let (domain_id, user_id) = (&presented.domain_id, &presented.claims.principal_id);
     match rotation {
         Rotation::Rotated => {
+            if presented.adopted_at_ms.is_some() {
+                // Rotation rule 0: a SpaceONE token started its family.
+                tracing::info!(audit = "family_adopted", domain_id = %domain_id, user_id = %user_id, "family adopted");
+                metrics::counter!("tokengate_families_adopted_total").increment(1);
+            }
             tracing::debug!(domain_id = %domain_id, user_id = %user_id, "token refreshed");
             metrics::counter!("tokengate_tokens_refreshed_total").increment(1);
             Ok(pair)

@@ -13,6 +13,7 @@
 //! | `<prefix>fam:{tag}:<family_id>` | hash | `gen` (current generation), `key` (its key id), `prev` (the key id of generation `gen − 1`, after the first refresh), `exp` (newest token's expiry, ms), `iat` (issue, ms), `end` (absolute end, ms), `fp` (password fingerprint, hex), `rev` (`0`/`1`), `gu` (grace window end, ms, while an answer is kept), `ref` (last refresh, ms, after the first), `pro` and `ip` (the login's protocol and client address, ≤ 64 bytes each) | when its newest token expires, never after `end` |
 //! | `<prefix>ans:{tag}:<family_id>` | string | the last winner's encrypted answer | at the end of its grace window (or of the spent token, if sooner) |
 //! | `<prefix>ses:{tag}` | sorted set | the session index: the ids of the principal's families with a record, scored by the record's end (ms); entries ended by time are dropped on every write, revoked ones when sessions are listed or ended | at its latest score: the latest end of the principal's family records |
+//! | `<prefix>ado:{tag}:<family_id>` | string | `1`: the SpaceONE refresh token this family was derived from was adopted (rotation rule 0) | when that SpaceONE token expires |
 //! | `<prefix>rev:{tag}` | hash | `before`, `until` | at `until`: the latest end of the principal's family records when it was set (at most `ttl_ms` later) |
 //! | `<prefix>login:{counter}` | string | failed checks in the window | at the window's end |
 //! | `<prefix>login-checks:{counter}` | sorted set | lease ids of checks in flight, scored by lease end | at the longest lease's end |
@@ -279,6 +280,12 @@ impl RedisStore {
         self.key("ans", tag, family_id)
     }
 
+    /// A family's adoption marker: the SpaceONE token it was derived from
+    /// was adopted (rotation rule 0).
+    fn adoption_key(&self, tag: &str, family_id: &str) -> String {
+        self.key("ado", tag, family_id)
+    }
+
     /// A principal's session index: its families with a record, scored by
     /// the record's end.
     fn principal_index_key(&self, tag: &str) -> String {
@@ -347,67 +354,18 @@ impl RefreshStore for RedisStore {
     }
 
     async fn rotate(&self, req: &RotateRequest) -> Result<Rotation, StoreError> {
-        let f = &req.family;
-        let tag = principal_tag(&f.domain_id, &f.principal_id);
-        let family_key = self.family_key(&tag, &f.family_id);
-        let answer_key = self.answer_key(&tag, &f.family_id);
-        let mut call = self.scripts.rotate.prepare_invoke();
-        call.key(&family_key)
-            .key(&answer_key)
-            .key(self.revocation_key(&tag))
-            .key(self.principal_index_key(&tag))
-            .arg(req.presented_generation)
-            .arg(&req.presented.0)
-            .arg(ms(req.presented_expires_at_ms))
-            .arg(&req.successor.0)
-            .arg(ms(req.successor_expires_at_ms))
-            .arg(hex::encode(req.password_fingerprint))
-            .arg(ms(req.now_ms))
-            .arg(ms(req.now_ms.saturating_add(req.grace_ms)))
-            .arg(req.answer.as_slice())
-            .arg(if self.confirmer.is_some() { "1" } else { "" });
-        let Some(confirmer) = &self.confirmer else {
-            let reply = self
-                .exec(|mut conn| async move { call.invoke_async::<Value>(&mut conn).await })
-                .await?;
-            return parse_rotation(reply);
-        };
-        // A confirmed rotation: the script, then `WAIT` for its write, on a
-        // connection lent to this call alone (see `replication`).
-        let lease = tokio::time::timeout(self.timeout, confirmer.lease())
-            .await
-            .map_err(|_| StoreError::Timeout)?
-            .ok_or_else(|| StoreError::Unavailable("redis: no confirming connection".into()))?;
-        let wait_key = family_key.clone();
-        // The script's bound plus `WAIT`'s own, which answers by then.
-        let bound = self.timeout.saturating_mul(2);
-        let (reply, acknowledged, conn) = self
-            .exec_on(
-                lease.link(),
-                bound,
-                OnTimeout::Discard,
-                |mut conn| async move {
-                    let reply = call.invoke_async::<Value>(&mut conn).await?;
-                    let acknowledged = if hands_out_tokens(&reply) {
-                        Some(confirmer.wait(&mut conn, &wait_key).await?)
-                    } else {
-                        None
-                    };
-                    Ok((reply, acknowledged, conn))
-                },
-            )
-            .await?;
-        drop(lease);
-        if let Some(acknowledged) = acknowledged {
-            if acknowledged < confirmer.wanted() {
-                return Err(StoreError::NotReplicated {
-                    acknowledged,
-                    wanted: confirmer.wanted(),
-                });
-            }
-            self.settle(conn, family_key, answer_key, req);
+        self.run_rotation(req, None).await
+    }
+
+    async fn adopt(
+        &self,
+        family: &FamilyRecord,
+        req: &RotateRequest,
+    ) -> Result<Rotation, StoreError> {
+        if family.family != req.family {
+            return Ok(Rotation::Invalid);
         }
-        parse_rotation(reply)
+        self.run_rotation(req, Some(family)).await
     }
 
     async fn revoke_family(&self, family: &FamilyRef) -> Result<(), StoreError> {
@@ -567,6 +525,86 @@ impl RefreshStore for RedisStore {
 }
 
 impl RedisStore {
+    /// `rotate.lua` for one refresh (`adopt`: with rotation rule 0 for
+    /// that family first), confirmed by replicas when the store asks for
+    /// it: one round trip either way.
+    async fn run_rotation(
+        &self,
+        req: &RotateRequest,
+        adopt: Option<&FamilyRecord>,
+    ) -> Result<Rotation, StoreError> {
+        let f = &req.family;
+        let tag = principal_tag(&f.domain_id, &f.principal_id);
+        let family_key = self.family_key(&tag, &f.family_id);
+        let answer_key = self.answer_key(&tag, &f.family_id);
+        let mut call = self.scripts.rotate.prepare_invoke();
+        call.key(&family_key)
+            .key(&answer_key)
+            .key(self.revocation_key(&tag))
+            .key(self.principal_index_key(&tag))
+            .arg(req.presented_generation)
+            .arg(&req.presented.0)
+            .arg(ms(req.presented_expires_at_ms))
+            .arg(&req.successor.0)
+            .arg(ms(req.successor_expires_at_ms))
+            .arg(hex::encode(req.password_fingerprint))
+            .arg(ms(req.now_ms))
+            .arg(ms(req.now_ms.saturating_add(req.grace_ms)))
+            .arg(req.answer.as_slice())
+            .arg(if self.confirmer.is_some() { "1" } else { "" });
+        if let Some(family) = adopt {
+            call.key(self.adoption_key(&tag, &f.family_id))
+                .arg("1")
+                .arg(ms(family.issued_at_ms))
+                .arg(ms(family.expires_at_ms))
+                .arg(hex::encode(family.password_fingerprint))
+                .arg(&family.origin.protocol)
+                .arg(&family.origin.client_address);
+        }
+        let Some(confirmer) = &self.confirmer else {
+            let reply = self
+                .exec(|mut conn| async move { call.invoke_async::<Value>(&mut conn).await })
+                .await?;
+            return parse_rotation(reply);
+        };
+        // A confirmed rotation: the script, then `WAIT` for its write, on a
+        // connection lent to this call alone (see `replication`).
+        let lease = tokio::time::timeout(self.timeout, confirmer.lease())
+            .await
+            .map_err(|_| StoreError::Timeout)?
+            .ok_or_else(|| StoreError::Unavailable("redis: no confirming connection".into()))?;
+        let wait_key = family_key.clone();
+        // The script's bound plus `WAIT`'s own, which answers by then.
+        let bound = self.timeout.saturating_mul(2);
+        let (reply, acknowledged, conn) = self
+            .exec_on(
+                lease.link(),
+                bound,
+                OnTimeout::Discard,
+                |mut conn| async move {
+                    let reply = call.invoke_async::<Value>(&mut conn).await?;
+                    let acknowledged = if hands_out_tokens(&reply) {
+                        Some(confirmer.wait(&mut conn, &wait_key).await?)
+                    } else {
+                        None
+                    };
+                    Ok((reply, acknowledged, conn))
+                },
+            )
+            .await?;
+        drop(lease);
+        if let Some(acknowledged) = acknowledged {
+            if acknowledged < confirmer.wanted() {
+                return Err(StoreError::NotReplicated {
+                    acknowledged,
+                    wanted: confirmer.wanted(),
+                });
+            }
+            self.settle(conn, family_key, answer_key, req);
+        }
+        parse_rotation(reply)
+    }
+
     /// Confirms, off the request's path, that a rotation's answer was
     /// given: it is no longer kept for a retry (rotation rule 9). If this
     /// is lost, the answer stays until the spent token expires; a copy of

@@ -11,13 +11,18 @@
 -- line by line. "now" is always the caller's ARGV[7], never Redis' clock.
 --
 -- KEYS: 1 family record, 2 family's grace answer,
---       3 principal revocation marker, 4 principal's session index
+--       3 principal revocation marker, 4 principal's session index,
+--       5 (adoption only) the family's adoption marker
 -- ARGV: 1 presented generation, 2 presented key id, 3 presented token's
 --       expiry ms, 4 successor key id, 5 successor's expiry ms,
 --       6 password fingerprint (hex), 7 now ms, 8 grace until ms,
 --       9 answer (bytes, empty without grace or confirmation),
 --       10 "1" when the rotation's replication is to be confirmed
---       (store.replica_acks >= 1), else ""
+--       (store.replica_acks >= 1), else "";
+--       adoption only (RefreshStore::adopt, rotation rule 0): 11 "1",
+--       12 the adopted family's issued_at_ms, 13 its absolute end ms,
+--       14 its password fingerprint (hex), 15 login protocol,
+--       16 client address
 -- Reply: {code, answer}, the answer empty unless the code is DUPLICATE or
 -- UNCONFIRMED.
 
@@ -34,6 +39,27 @@ end
 local function earlier(a, b)
   if tonumber(b) < tonumber(a) then return b end
   return a
+end
+
+-- Rotation rule 0, adopted: "the presented token (one SpaceONE minted
+-- before the move) was never adopted (no adoption marker, no record under
+-- its family id)": the record is created at generation 0 holding the
+-- presented key, as start_family.lua does, and the marker holds until the
+-- presented token expires, so a replay after the record is gone meets rule
+-- 1, never a second family. The rules then go on from rule 1.
+if ARGV[11] == '1' and redis.call('EXISTS', KEYS[5]) == 0
+    and redis.call('EXISTS', KEYS[1]) == 0 then
+  local record_end = earlier(ARGV[3], ARGV[13])
+  redis.call('HSET', KEYS[1], 'gen', '0', 'key', ARGV[2], 'exp', ARGV[3],
+    'iat', ARGV[12], 'end', ARGV[13], 'fp', ARGV[14], 'rev', '0',
+    'pro', ARGV[15], 'ip', ARGV[16])
+  redis.call('PEXPIREAT', KEYS[1], record_end)
+  redis.call('SET', KEYS[5], '1', 'PXAT', ARGV[3])
+  local adopted_id = string.match(KEYS[1], ':([^:]*)$')
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[7])
+  redis.call('ZADD', KEYS[4], record_end, adopted_id)
+  local last = redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', KEYS[4], string.format('%d', tonumber(last[2])))
 end
 
 local fam = redis.call('HMGET', KEYS[1],
