@@ -119,6 +119,14 @@ password_hash = "{hash}"
 user_type = "USER"
 required_actions = ["UPDATE_PASSWORD"]
 
+[[domain.user]]
+user_id = "sso"
+backend = "EXTERNAL"
+
+[[domain.user]]
+user_id = "keyless-robot"
+user_type = "API_USER"
+
 [[domain.owner]]
 owner_id = "root"
 password_hash = "{hash}"
@@ -674,6 +682,32 @@ async fn issue_rules_table() {
             "ERROR_AUTHENTICATION_FAILURE",
             Unauthenticated,
             auth_failure("ghost"),
+        ),
+        // An EXTERNAL user (SpaceONE's auth plugin checked its password;
+        // tokengate calls none): SpaceONE 1.x's answer for a domain
+        // without a plugin, whatever the password.
+        issue_case(
+            "EXTERNAL user",
+            login(DOMAIN, "USER", "sso", pw()),
+            "ERROR_AUTHENTICATION_FAILURE",
+            Unauthenticated,
+            auth_failure("sso"),
+        ),
+        issue_case(
+            "EXTERNAL user, empty password",
+            login(DOMAIN, "", "sso", password("")),
+            "ERROR_AUTHENTICATION_FAILURE",
+            Unauthenticated,
+            auth_failure("sso"),
+        ),
+        // An API user without a password: no password is right, so rule 4
+        // is never reached and nothing tells it exists.
+        issue_case(
+            "API user without a password",
+            login(DOMAIN, "USER", "keyless-robot", pw()),
+            "ERROR_AUTHENTICATION_FAILURE",
+            Unauthenticated,
+            auth_failure("keyless-robot"),
         ),
         issue_case(
             "unknown owner",

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use tokengate_directory::{Directory, DomainRecord, OwnerRecord, PasswordHash, UserRecord};
+use tokengate_directory::{
+    Backend, Directory, DomainRecord, OwnerRecord, PasswordHash, UserRecord,
+};
 use tokio_postgres::Client;
 
 use crate::PostgresDirectoryError;
@@ -58,7 +60,8 @@ pub async fn load(
         let user_type: String = row.try_get(4)?;
         let record = UserRecord {
             user_id,
-            password_hash,
+            password_hash: Some(password_hash),
+            backend: Backend::Local,
             state: state.parse()?,
             user_type: user_type.parse()?,
             required_actions: row.try_get(5)?,

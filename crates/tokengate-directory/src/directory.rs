@@ -130,6 +130,44 @@ impl std::str::FromStr for UserType {
     }
 }
 
+/// Where a user's password is checked (SpaceONE's `backend`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Backend {
+    /// Here, against its `password_hash`.
+    #[default]
+    Local,
+    /// By the domain's auth plugin in SpaceONE. tokengate calls no plugin:
+    /// a password login answers `ERROR_AUTHENTICATION_FAILURE`, as SpaceONE
+    /// 1.x does for an EXTERNAL user of a domain without a plugin, after
+    /// the same dummy-hash check an unknown user costs. Its sessions
+    /// carried over from SpaceONE still refresh.
+    External,
+}
+
+impl Backend {
+    /// The backend as stored (`LOCAL`, `EXTERNAL`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Local => "LOCAL",
+            Backend::External => "EXTERNAL",
+        }
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = DirectoryError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "LOCAL" => Ok(Backend::Local),
+            "EXTERNAL" => Ok(Backend::External),
+            other => Err(DirectoryError::Invalid(format!(
+                "backend {other:?}: expected LOCAL or EXTERNAL"
+            ))),
+        }
+    }
+}
+
 /// Whether a principal is a directory user or the domain's owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PrincipalKind {
@@ -226,8 +264,40 @@ impl Directory {
             };
             let mut users = HashMap::new();
             for u in &entry.user {
-                let password_hash = hash(&format!("user {:?}", u.user_id), &u.password_hash)?;
-                *profiles.entry(password_hash.profile().clone()).or_default() += 1;
+                let password_hash = match (u.backend, &u.password_hash) {
+                    (Backend::Local, Some(text)) => {
+                        let parsed = hash(&format!("user {:?}", u.user_id), text)?;
+                        *profiles.entry(parsed.profile().clone()).or_default() += 1;
+                        parsed
+                    }
+                    // No password here: it never verifies, and a login
+                    // runs the dummy hash instead (issue rule 3). Not
+                    // counted for the dummy hash's profile.
+                    (Backend::External, None) => PasswordHash::external(&format!(
+                        "EXTERNAL\n{}\n{}",
+                        entry.domain_id, u.user_id
+                    )),
+                    (Backend::Local, None) if u.user_type == UserType::ApiUser => {
+                        PasswordHash::external(&format!(
+                            "API_USER\n{}\n{}",
+                            entry.domain_id, u.user_id
+                        ))
+                    }
+                    (Backend::Local, None) => {
+                        return Err(DirectoryError::Invalid(format!(
+                            "domain {:?}, user {:?}: no password_hash (only an EXTERNAL user \
+                             or an API_USER may have none)",
+                            entry.domain_id, u.user_id
+                        )));
+                    }
+                    (Backend::External, Some(_)) => {
+                        return Err(DirectoryError::Invalid(format!(
+                            "domain {:?}, user {:?}: an EXTERNAL user has no password_hash \
+                             (its password is checked by an auth plugin)",
+                            entry.domain_id, u.user_id
+                        )));
+                    }
+                };
                 let principal = Principal {
                     id: u.user_id.clone(),
                     kind: PrincipalKind::User,
@@ -306,8 +376,9 @@ impl Directory {
         self.domains.keys().map(String::as_str)
     }
 
-    /// The hash to verify against when the principal does not exist, so
-    /// that an unknown user costs the same time as a wrong password.
+    /// The hash to verify against when the principal does not exist, or
+    /// has no password here (EXTERNAL, a password-less API_USER), so that
+    /// it costs the same time as a wrong password.
     pub fn dummy_hash(&self) -> &PasswordHash {
         &self.dummy_hash
     }
@@ -392,6 +463,58 @@ state = "DISABLED"
         );
         assert_eq!(dir.domain("d2").expect("d2").state, DomainState::Disabled);
         assert_eq!(dir.dummy_hash().profile(), &HashProfile::Bcrypt { cost: 4 });
+    }
+
+    #[test]
+    fn external_users_and_passwordless_api_users_have_no_usable_hash() {
+        let h = hash_bcrypt("pw", 4).expect("hash");
+        let text = format!(
+            r#"
+[[domain]]
+domain_id = "d1"
+
+[[domain.user]]
+user_id = "sso"
+backend = "EXTERNAL"
+
+[[domain.user]]
+user_id = "robot"
+user_type = "API_USER"
+
+[[domain.user]]
+user_id = "alice"
+password_hash = "{h}"
+backend = "LOCAL"
+"#
+        );
+        let dir = Directory::from_toml(&text).expect("parse");
+        let d1 = dir.domain("d1").expect("d1");
+        for id in ["sso", "robot"] {
+            let p = d1.principal(PrincipalKind::User, id).expect(id);
+            assert_eq!(p.password_hash.profile(), &HashProfile::External, "{id}");
+            assert!(!p.password_hash.verify(""), "{id}");
+        }
+        // The dummy hash follows the real hashes, not the password-less rows.
+        assert_eq!(dir.dummy_hash().profile(), &HashProfile::Bcrypt { cost: 4 });
+
+        let external_with_hash = format!(
+            "[[domain]]\ndomain_id = \"d\"\n[[domain.user]]\nuser_id = \"u\"\nbackend = \"EXTERNAL\"\npassword_hash = \"{h}\"\n"
+        );
+        let err = Directory::from_toml(&external_with_hash).expect_err("EXTERNAL with a hash");
+        assert!(
+            err.to_string()
+                .contains("EXTERNAL user has no password_hash"),
+            "{err}"
+        );
+        let user_without = "[[domain]]\ndomain_id = \"d\"\n[[domain.user]]\nuser_id = \"u\"\n";
+        let err = Directory::from_toml(user_without).expect_err("USER without a hash");
+        assert!(err.to_string().contains("no password_hash"), "{err}");
+        let bogus =
+            "[[domain]]\ndomain_id = \"d\"\n[[domain.user]]\nuser_id = \"u\"\nbackend = \"LDAP\"\n";
+        assert!(matches!(
+            Directory::from_toml(bogus),
+            Err(DirectoryError::Syntax(_))
+        ));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use crate::{DomainState, PrincipalState, UserType};
+use crate::{Backend, DomainState, PrincipalState, UserType};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,8 +36,14 @@ pub struct DomainRecord {
 pub struct UserRecord {
     /// Its id.
     pub user_id: String,
-    /// bcrypt or argon2id PHC text.
-    pub password_hash: String,
+    /// bcrypt or argon2id PHC text. None for an `EXTERNAL` user, and may
+    /// be none for an `API_USER` (neither logs in with a password here).
+    #[serde(default)]
+    pub password_hash: Option<String>,
+    /// Where its password is checked: `LOCAL` (here, the default) or
+    /// `EXTERNAL` (SpaceONE's auth plugin, which tokengate does not call).
+    #[serde(default)]
+    pub backend: Backend,
     /// Its state.
     #[serde(default = "enabled_principal")]
     pub state: PrincipalState,
@@ -56,6 +62,7 @@ impl std::fmt::Debug for UserRecord {
             .field("user_id", &self.user_id)
             .field("state", &self.state)
             .field("user_type", &self.user_type)
+            .field("backend", &self.backend)
             .finish_non_exhaustive()
     }
 }

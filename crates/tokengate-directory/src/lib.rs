@@ -14,8 +14,8 @@ mod freshness;
 mod password;
 
 pub use directory::{
-    Directory, DirectoryError, Domain, DomainState, Principal, PrincipalKind, PrincipalState,
-    UserType,
+    Backend, Directory, DirectoryError, Domain, DomainState, Principal, PrincipalKind,
+    PrincipalState, UserType,
 };
 pub use file::{DomainRecord, OwnerRecord, UserRecord};
 pub use freshness::{DirectoryUnavailable, Freshness, RemoteAnswer, RemotePrincipals};

@@ -209,7 +209,9 @@ impl fmt::Display for Report {
 
 struct User {
     user_id: String,
-    hash: String,
+    /// None: an EXTERNAL user, or an API_USER without a password.
+    hash: Option<String>,
+    external: bool,
     state: &'static str,
     user_type: &'static str,
     required_actions: Vec<String>,
@@ -549,19 +551,19 @@ fn user(doc: &Value) -> Result<User, String> {
         other => return Err(format!("unknown user_type {other:?}")),
     };
     let state = principal_state(doc)?;
-    if extjson::string(doc, "backend") == Some("EXTERNAL") {
-        return Err(
-            "EXTERNAL user (its domain's auth plugin checks the password): the directory \
-             file holds only users with a password hash"
-                .into(),
-        );
-    }
-    let Some(hash) = password_hash(doc)? else {
-        return Err(match user_type {
-            "API_USER" => "API_USER without a password: it never logs in with one".into(),
-            _ => "no password".into(),
-        });
+    // An EXTERNAL user's password is its domain's auth plugin's: it is kept
+    // without one (a password login answers ERROR_AUTHENTICATION_FAILURE,
+    // as SpaceONE does without a plugin; its sessions still refresh). An
+    // API_USER never logs in with a password, so it may have none.
+    let external = match extjson::string(doc, "backend").unwrap_or("LOCAL") {
+        "LOCAL" => false,
+        "EXTERNAL" => true,
+        other => return Err(format!("unknown backend {other:?}")),
     };
+    let hash = if external { None } else { password_hash(doc)? };
+    if hash.is_none() && !external && user_type != "API_USER" {
+        return Err("no password".into());
+    }
     let required_actions = match doc.get("required_actions") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items
@@ -574,6 +576,7 @@ fn user(doc: &Value) -> Result<User, String> {
     Ok(User {
         user_id: user_id.to_owned(),
         hash,
+        external,
         state,
         user_type,
         required_actions,
@@ -656,10 +659,17 @@ fn render(domains: &BTreeMap<String, DomainOut>) -> String {
         for user in domain.users.values() {
             let actions: Vec<String> = user.required_actions.iter().map(|a| quoted(a)).collect();
             out.push_str(&format!(
-                "\n[[domain.user]]\nuser_id = {}\npassword_hash = {}\nstate = \"{}\"\n\
-                 user_type = \"{}\"\nrequired_actions = [{}]\n",
-                quoted(&user.user_id),
-                quoted(&user.hash),
+                "\n[[domain.user]]\nuser_id = {}\n",
+                quoted(&user.user_id)
+            ));
+            if let Some(hash) = &user.hash {
+                out.push_str(&format!("password_hash = {}\n", quoted(hash)));
+            }
+            if user.external {
+                out.push_str("backend = \"EXTERNAL\"\n");
+            }
+            out.push_str(&format!(
+                "state = \"{}\"\nuser_type = \"{}\"\nrequired_actions = [{}]\n",
                 user.state,
                 user.user_type,
                 actions.join(", ")
@@ -748,12 +758,12 @@ mod tests {
         let text = report.to_string();
         assert_eq!(
             (report.domains, report.users, report.owners),
-            (1, 1, 1),
+            (1, 2, 1),
             "{text}"
         );
         assert_eq!(report.directory, Change::Created);
         assert!(text.contains("skipped domain d2: state DELETED"), "{text}");
-        assert!(text.contains("skipped user d1/u2: EXTERNAL user"), "{text}");
+        assert!(!text.contains("d1/u2"), "the EXTERNAL user is kept: {text}");
         assert!(
             text.contains("skipped user d1/u3: password hash refused"),
             "{text}"
@@ -772,6 +782,14 @@ mod tests {
             .expect("u1");
         assert_eq!(u1.required_actions, vec!["UPDATE_PASSWORD"]);
         assert!(u1.password_hash.verify("pw"));
+        let u2 = directory
+            .domain("d1")
+            .and_then(|d| d.principal(tokengate_directory::PrincipalKind::User, "u2"))
+            .expect("the EXTERNAL user u2");
+        assert_eq!(
+            u2.password_hash.profile(),
+            &tokengate_directory::HashProfile::External
+        );
 
         let again = import(&options).expect("again");
         assert!(!again.changed());

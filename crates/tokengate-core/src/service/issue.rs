@@ -9,8 +9,8 @@ use std::net::IpAddr;
 use std::borrow::Cow;
 
 use tokengate_directory::{
-    Directory, Domain, DomainState, Principal, PrincipalKind, PrincipalState, RemotePrincipals,
-    UserType,
+    Directory, Domain, DomainState, HashProfile, PasswordHash, Principal, PrincipalKind,
+    PrincipalState, RemotePrincipals, UserType,
 };
 use tokengate_store::{CheckOutcome, FamilyRecord, FamilyRef, SessionOrigin};
 use tracing::Instrument as _;
@@ -155,9 +155,7 @@ impl TokenService {
         password: &str,
     ) -> Result<&'d Principal, TokenError> {
         let principal = domain.principal(kind, &req.user_id);
-        let hash = principal
-            .map(|p| p.password_hash.clone())
-            .unwrap_or_else(|| directory.dummy_hash().clone());
+        let hash = hash_to_check(directory, principal).clone();
         let slots = self
             .settings
             .login_limits
@@ -289,6 +287,23 @@ impl TokenService {
     }
 }
 
+/// The hash a login checks the password against (issue rule 3): the
+/// principal's own, or the directory's dummy hash — of the algorithm and
+/// cost of its real hashes, never verifying — for an unknown principal and
+/// for one without a password here (an EXTERNAL user, whose password
+/// SpaceONE's auth plugin checked; a password-less API_USER), so each
+/// costs what a wrong password does. SpaceONE 1.x answers an EXTERNAL user
+/// of a domain without an auth plugin `ERROR_AUTHENTICATION_FAILURE` too.
+fn hash_to_check<'d>(
+    directory: &'d Directory,
+    principal: Option<&'d Principal>,
+) -> &'d PasswordHash {
+    principal
+        .map(|p| &p.password_hash)
+        .filter(|h| *h.profile() != HashProfile::External)
+        .unwrap_or_else(|| directory.dummy_hash())
+}
+
 /// Issue rule 1: "Missing `domain_id`/`credentials`/`user_id` →
 /// INVALID_ARGUMENT ERROR_REQUIRED_PARAMETER", checked in SpaceONE's order:
 /// `credentials`, `domain_id`, `user_id`.
@@ -337,4 +352,36 @@ fn check_may_log_in(principal: &Principal, user_id: &str) -> Result<(), TokenErr
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use tokengate_directory::hash_bcrypt;
+
+    use super::*;
+
+    /// An EXTERNAL user and a password-less API user are checked against
+    /// the dummy hash, as an unknown user is: the same algorithm and cost
+    /// as the directory's hashes, so the same time as a wrong password.
+    #[test]
+    fn principals_without_a_password_check_the_dummy_hash() {
+        let hash = hash_bcrypt("pw", 5).expect("hash");
+        let directory = Directory::from_toml(&format!(
+            "[[domain]]\ndomain_id = \"d\"\n\
+             [[domain.user]]\nuser_id = \"alice\"\npassword_hash = \"{hash}\"\n\
+             [[domain.user]]\nuser_id = \"sso\"\nbackend = \"EXTERNAL\"\n\
+             [[domain.user]]\nuser_id = \"robot\"\nuser_type = \"API_USER\"\n"
+        ))
+        .expect("directory");
+        let domain = directory.domain("d").expect("d");
+        let dummy = directory.dummy_hash();
+        assert_eq!(dummy.profile(), &HashProfile::Bcrypt { cost: 5 });
+        for id in ["sso", "robot", "ghost"] {
+            let checked = hash_to_check(&directory, domain.principal(PrincipalKind::User, id));
+            assert_eq!(checked.fingerprint(), dummy.fingerprint(), "{id}");
+            assert_eq!(checked.profile(), &HashProfile::Bcrypt { cost: 5 }, "{id}");
+        }
+        let alice = hash_to_check(&directory, domain.principal(PrincipalKind::User, "alice"));
+        assert!(alice.verify("pw"));
+    }
 }
