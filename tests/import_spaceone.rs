@@ -129,7 +129,7 @@ async fn spaceone_export_imports_logs_in_and_keeps_keys() {
     let first = import(&fixtures.join("canonical"), &target, false);
     let users = expected["users"].as_array().expect("users");
     let owners = expected["owners"].as_array().expect("owners");
-    assert!(first.contains("domains: 3 imported, 1 skipped"), "{first}");
+    assert!(first.contains("domains: 4 imported, 1 skipped"), "{first}");
     assert!(
         first.contains(&format!("users: {} imported, 2 skipped", users.len())),
         "{first}"
@@ -139,8 +139,26 @@ async fn spaceone_export_imports_logs_in_and_keeps_keys() {
         "{first}"
     );
     assert!(
-        first.contains("domain keys: 3 imported, 1 skipped"),
+        first.contains("domain keys: 3 imported, 2 skipped"),
         "{first}"
+    );
+    // A domain_secret whose pub_jwk is not the public half of its prv_jwk:
+    // its domain is imported, its keys skipped with the reason and a
+    // warning, and no key of it is written (the import itself succeeds).
+    let mismatched = expected["mismatched_secret"].as_str().expect("mismatched");
+    for line in [
+        format!("skipped domain_secret {mismatched}: pub_jwk is not the public half of prv_jwk"),
+        format!("warning: domain {mismatched} has no keys in the export"),
+    ] {
+        assert!(first.contains(&line), "no {line:?} in {first}");
+    }
+    assert!(
+        !first.contains(&format!("key {mismatched} ")),
+        "a key of {mismatched} was written: {first}"
+    );
+    assert!(
+        !target.join("keys").join(mismatched).exists(),
+        "keys written for {mismatched}"
     );
     for reason in [
         "skipped domain domain-gone: state DELETED",
