@@ -72,9 +72,15 @@ enum ImportCommand {
         /// The folder holding the exports.
         #[arg(long, value_name = "DIR")]
         from: PathBuf,
-        /// The directory file to write.
+        /// The directory file to write, or a PostgreSQL directory
+        /// (`postgres://…`, migrated with `tokengate directory migrate`)
+        /// whose rows to add and update.
+        #[arg(long, value_name = "FILE|URL")]
+        to: String,
+        /// For a PostgreSQL target: a file holding the database password
+        /// (not the URL: other users of the machine can read argv).
         #[arg(long, value_name = "FILE")]
-        to: PathBuf,
+        password_file: Option<PathBuf>,
         /// The keys folder to write the domains' keys into.
         #[arg(long, value_name = "DIR")]
         keys: PathBuf,
@@ -467,16 +473,40 @@ fn import(command: ImportCommand) -> anyhow::Result<()> {
     let ImportCommand::Spaceone {
         from,
         to,
+        password_file,
         keys,
         dry_run,
         force,
     } = command;
-    let report = tokengate_import::import(&tokengate_import::ImportOptions {
+    if !tokengate_directory_postgres::is_postgres_url(&to) {
+        if password_file.is_some() {
+            bail!("--password-file is for a PostgreSQL target (--to postgres://…)");
+        }
+        let report = tokengate_import::import(&tokengate_import::ImportOptions {
+            from,
+            to: PathBuf::from(to),
+            keys,
+            dry_run,
+            force,
+        })?;
+        print!("{report}");
+        return Ok(());
+    }
+    // A database target: rows are upserted, never replaced wholesale, so
+    // --force has nothing to override.
+    let mut settings = PostgresSettings::new(to);
+    if let Some(path) = password_file {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        settings.password = Some(text.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    let options = tokengate_import::PostgresImportOptions {
         from,
-        to,
         keys,
         dry_run,
-        force,
+    };
+    let report = with_client(&settings, async |client| {
+        Ok(tokengate_import::import_postgres(&options, client).await?)
     })?;
     print!("{report}");
     Ok(())

@@ -15,31 +15,72 @@ use serde_json::{Value, json};
 use tokengate_test_support::calls::{TokenInfo, refresh_call};
 use tokengate_test_support::clients::{Clients, Outcome, Proto};
 use tokengate_test_support::locate::tokengate_binary;
-use tokengate_test_support::test_server::{ServerOptions, TestServer};
+use tokengate_test_support::postgres_server::{self, PostgresServer};
+use tokengate_test_support::test_server::{
+    ServerOptions, TestServer, default_test_env, postgres_cli_config, tokengate_cli,
+};
 
-fn import(from: &Path, to: &Path, dry_run: bool) -> String {
-    let mut command = Command::new(tokengate_binary());
+/// Makes the fixtures into `dir` (tools/spaceone-fixtures.sh) and answers
+/// their expected.json. One at a time: the first run sets up the script's
+/// virtualenv, which two runs at once would both remove and rebuild.
+fn make_fixtures(dir: &Path, bcrypt_cost: Option<&str>) -> Value {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let mut command = Command::new("bash");
     command
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tools/spaceone-fixtures.sh"
+        ))
+        .arg(dir);
+    if let Some(cost) = bcrypt_cost {
+        command.env("BCRYPT_COST", cost);
+    }
+    let made = command.status().expect("run tools/spaceone-fixtures.sh");
+    assert!(made.success(), "tools/spaceone-fixtures.sh failed");
+    serde_json::from_slice(&std::fs::read(dir.join("expected.json")).expect("expected.json"))
+        .expect("expected JSON")
+}
+
+/// Runs `tokengate import spaceone` with `args` after `--from`; its stdout
+/// (the report), checked to hold no secret.
+fn run_import(from: &Path, args: &[&std::ffi::OsStr]) -> String {
+    let output = Command::new(tokengate_binary())
         .args(["import", "spaceone", "--from"])
         .arg(from)
-        .arg("--to")
-        .arg(to.join("users.toml"))
-        .arg("--keys")
-        .arg(to.join("keys"));
-    if dry_run {
-        command.arg("--dry-run");
-    }
-    let output = command.output().expect("run tokengate import");
+        .args(args)
+        .output()
+        .expect("run tokengate import");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(output.status.success(), "import failed: {stdout}{stderr}");
-    for secret in ["$2b$", "PRIVATE KEY", "\"d\"", "eyJ"] {
+    for secret in [
+        "$2b$",
+        "PRIVATE KEY",
+        "\"d\"",
+        "eyJ",
+        postgres_server::PASSWORD,
+    ] {
         assert!(
             !stdout.contains(secret) && !stderr.contains(secret),
             "the report shows {secret:?}: {stdout}{stderr}"
         );
     }
     stdout
+}
+
+fn import(from: &Path, to: &Path, dry_run: bool) -> String {
+    let (file, keys) = (to.join("users.toml"), to.join("keys"));
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "--to".as_ref(),
+        file.as_os_str(),
+        "--keys".as_ref(),
+        keys.as_os_str(),
+    ];
+    if dry_run {
+        args.push("--dry-run".as_ref());
+    }
+    run_import(from, &args)
 }
 
 fn tree(root: &Path) -> Vec<(String, Vec<u8>)> {
@@ -105,19 +146,7 @@ async fn spaceone_export_imports_logs_in_and_keeps_keys() {
     let started = std::time::Instant::now();
     let work = tempfile::tempdir().expect("tempdir");
     let fixtures = work.path().join("export");
-    let made = Command::new("bash")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tools/spaceone-fixtures.sh"
-        ))
-        .arg(&fixtures)
-        .status()
-        .expect("run tools/spaceone-fixtures.sh");
-    assert!(made.success(), "tools/spaceone-fixtures.sh failed");
-    let expected: Value = serde_json::from_slice(
-        &std::fs::read(fixtures.join("expected.json")).expect("expected.json"),
-    )
-    .expect("expected JSON");
+    let expected = make_fixtures(&fixtures, None);
     eprintln!("fixtures made in {:?}", started.elapsed());
 
     // A dry run writes nothing.
@@ -384,4 +413,161 @@ async fn adopts_spaceone_refresh_tokens(server: &TestServer, keys: &Value) {
     parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(body.to_string());
     let outcome = refresh(&clients, Proto::Rest, &parts.join(".")).await;
     assert_refused(&outcome, "ERROR_AUTHENTICATE_FAILURE", "tampered");
+}
+
+/// `--to postgres://…`: the same export into a private PostgreSQL
+/// directory. A dry run commits nothing and writes no key; the import
+/// creates every row; a re-run changes none; tokengate serving the database
+/// logs the imported users in (the EXTERNAL user gets SpaceONE's answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spaceone_export_imports_into_postgres() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let fixtures = work.path().join("export");
+    // Cost 4: this test is about rows, not bcrypt.
+    let expected = make_fixtures(&fixtures, Some("4"));
+    let postgres = PostgresServer::start();
+    let config = postgres_cli_config(work.path(), &postgres);
+    let migrated = tokengate_cli(Some(&config), &["directory", "migrate"], "");
+    assert!(migrated.status.success(), "migrate: {migrated:?}");
+    let keys = work.path().join("keys");
+    let password_file = work.path().join("pgpass");
+    let url = postgres.url();
+    let args = |dry_run: bool| {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "--to".as_ref(),
+            url.as_ref(),
+            "--password-file".as_ref(),
+            password_file.as_os_str(),
+            "--keys".as_ref(),
+            keys.as_os_str(),
+        ];
+        if dry_run {
+            args.push("--dry-run".as_ref());
+        }
+        args
+    };
+    let canonical = fixtures.join("canonical");
+    let users = expected["users"].as_array().expect("users");
+    let owners = expected["owners"].as_array().expect("owners");
+
+    let dry = run_import(&canonical, &args(true));
+    assert!(dry.contains("dry run: nothing written"), "{dry}");
+    assert!(
+        dry.contains(&format!("database users: {} would be created", users.len())),
+        "{dry}"
+    );
+    assert_eq!(postgres.psql("SELECT count(*) FROM tokengate.users"), "0");
+    assert!(!keys.exists(), "a dry run wrote keys");
+
+    let first = run_import(&canonical, &args(false));
+    for line in [
+        "domains: 4 imported, 1 skipped".to_owned(),
+        format!("users: {} imported, 2 skipped", users.len()),
+        format!("owners: {} imported, 1 skipped", owners.len()),
+        "domain keys: 3 imported, 2 skipped".to_owned(),
+        "database domains: 4 created, 0 updated, 0 unchanged".to_owned(),
+        format!(
+            "database users: {} created, 0 updated, 0 unchanged",
+            users.len()
+        ),
+        format!(
+            "database owners: {} created, 0 updated, 0 unchanged",
+            owners.len()
+        ),
+    ] {
+        assert!(first.contains(&line), "no {line:?} in {first}");
+    }
+    assert_eq!(
+        postgres.psql(
+            "SELECT backend || ':' || coalesce(password_hash, 'none') FROM tokengate.users \
+             WHERE user_id = 'sso@example.com'"
+        ),
+        "EXTERNAL:none"
+    );
+    assert_eq!(
+        postgres.psql(
+            "SELECT array_to_string(required_actions, ',') FROM tokengate.users \
+             WHERE user_id = 'dave@example.com'"
+        ),
+        "UPDATE_PASSWORD"
+    );
+    let keys_written = tree(&keys);
+
+    // Again, from the other export mode: nothing changes.
+    let again = run_import(&fixtures.join("relaxed"), &args(false));
+    assert!(again.contains("nothing changed"), "{again}");
+    assert!(
+        again.contains(&format!(
+            "database users: 0 created, 0 updated, {} unchanged",
+            users.len()
+        )),
+        "{again}"
+    );
+    assert_eq!(tree(&keys), keys_written, "a re-run changed keys");
+
+    let server = TestServer::start_with(ServerOptions {
+        env: {
+            let mut env = default_test_env();
+            env.extend(postgres.server_env());
+            env
+        },
+        keys_dir: Some(keys.clone()),
+        algorithm: "RS256",
+        ..ServerOptions::default()
+    });
+    let alice = users
+        .iter()
+        .find(|u| u["domain_id"] == "domain-alpha" && u["user_id"] == "alice@example.com")
+        .expect("alice");
+    for (user_id, user_type, password, reason) in [
+        (
+            "alice@example.com",
+            "USER",
+            alice["password"].as_str().expect("pw"),
+            None,
+        ),
+        ("root", "DOMAIN_OWNER", "root-domain-alpha-pw", None),
+        (
+            "sso@example.com",
+            "USER",
+            "any password",
+            Some("ERROR_AUTHENTICATION_FAILURE"),
+        ),
+        (
+            "apikey-only",
+            "USER",
+            "any password",
+            Some("ERROR_AUTHENTICATION_FAILURE"),
+        ),
+        (
+            "bob@example.com",
+            "USER",
+            "bob-pw-2",
+            Some("ERROR_USER_STATUS_CHECK_FAILURE"),
+        ),
+    ] {
+        let (status, answer) = issue(
+            &server,
+            json!({"domain_id": "domain-alpha", "user_id": user_id, "user_type": user_type,
+                   "credentials": {"password": password}}),
+        )
+        .await;
+        match reason {
+            None => {
+                assert_eq!(status, 200, "{user_id}: {answer}");
+                let token = answer["access_token"].as_str().expect("access token");
+                let pub_jwk = &expected["keys"]["domain-alpha"]["pub_jwk"];
+                verify_rs256(token, pub_jwk, true).unwrap_or_else(|e| panic!("{user_id}: {e}"));
+            }
+            Some(reason) => {
+                assert_eq!(status, 401, "{user_id}: {answer}");
+                assert!(
+                    answer["message"]
+                        .as_str()
+                        .is_some_and(|m| m.starts_with(reason)),
+                    "{user_id}: {answer}"
+                );
+            }
+        }
+    }
 }

@@ -166,7 +166,9 @@ pub async fn add_principal(
 }
 
 /// Sets a user's or owner's password hash (its families end at their next
-/// refresh: the fingerprint changes).
+/// refresh: the fingerprint changes). A user imported as `EXTERNAL` (whose
+/// password SpaceONE's auth plugin checked) becomes `LOCAL`: its password
+/// is checked here from now on.
 pub async fn set_password_hash(
     client: &Client,
     table: PrincipalTable,
@@ -174,8 +176,13 @@ pub async fn set_password_hash(
     id: &str,
     password_hash: &str,
 ) -> Result<(), PostgresDirectoryError> {
+    let backend = match table {
+        PrincipalTable::User => ", backend = 'LOCAL'",
+        PrincipalTable::Owner => "",
+    };
     let sql = format!(
-        "UPDATE {} SET password_hash = $3, updated_at = now() WHERE domain_id = $1 AND {} = $2",
+        "UPDATE {} SET password_hash = $3{backend}, updated_at = now() \
+         WHERE domain_id = $1 AND {} = $2",
         table.table(),
         table.id_column()
     );

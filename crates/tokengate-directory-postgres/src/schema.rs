@@ -8,14 +8,21 @@ use tokio_postgres::Client;
 use crate::PostgresDirectoryError;
 
 /// Every migration: version, name, SQL.
-pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "directory",
-    include_str!("migrations/0001_directory.sql"),
-)];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "directory",
+        include_str!("migrations/0001_directory.sql"),
+    ),
+    (
+        2,
+        "user_backend",
+        include_str!("migrations/0002_user_backend.sql"),
+    ),
+];
 
 /// The schema version this binary reads.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// The advisory lock key of migrations ("tokengate" in a number).
 const MIGRATION_LOCK: i64 = 0x746f_6b65_6e67;

@@ -44,24 +44,29 @@ pub async fn load(
     }
     for row in tx
         .query(
-            "SELECT domain_id, user_id, password_hash, state, user_type, required_actions \
-             FROM tokengate.users",
+            "SELECT domain_id, user_id, password_hash, state, user_type, required_actions, \
+             backend FROM tokengate.users",
             &[],
         )
         .await?
     {
         let domain_id: String = row.try_get(0)?;
         let user_id: String = row.try_get(1)?;
-        let password_hash: String = row.try_get(2)?;
-        if !hash_ok(&domain_id, "user", &user_id, &password_hash) {
+        // None: an EXTERNAL user, or an API_USER without a password (the
+        // table's constraint allows no other).
+        let password_hash: Option<String> = row.try_get(2)?;
+        if let Some(hash) = &password_hash
+            && !hash_ok(&domain_id, "user", &user_id, hash)
+        {
             continue;
         }
         let state: String = row.try_get(3)?;
         let user_type: String = row.try_get(4)?;
+        let backend: String = row.try_get(6)?;
         let record = UserRecord {
             user_id,
-            password_hash: Some(password_hash),
-            backend: Backend::Local,
+            password_hash,
+            backend: backend.parse::<Backend>()?,
             state: state.parse()?,
             user_type: user_type.parse()?,
             required_actions: row.try_get(5)?,

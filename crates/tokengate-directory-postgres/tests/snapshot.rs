@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use tokengate_directory::{DomainState, PrincipalKind, PrincipalState, UserType, hash_bcrypt};
-use tokengate_directory_postgres::{PostgresSettings, connect, schema, snapshot};
+use tokengate_directory_postgres::{PostgresSettings, admin, connect, schema, snapshot};
 use tokengate_test_support::postgres_server::{PASSWORD, PostgresServer};
 
 fn settings(server: &PostgresServer) -> PostgresSettings {
@@ -25,7 +25,7 @@ async fn migrations_rows_and_resync_cost() {
     assert!(schema::check_schema(&client).await.is_err());
     assert_eq!(
         schema::migrate(&mut client).await.expect("migrate").len(),
-        1
+        schema::MIGRATIONS.len()
     );
     assert!(
         schema::migrate(&mut client)
@@ -93,4 +93,63 @@ async fn migrations_rows_and_resync_cost() {
         times[0],
         times[times.len() - 1]
     );
+}
+
+/// Schema version 2: an EXTERNAL user (SpaceONE's) and an API user have no
+/// password_hash and reach the snapshot without a usable one; any other
+/// user without a hash, or an EXTERNAL one with a hash, is refused by the
+/// table itself.
+#[tokio::test]
+async fn external_and_passwordless_rows() {
+    let server = PostgresServer::start();
+    let mut client = connect(&settings(&server)).await.expect("connect");
+    schema::migrate(&mut client).await.expect("migrate");
+    let hash = hash_bcrypt("pw", 4).expect("hash");
+    server.psql(&format!(
+        "INSERT INTO tokengate.domains VALUES ('d1', 'ENABLED');
+         INSERT INTO tokengate.users (domain_id, user_id, password_hash, user_type, backend)
+           VALUES ('d1', 'alice', '{hash}', 'USER', 'LOCAL'),
+                  ('d1', 'sso', NULL, 'USER', 'EXTERNAL'),
+                  ('d1', 'robot', NULL, 'API_USER', 'LOCAL');"
+    ));
+    for refused in [
+        "INSERT INTO tokengate.users (domain_id, user_id, password_hash) VALUES ('d1', 'nohash', NULL)"
+            .to_owned(),
+        format!(
+            "INSERT INTO tokengate.users (domain_id, user_id, password_hash, backend) \
+             VALUES ('d1', 'both', '{hash}', 'EXTERNAL')"
+        ),
+        "INSERT INTO tokengate.users (domain_id, user_id, password_hash, backend) \
+         VALUES ('d1', 'ldap', NULL, 'LDAP')"
+            .to_owned(),
+    ] {
+        assert!(server.try_psql(&refused).is_err(), "accepted: {refused}");
+    }
+    let directory = snapshot::load(&mut client, None).await.expect("load");
+    let d1 = directory.domain("d1").expect("d1");
+    assert!(
+        d1.principal(PrincipalKind::User, "alice")
+            .expect("alice")
+            .password_hash
+            .verify("pw")
+    );
+    for id in ["sso", "robot"] {
+        let p = d1.principal(PrincipalKind::User, id).expect(id);
+        assert_eq!(
+            p.password_hash.profile(),
+            &tokengate_directory::HashProfile::External,
+            "{id}"
+        );
+    }
+    // `tokengate user set-password` gives the EXTERNAL user a password of
+    // its own: it becomes LOCAL.
+    admin::set_password_hash(&client, admin::PrincipalTable::User, "d1", "sso", &hash)
+        .await
+        .expect("set-password");
+    let directory = snapshot::load(&mut client, None).await.expect("load");
+    let sso = directory
+        .domain("d1")
+        .and_then(|d| d.principal(PrincipalKind::User, "sso"))
+        .expect("sso");
+    assert!(sso.password_hash.verify("pw"));
 }

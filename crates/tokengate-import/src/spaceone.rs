@@ -15,7 +15,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use tokengate_directory::{Directory, PasswordHash};
+use tokengate_directory::{
+    Backend, Directory, DomainRecord, OwnerRecord, PasswordHash, UserRecord,
+};
 use tokengate_keys::{ImportedKey, KeyDir, KeyDirError, Purpose};
 
 use crate::der;
@@ -69,6 +71,10 @@ pub enum ImportError {
     /// The key folder refused a key.
     #[error(transparent)]
     Keys(#[from] KeyDirError),
+    /// The PostgreSQL directory refused a statement, or is not migrated
+    /// (never a hash: they travel as parameters).
+    #[error("{0}")]
+    Database(String),
     /// The directory the import produced does not load (a bug).
     #[error("the imported directory does not load: {0}")]
     Invalid(String),
@@ -130,12 +136,16 @@ pub struct Report {
     pub directory: Change,
     /// The key files.
     pub key_files: Vec<KeyFile>,
+    /// The rows, when the target is a PostgreSQL directory (the
+    /// `directory` file is then not written).
+    pub database: Option<crate::postgres::RowChanges>,
 }
 
 impl Report {
     /// Whether anything was (or, in a dry run, would be) written.
     pub fn changed(&self) -> bool {
         self.directory != Change::Unchanged
+            || self.database.as_ref().is_some_and(|d| d.changed())
             || self
                 .key_files
                 .iter()
@@ -174,7 +184,10 @@ impl fmt::Display for Report {
             Change::Replaced => "replaced",
         };
         let would = if self.dry_run { "would be " } else { "" };
-        writeln!(f, "directory file: {would}{}", verb(self.directory))?;
+        match &self.database {
+            Some(rows) => write!(f, "{rows}")?,
+            None => writeln!(f, "directory file: {would}{}", verb(self.directory))?,
+        }
         for k in &self.key_files {
             let change = match k.change {
                 ImportedKey::Unchanged => "unchanged",
@@ -207,20 +220,20 @@ impl fmt::Display for Report {
     }
 }
 
-struct User {
-    user_id: String,
+pub(crate) struct User {
+    pub(crate) user_id: String,
     /// None: an EXTERNAL user, or an API_USER without a password.
-    hash: Option<String>,
-    external: bool,
-    state: &'static str,
-    user_type: &'static str,
-    required_actions: Vec<String>,
+    pub(crate) hash: Option<String>,
+    pub(crate) external: bool,
+    pub(crate) state: &'static str,
+    pub(crate) user_type: &'static str,
+    pub(crate) required_actions: Vec<String>,
 }
 
-struct Owner {
-    owner_id: String,
-    hash: String,
-    state: &'static str,
+pub(crate) struct Owner {
+    pub(crate) owner_id: String,
+    pub(crate) hash: String,
+    pub(crate) state: &'static str,
 }
 
 struct Secret {
@@ -228,19 +241,23 @@ struct Secret {
     refresh: (String, Vec<u8>),
 }
 
+/// One domain of the export as it is imported.
 #[derive(Default)]
-struct DomainOut {
-    state: &'static str,
-    users: BTreeMap<String, User>,
-    owners: BTreeMap<String, Owner>,
+pub(crate) struct DomainOut {
+    pub(crate) state: &'static str,
+    pub(crate) users: BTreeMap<String, User>,
+    pub(crate) owners: BTreeMap<String, Owner>,
     secret: Option<Secret>,
 }
 
-/// Reads the export, then (unless a dry run) writes the directory file and
-/// the keys. Records that cannot be imported are skipped and reported.
-pub fn import(options: &ImportOptions) -> Result<Report, ImportError> {
+/// The domains an export holds, by id, as imported.
+pub(crate) type Domains = BTreeMap<String, DomainOut>;
+
+/// Reads the export in `from`: the domains to import, and a report of what
+/// was left out (nothing written yet).
+pub(crate) fn read(from: &Path, dry_run: bool) -> Result<(Domains, Report), ImportError> {
     let mut report = Report {
-        dry_run: options.dry_run,
+        dry_run,
         domains: 0,
         users: 0,
         owners: 0,
@@ -249,8 +266,56 @@ pub fn import(options: &ImportOptions) -> Result<Report, ImportError> {
         warnings: Vec::new(),
         directory: Change::Unchanged,
         key_files: Vec::new(),
+        database: None,
     };
-    let domains = read_all(options, &mut report)?;
+    let domains = read_all(from, &mut report)?;
+    Ok((domains, report))
+}
+
+/// The domains as directory records: what a PostgreSQL target validates
+/// before writing them (a file target validates its own text).
+pub(crate) fn records(domains: &Domains) -> Result<Vec<DomainRecord>, ImportError> {
+    let invalid = |e: tokengate_directory::DirectoryError| ImportError::Invalid(e.to_string());
+    domains
+        .iter()
+        .map(|(domain_id, domain)| {
+            let mut users = Vec::new();
+            for u in domain.users.values() {
+                users.push(UserRecord {
+                    user_id: u.user_id.clone(),
+                    password_hash: u.hash.clone(),
+                    backend: if u.external {
+                        Backend::External
+                    } else {
+                        Backend::Local
+                    },
+                    state: u.state.parse().map_err(invalid)?,
+                    user_type: u.user_type.parse().map_err(invalid)?,
+                    required_actions: u.required_actions.clone(),
+                });
+            }
+            let mut owners = Vec::new();
+            for o in domain.owners.values() {
+                owners.push(OwnerRecord {
+                    owner_id: o.owner_id.clone(),
+                    password_hash: o.hash.clone(),
+                    state: o.state.parse().map_err(invalid)?,
+                });
+            }
+            Ok(DomainRecord {
+                domain_id: domain_id.clone(),
+                state: domain.state.parse().map_err(invalid)?,
+                user: users,
+                owner: owners,
+            })
+        })
+        .collect()
+}
+
+/// Reads the export, then (unless a dry run) writes the directory file and
+/// the keys. Records that cannot be imported are skipped and reported.
+pub fn import(options: &ImportOptions) -> Result<Report, ImportError> {
+    let (domains, mut report) = read(&options.from, options.dry_run)?;
     let text = render(&domains);
     Directory::from_toml(&text).map_err(|e| ImportError::Invalid(e.to_string()))?;
 
@@ -267,8 +332,23 @@ pub fn import(options: &ImportOptions) -> Result<Report, ImportError> {
         }
     };
 
-    let key_dir = KeyDir::new(&options.keys);
-    for (domain_id, domain) in &domains {
+    import_keys(&options.keys, &domains, options.dry_run, &mut report)?;
+    if !options.dry_run && report.directory != Change::Unchanged {
+        write_private(&options.to, text.as_bytes())?;
+    }
+    Ok(report)
+}
+
+/// Counts the domains, users and owners imported, and writes (unless a dry
+/// run) each domain's keys into `keys`, whatever the directory's target.
+pub(crate) fn import_keys(
+    keys: &Path,
+    domains: &Domains,
+    dry_run: bool,
+    report: &mut Report,
+) -> Result<(), ImportError> {
+    let key_dir = KeyDir::new(keys);
+    for (domain_id, domain) in domains {
         report.domains += 1;
         report.users += domain.users.len();
         report.owners += domain.owners.len();
@@ -284,7 +364,7 @@ pub fn import(options: &ImportOptions) -> Result<Report, ImportError> {
             (Purpose::Access, &secret.access),
             (Purpose::Refresh, &secret.refresh),
         ] {
-            let change = key_dir.import(domain_id, purpose, kid, der, options.dry_run)?;
+            let change = key_dir.import(domain_id, purpose, kid, der, dry_run)?;
             if let Some(newest) = key_dir.newest_kid(domain_id, purpose)?
                 && newest != *kid
             {
@@ -303,11 +383,7 @@ pub fn import(options: &ImportOptions) -> Result<Report, ImportError> {
             });
         }
     }
-
-    if !options.dry_run && report.directory != Change::Unchanged {
-        write_private(&options.to, text.as_bytes())?;
-    }
-    Ok(report)
+    Ok(())
 }
 
 fn read_export(dir: &Path, collection: &str) -> Result<Option<Vec<Record>>, ImportError> {
@@ -323,14 +399,14 @@ fn read_export(dir: &Path, collection: &str) -> Result<Option<Vec<Record>>, Impo
 
 /// The documents of a collection; a malformed one is skipped.
 fn documents(
-    options: &ImportOptions,
+    from: &Path,
     collection: &'static str,
     report: &mut Report,
 ) -> Result<Vec<(String, Value)>, ImportError> {
-    let Some(records) = read_export(&options.from, collection)? else {
+    let Some(records) = read_export(from, collection)? else {
         report.warnings.push(format!(
             "no {collection}.json in {}: nothing imported from {collection}",
-            options.from.display()
+            from.display()
         ));
         return Ok(Vec::new());
     };
@@ -348,14 +424,11 @@ fn documents(
     Ok(out)
 }
 
-fn read_all(
-    options: &ImportOptions,
-    report: &mut Report,
-) -> Result<BTreeMap<String, DomainOut>, ImportError> {
+fn read_all(from: &Path, report: &mut Report) -> Result<Domains, ImportError> {
     let mut domains: BTreeMap<String, DomainOut> = BTreeMap::new();
     let mut left_out: BTreeMap<String, String> = BTreeMap::new();
 
-    for (position, doc) in documents(options, "domain", report)? {
+    for (position, doc) in documents(from, "domain", report)? {
         let mut skip = |record: String, reason: String| {
             report.skipped.push(Skip {
                 collection: "domain",
@@ -427,7 +500,7 @@ fn read_all(
     };
 
     let mut users = Vec::new();
-    for (position, doc) in documents(options, "user", report)? {
+    for (position, doc) in documents(from, "user", report)? {
         let id = extjson::string(&doc, "user_id").map(str::to_owned);
         let label = |domain: &str| match &id {
             Some(id) => format!("{domain}/{id}"),
@@ -447,7 +520,7 @@ fn read_all(
         }
     }
     let mut owners = Vec::new();
-    for (position, doc) in documents(options, "domain_owner", report)? {
+    for (position, doc) in documents(from, "domain_owner", report)? {
         let record = match extjson::string(&doc, "owner_id") {
             Some(id) => format!("{}/{id}", extjson::string(&doc, "domain_id").unwrap_or("?")),
             None => position,
@@ -462,7 +535,7 @@ fn read_all(
         }
     }
     let mut secrets = Vec::new();
-    for (position, doc) in documents(options, "domain_secret", report)? {
+    for (position, doc) in documents(from, "domain_secret", report)? {
         let record = extjson::string(&doc, "domain_id")
             .map(str::to_owned)
             .unwrap_or(position);
@@ -645,7 +718,7 @@ fn quoted(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_default()
 }
 
-fn render(domains: &BTreeMap<String, DomainOut>) -> String {
+fn render(domains: &Domains) -> String {
     let mut out = format!(
         "{HEADER}\n# Re-running the import over the same export rewrites this file \
          identically;\n# edits made here are lost on the next import.\n"
