@@ -87,3 +87,70 @@ wait_healthy() {
   echo "the server on port $1 did not come up" >&2
   return 1
 }
+
+# The benches' slapd: an mdb database under dc=bench in DIR/ldap, the
+# administrator cn=admin,dc=bench with password admin-password, indexed on
+# objectClass and uid (and modifyTimestamp unless MTS_INDEX=no).
+# write_slapd_config DIR: writes DIR/slapd.conf.
+write_slapd_config() {
+  local dir=$1
+  mkdir -p "$dir/ldap"
+  cat >"$dir/slapd.conf" <<CONF
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+pidfile $dir/slapd.pid
+database mdb
+maxsize 1073741824
+suffix "dc=bench"
+rootdn "cn=admin,dc=bench"
+rootpw admin-password
+directory $dir/ldap
+index objectClass eq
+index uid eq
+access to attrs=userPassword by self write by anonymous auth by * none
+access to * by * read
+CONF
+  if [ "${MTS_INDEX:-yes}" != no ]; then
+    echo "index modifyTimestamp eq" >>"$dir/slapd.conf"
+  fi
+}
+
+# start_slapd DIR PORT: slapd with DIR/slapd.conf on 127.0.0.1:PORT; sets
+# SLAPD_PID and returns once it answers.
+start_slapd() {
+  local dir=$1 port=$2 _
+  /usr/sbin/slapd -f "$dir/slapd.conf" -h "ldap://127.0.0.1:$port/" -d 0 2>"$dir/slapd.log" &
+  SLAPD_PID=$!
+  for _ in $(seq 1 100); do
+    ldapsearch -x -H "ldap://127.0.0.1:$port" -b "" -s base >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "slapd did not start:" >&2
+  cat "$dir/slapd.log" >&2
+  exit 1
+}
+
+# stop_slapd: stops the slapd start_slapd started, if it runs.
+stop_slapd() {
+  if [ -n "${SLAPD_PID:-}" ]; then
+    kill "$SLAPD_PID" 2>/dev/null || true
+    wait "$SLAPD_PID" 2>/dev/null || true
+  fi
+  SLAPD_PID=""
+}
+
+# add_ldap_users PORT COUNT: the base entry dc=bench and COUNT users
+# uid=user-NNNNNN@example.com,dc=bench (password not-used), as the
+# administrator.
+add_ldap_users() {
+  local port=$1 count=$2 n
+  {
+    printf 'dn: dc=bench\nobjectClass: dcObject\nobjectClass: organization\no: bench\ndc: bench\n\n'
+    for n in $(seq 1 "$count"); do
+      printf 'dn: uid=user-%06d@example.com,dc=bench\nobjectClass: inetOrgPerson\nuid: user-%06d@example.com\ncn: user\nsn: %06d\nuserPassword: not-used\n\n' "$n" "$n" "$n"
+    done
+  } | ldapadd -x -H "ldap://127.0.0.1:$port" -D "cn=admin,dc=bench" -w admin-password >/dev/null
+}

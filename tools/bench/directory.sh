@@ -29,30 +29,10 @@ fi
 "${as_pg[@]}" "$PG_BIN/postgres" -D "$WORK/pg" -p "$PG_PORT" -k "$WORK" \
   -c listen_addresses=127.0.0.1 -c fsync=off >"$WORK/pg.log" 2>&1 &
 PG_PID=$!
+trap 'stop_server; stop_slapd; kill $PG_PID 2>/dev/null || true; wait $PG_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 LDAP_PORT=$(free_port)
-mkdir -p "$WORK/ldap"
-cat >"$WORK/slapd.conf" <<CONF
-include /etc/ldap/schema/core.schema
-include /etc/ldap/schema/cosine.schema
-include /etc/ldap/schema/inetorgperson.schema
-modulepath /usr/lib/ldap
-moduleload back_mdb
-pidfile $WORK/slapd.pid
-database mdb
-maxsize 104857600
-suffix "dc=bench"
-rootdn "cn=admin,dc=bench"
-rootpw admin-password
-directory $WORK/ldap
-index objectClass eq
-index uid eq
-index modifyTimestamp eq
-access to attrs=userPassword by self write by anonymous auth by * none
-access to * by * read
-CONF
-/usr/sbin/slapd -f "$WORK/slapd.conf" -h "ldap://127.0.0.1:$LDAP_PORT/" -d 0 2>"$WORK/slapd.log" &
-LDAP_PID=$!
-trap 'stop_server; kill $PG_PID $LDAP_PID 2>/dev/null || true; wait $PG_PID $LDAP_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+write_slapd_config "$WORK"
+start_slapd "$WORK" "$LDAP_PORT"
 for _ in $(seq 1 100); do
   "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && break
   sleep 0.1
@@ -64,17 +44,8 @@ $BIN/tokengate directory migrate --config "$WORK/cli.toml" >/dev/null
 $BIN/tokengate domain add --config "$WORK/cli.toml" --domain domain-bench >/dev/null
 printf 'bench-password' | $BIN/tokengate user add --config "$WORK/cli.toml" \
   --domain domain-bench --user bench@example.com --bcrypt --cost 4 >/dev/null
-for _ in $(seq 1 100); do
-  ldapsearch -x -H "ldap://127.0.0.1:$LDAP_PORT" -b "" -s base >/dev/null 2>&1 && break
-  sleep 0.1
-done
+add_ldap_users "$LDAP_PORT" 10000
 ldapadd -x -H "ldap://127.0.0.1:$LDAP_PORT" -D "cn=admin,dc=bench" -w admin-password >/dev/null <<LDIF
-dn: dc=bench
-objectClass: dcObject
-objectClass: organization
-o: bench
-dc: bench
-
 dn: uid=bench@example.com,dc=bench
 objectClass: inetOrgPerson
 uid: bench@example.com
@@ -82,9 +53,6 @@ cn: bench
 sn: bench
 userPassword: bench-password
 LDIF
-for n in $(seq 1 10000); do
-  printf 'dn: uid=user-%05d@example.com,dc=bench\nobjectClass: inetOrgPerson\nuid: user-%05d@example.com\ncn: user\nsn: %05d\nuserPassword: not-used-%05d\n\n' "$n" "$n" "$n" "$n"
-done | ldapadd -x -H "ldap://127.0.0.1:$LDAP_PORT" -D "cn=admin,dc=bench" -w admin-password >/dev/null
 LDAP_HEAD="[ldap]
 bind_dn = \"cn=admin,dc=bench\"
 bind_password = \"admin-password\""

@@ -17,51 +17,11 @@ ensure_release_build
 WORK=$(mktemp -d)
 LDAP_PORT=$(free_port)
 PORT=$(free_port)
-SLAPD_PID=
-stop_slapd() {
-  if [ -n "$SLAPD_PID" ]; then
-    kill "$SLAPD_PID" 2>/dev/null || true
-    wait "$SLAPD_PID" 2>/dev/null || true
-    SLAPD_PID=
-  fi
-}
 trap 'stop_server; stop_slapd; rm -rf "$WORK"' EXIT
-mkdir -p "$WORK/ldap"
-cat >"$WORK/slapd.conf" <<CONF
-include /etc/ldap/schema/core.schema
-include /etc/ldap/schema/cosine.schema
-include /etc/ldap/schema/inetorgperson.schema
-modulepath /usr/lib/ldap
-moduleload back_mdb
-pidfile $WORK/slapd.pid
-database mdb
-maxsize 1073741824
-suffix "dc=bench"
-rootdn "cn=admin,dc=bench"
-rootpw admin-password
-directory $WORK/ldap
-index objectClass eq
-index uid eq
-access to * by * read
-CONF
-start_slapd() {
-  /usr/sbin/slapd -f "$WORK/slapd.conf" -h "ldap://127.0.0.1:$LDAP_PORT/" -d 0 2>"$WORK/slapd.log" &
-  SLAPD_PID=$!
-  for _ in $(seq 1 100); do
-    ldapsearch -x -H "ldap://127.0.0.1:$LDAP_PORT" -b "" -s base >/dev/null 2>&1 && return
-    sleep 0.1
-  done
-  echo "slapd did not start" >&2
-  exit 1
-}
-start_slapd
+MTS_INDEX=no write_slapd_config "$WORK"
+start_slapd "$WORK" "$LDAP_PORT"
 echo "adding $ENTRIES entries ..."
-{
-  printf 'dn: dc=bench\nobjectClass: dcObject\nobjectClass: organization\no: bench\ndc: bench\n\n'
-  for n in $(seq 1 "$ENTRIES"); do
-    printf 'dn: uid=user-%06d@example.com,dc=bench\nobjectClass: inetOrgPerson\nuid: user-%06d@example.com\ncn: user\nsn: %06d\nuserPassword: not-used\n\n' "$n" "$n" "$n"
-  done
-} | ldapadd -x -H "ldap://127.0.0.1:$LDAP_PORT" -D "cn=admin,dc=bench" -w admin-password >/dev/null
+add_ldap_users "$LDAP_PORT" "$ENTRIES"
 
 cpu_ms() { awk '{print ($14 + $15) * 10}' "/proc/$1/stat"; }
 
@@ -103,7 +63,7 @@ for index in without with; do
     stop_slapd
     echo "index modifyTimestamp eq" >>"$WORK/slapd.conf"
     slapindex -f "$WORK/slapd.conf" 2>/dev/null
-    start_slapd
+    start_slapd "$WORK" "$LDAP_PORT"
   fi
   echo "== $index index modifyTimestamp eq"
   for round in $(seq 1 "$ROUNDS"); do
