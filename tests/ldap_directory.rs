@@ -13,40 +13,11 @@ const UNAVAILABLE: i32 = 14;
 const UNAUTHENTICATED: i32 = 16;
 
 async fn issue(clients: &Clients, user: &str, password: &str) -> Outcome {
-    let (req, json) = issue_request("domain-a", user, Some(password), "", 0, 0);
-    clients.call(Proto::Grpc, &issue_call(&req, json)).await
+    clients.issue(Proto::Grpc, "domain-a", user, password).await
 }
 
 async fn refresh(clients: &Clients, token: &str) -> Outcome {
-    clients
-        .call(
-            Proto::Grpc,
-            &refresh_call(vec![("token", token.to_owned())]),
-        )
-        .await
-}
-
-async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    loop {
-        if check().await {
-            return started.elapsed();
-        }
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn readyz(server: &TestServer) -> u16 {
-    reqwest::get(server.url("/readyz"))
-        .await
-        .expect("readyz")
-        .status()
-        .as_u16()
+    clients.refresh(Proto::Grpc, token).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,7 +25,7 @@ async fn password_change_disable_outage_and_recovery() {
     let mut ldap = LdapServer::start(PASSWORD);
     let server = TestServer::start_ldap(&ldap, ServerOptions::default());
     let clients = Clients::new(&server).await;
-    assert_eq!(readyz(&server).await, 200);
+    assert_eq!(server.readyz().await, 200);
     let alice = "alice@example.com";
     let first = issue(&clients, alice, PASSWORD).await;
     assert!(first.ok(), "{first:?}");
@@ -90,7 +61,7 @@ async fn password_change_disable_outage_and_recovery() {
     })
     .await;
     eprintln!("slapd stopped -> issue UNAVAILABLE after {took:?}");
-    assert_eq!(readyz(&server).await, 503);
+    assert_eq!(server.readyz().await, 503);
     assert_eq!(refresh(&clients, &live).await.code, UNAVAILABLE);
     ldap.restart();
     let took = within(Duration::from_secs(5), "recovery", || async {
@@ -98,7 +69,7 @@ async fn password_change_disable_outage_and_recovery() {
     })
     .await;
     eprintln!("slapd restarted -> issue OK after {took:?}");
-    assert_eq!(readyz(&server).await, 200);
+    assert_eq!(server.readyz().await, 200);
     let after = refresh(&clients, &live).await;
     assert!(after.ok(), "the token held through the outage: {after:?}");
     live = after.decode::<TokenInfo>().refresh_token;
@@ -507,7 +478,7 @@ async fn logins_bind_on_kept_connections_and_survive_a_restart() {
     ldap.stop();
     ldap.restart();
     within(Duration::from_secs(5), "ready again", || async {
-        readyz(&server).await == 200
+        server.readyz().await == 200
     })
     .await;
     let outcome = issue(&clients, "alice@example.com", PASSWORD).await;

@@ -23,42 +23,11 @@ fn cli(config: &Path, args: &[&str], stdin: &str) -> String {
 }
 
 async fn issue(clients: &Clients, domain: &str, user: &str, password: &str) -> Outcome {
-    let (req, json) = issue_request(domain, user, Some(password), "", 0, 0);
-    clients.call(Proto::Grpc, &issue_call(&req, json)).await
+    clients.issue(Proto::Grpc, domain, user, password).await
 }
 
 async fn refresh(clients: &Clients, token: &str) -> Outcome {
-    clients
-        .call(
-            Proto::Grpc,
-            &refresh_call(vec![("token", token.to_owned())]),
-        )
-        .await
-}
-
-/// Polls `check` every 20 ms until it holds; returns how long that took,
-/// panicking after `limit`.
-async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    loop {
-        if check().await {
-            return started.elapsed();
-        }
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn readyz(server: &TestServer) -> u16 {
-    reqwest::get(server.url("/readyz"))
-        .await
-        .expect("readyz")
-        .status()
-        .as_u16()
+    clients.refresh(Proto::Grpc, token).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,7 +95,7 @@ async fn users_managed_by_commands_and_sql_reach_the_server_within_a_second() {
         ..ServerOptions::default()
     });
     let clients = Clients::new(&server).await;
-    assert_eq!(readyz(&server).await, 200);
+    assert_eq!(server.readyz().await, 200);
     let first = issue(&clients, "d1", "alice", "pw-one").await;
     assert!(first.ok(), "{first:?}");
     let family = first.decode::<TokenInfo>().refresh_token;
@@ -374,7 +343,7 @@ async fn outage_answers_unavailable_refreshes_ride_the_grace_and_recovery_needs_
             "ERROR_UNAVAILABLE: The user directory is unavailable. Try again later."
         )
     );
-    assert_eq!(readyz(&server).await, 503);
+    assert_eq!(server.readyz().await, 503);
     // Within the grace, refreshes are served from the last snapshot...
     let answered = refresh(&clients, &token).await;
     assert!(answered.ok(), "refresh inside the grace: {answered:?}");
@@ -394,7 +363,7 @@ async fn outage_answers_unavailable_refreshes_ride_the_grace_and_recovery_needs_
     })
     .await;
     eprintln!("postgres restarted -> issue OK after {took:?}");
-    assert_eq!(readyz(&server).await, 200);
+    assert_eq!(server.readyz().await, 200);
     let after = refresh(&clients, &token).await;
     assert!(after.ok(), "the token held through the outage: {after:?}");
 }

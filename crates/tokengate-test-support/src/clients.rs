@@ -12,7 +12,7 @@ use prost::Message;
 
 use crate::calls::{
     AuthenticationResponse, Call, EndSessionsResponse, IntrospectResponse, ListSessionsResponse,
-    TokenInfo,
+    TokenInfo, issue_call, issue_request, refresh_call,
 };
 use crate::test_server::TestServer;
 
@@ -369,6 +369,20 @@ impl Clients {
             base,
             channel,
         }
+    }
+
+    /// `Token.issue` over `proto` for a directory user of `domain` with a
+    /// password (no `user_type`, timeout or refresh count).
+    pub async fn issue(&self, proto: Proto, domain: &str, user: &str, password: &str) -> Outcome {
+        let (req, json) = issue_request(domain, user, Some(password), "", 0, 0);
+        self.call(proto, &issue_call(&req, json)).await
+    }
+
+    /// `Token.refresh` over `proto`, the token in the `token` metadata (the
+    /// way SpaceONE's clients send it).
+    pub async fn refresh(&self, proto: Proto, token: &str) -> Outcome {
+        self.call(proto, &refresh_call(vec![("token", token.to_owned())]))
+            .await
     }
 
     /// Runs `call` over `proto`.

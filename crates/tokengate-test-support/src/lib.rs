@@ -43,6 +43,8 @@ pub mod postgres_server;
 pub mod redis_sentinel;
 pub mod redis_server;
 pub mod slot_migration;
+#[cfg(feature = "server")]
+pub mod wait;
 mod watchdog;
 
 #[cfg(feature = "server")]
@@ -58,6 +60,8 @@ pub mod prelude {
     pub use crate::locate::repo_root;
     pub use crate::ports::{connect_from, free_port};
     pub use crate::postgres_server::PostgresServer;
+    #[cfg(feature = "server")]
+    pub use crate::wait::within;
 
     #[cfg(feature = "server")]
     pub use crate::calls::{

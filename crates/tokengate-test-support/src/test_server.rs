@@ -296,6 +296,15 @@ impl TestServer {
         std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
     }
 
+    /// The status `/readyz` answers now.
+    pub async fn readyz(&self) -> u16 {
+        reqwest::get(self.url("/readyz"))
+            .await
+            .expect("readyz")
+            .status()
+            .as_u16()
+    }
+
     /// `http://<addr><path>`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
