@@ -487,3 +487,45 @@ async fn logins_bind_on_kept_connections_and_survive_a_restart() {
         "the first login after the restart: {outcome:?}"
     );
 }
+
+/// A `user_filter` whose `{user}` is not a whole value cannot be read
+/// ahead: its principals are searched for at every refresh, so a disable
+/// reaches the very next one (and never a stale copy a login left).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_that_cannot_be_read_ahead_searches_at_every_refresh() {
+    let ldap = LdapServer::start(PASSWORD);
+    let mut options = ServerOptions::default();
+    options.env.push((
+        "TOKENGATE_LDAP_USER_FILTER".to_owned(),
+        "(&(objectClass=inetOrgPerson)(uid={user})(!(description=not-{user})))".to_owned(),
+    ));
+    let server = TestServer::start_ldap(&ldap, options);
+    let clients = Clients::new(&server).await;
+    let mut token = login(&clients, "alice@example.com").await;
+    let misses = server
+        .metric("tokengate_directory_snapshot_misses_total")
+        .await;
+    for _ in 0..3 {
+        let outcome = refresh(&clients, &token).await;
+        assert!(outcome.ok(), "{outcome:?}");
+        token = outcome.decode::<TokenInfo>().refresh_token;
+    }
+    assert_eq!(
+        server
+            .metric("tokengate_directory_snapshot_misses_total")
+            .await,
+        misses + 3.0,
+        "every refresh searched"
+    );
+    ldap.ldapmodify(&format!(
+        "dn: {}\nchangetype: modify\nadd: employeeType\nemployeeType: DISABLED\n",
+        user_dn("domain-a", "alice@example.com")
+    ));
+    let refused = refresh(&clients, &token).await;
+    assert_eq!(
+        refused.reason.as_deref(),
+        Some("ERROR_USER_STATUS_CHECK_FAILURE"),
+        "{refused:?}"
+    );
+    assert!(server.logs().contains("cannot be read ahead"));
+}

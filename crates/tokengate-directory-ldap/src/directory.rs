@@ -496,8 +496,11 @@ impl LdapDirectory {
         let facts = self.facts(entry);
         let api_user = self.is_api_user(&entry.dn).await?;
         let principal = facts.principal(kind, id, api_user);
+        // Only principals the reads keep current are recorded: one whose
+        // filter cannot be read ahead would stay as this search saw it.
         if self.snapshot_enabled()
             && let Some(filter) = self.filter(kind)
+            && filter.every().is_some()
         {
             let mut keys = self.keys(domain_id, kind, filter, entry);
             let asked = Key::new(domain_id, kind, id);
