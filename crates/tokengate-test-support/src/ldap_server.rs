@@ -7,11 +7,12 @@
 //! and a service account for tokengate. Killed on drop, with a watchdog
 //! like the other servers.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use crate::ports::free_port;
+use crate::process::{ManagedProcess, NotReady};
 
 /// The base of the tree.
 pub const SUFFIX: &str = "dc=example,dc=com";
@@ -109,8 +110,9 @@ fn binary(name: &str) -> PathBuf {
 
 /// One `slapd` on 127.0.0.1, killed on drop.
 pub struct LdapServer {
-    child: Option<Child>,
-    watchdog: Option<Child>,
+    /// The process and its watchdog. Declared before `dir`: fields drop in
+    /// order, and the server must be gone before its folder is removed.
+    process: ManagedProcess,
     /// Its port.
     pub port: u16,
     /// Its `ldaps://` port ([`Self::start_tls`] only).
@@ -194,8 +196,7 @@ impl LdapServer {
         );
         std::fs::write(dir.path().join("slapd.conf"), config).expect("slapd.conf");
         let mut server = Self {
-            child: None,
-            watchdog: None,
+            process: ManagedProcess::new("slapd"),
             port: 0,
             tls_port: None,
             dir,
@@ -242,66 +243,19 @@ impl LdapServer {
         ]
     }
 
+    /// Starts slapd (and its watchdog) on `self.port` and waits until it
+    /// answers a search; on failure it is stopped again, with the reason
+    /// and its log.
     fn spawn(&mut self) -> Result<(), String> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("slapd.log"))
-            .expect("slapd log");
-        let child = Command::new(binary("slapd"))
-            .arg("-f")
-            .arg(self.dir.path().join("slapd.conf"))
-            .args(["-h", &self.listeners()])
-            .args(["-d", "0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn slapd");
-        self.watchdog = Some(crate::watchdog::spawn_watchdog(
-            "slapd",
-            child.id(),
-            self.dir.path(),
-        ));
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                self.stop_watchdog();
-                self.child = None;
-                return Err(format!("slapd exited ({status}): {}", self.log()));
-            }
-            let probe = Command::new(binary("ldapsearch"))
-                .args([
-                    "-x",
-                    "-H",
-                    &self.url(),
-                    "-b",
-                    "",
-                    "-s",
-                    "base",
-                    "-o",
-                    "nettimeout=1",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-            if probe.is_ok_and(|s| s.success()) {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Err(format!("slapd did not answer: {}", self.log()))
+        let (dir, port, tls_port) = (self.dir.path(), self.port, self.tls_port);
+        launch(&mut self.process, dir, port, tls_port).map_err(|e| self.not_ready(e))
     }
 
-    fn listeners(&self) -> String {
-        let mut urls = format!("ldap://127.0.0.1:{}/", self.port);
-        if let Some(tls_port) = self.tls_port {
-            urls.push_str(&format!(" ldaps://127.0.0.1:{tls_port}/"));
+    fn not_ready(&self, why: NotReady) -> String {
+        match why {
+            NotReady::Exited(status) => format!("slapd exited ({status}): {}", self.log()),
+            NotReady::TimedOut => format!("slapd did not answer: {}", self.log()),
         }
-        urls
     }
 
     /// What slapd logged.
@@ -360,36 +314,82 @@ impl LdapServer {
 
     /// Stops slapd (the port stops accepting).
     pub fn stop(&mut self) {
-        self.stop_watchdog();
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.stop();
     }
 
     /// Starts slapd again on the same port, with its data.
     pub fn restart(&mut self) {
-        self.stop();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match self.spawn() {
-                Ok(()) => return,
-                Err(e) if Instant::now() > deadline => panic!("slapd restart failed: {e}"),
-                Err(_) => std::thread::sleep(Duration::from_millis(200)),
-            }
-        }
-    }
-
-    fn stop_watchdog(&mut self) {
-        if let Some(mut watchdog) = self.watchdog.take() {
-            let _ = watchdog.kill();
-            let _ = watchdog.wait();
+        let (dir, port, tls_port) = (self.dir.path(), self.port, self.tls_port);
+        let restarted = self.process.restart(
+            Duration::from_secs(10),
+            Duration::from_millis(200),
+            |process| launch(process, dir, port, tls_port),
+        );
+        if let Err(e) = restarted {
+            panic!("slapd restart failed: {}", self.not_ready(e));
         }
     }
 }
 
-impl Drop for LdapServer {
-    fn drop(&mut self) {
-        self.stop();
+/// Starts slapd from `dir` on `port` (and `tls_port`) under `process` and
+/// waits until it answers; a free function so that [`LdapServer::restart`]
+/// can call it while its `process` is borrowed.
+fn launch(
+    process: &mut ManagedProcess,
+    dir: &Path,
+    port: u16,
+    tls_port: Option<u16>,
+) -> Result<(), NotReady> {
+    process.start(
+        &mut slapd_command(dir, port, tls_port),
+        dir,
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || answers(port),
+    )
+}
+
+/// `slapd` with the config in `dir`, in the foreground (`-d 0`: no debug
+/// output, but it does not detach, so the child is the server), its
+/// messages appended to `slapd.log`.
+fn slapd_command(dir: &Path, port: u16, tls_port: Option<u16>) -> Command {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("slapd.log"))
+        .expect("slapd log");
+    let mut listeners = format!("ldap://127.0.0.1:{port}/");
+    if let Some(tls_port) = tls_port {
+        listeners.push_str(&format!(" ldaps://127.0.0.1:{tls_port}/"));
     }
+    let mut command = Command::new(binary("slapd"));
+    command
+        .arg("-f")
+        .arg(dir.join("slapd.conf"))
+        .args(["-h", &listeners])
+        .args(["-d", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    command
+}
+
+/// Whether slapd on `port` answers an anonymous search of the root DSE.
+fn answers(port: u16) -> bool {
+    let probe = Command::new(binary("ldapsearch"))
+        .args([
+            "-x",
+            "-H",
+            &format!("ldap://127.0.0.1:{port}"),
+            "-b",
+            "",
+            "-s",
+            "base",
+            "-o",
+            "nettimeout=1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    probe.is_ok_and(|s| s.success())
 }

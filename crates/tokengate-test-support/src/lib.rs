@@ -40,6 +40,7 @@ pub mod ldap_server;
 pub mod locate;
 pub mod ports;
 pub mod postgres_server;
+mod process;
 pub mod redis_sentinel;
 pub mod redis_server;
 pub mod slot_migration;

@@ -9,11 +9,15 @@
 
 use std::os::unix::fs::MetadataExt as _;
 use std::os::unix::process::CommandExt as _;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use crate::ports::free_port;
+use crate::process::{ManagedProcess, NotReady};
+
+/// The server's log file, in its folder.
+const LOG: &str = "postgres.log";
 
 /// The password of the `tokengate` role.
 pub const PASSWORD: &str = "pg-Secret-5150";
@@ -68,8 +72,9 @@ fn server_user() -> Option<(u32, u32)> {
 
 /// One PostgreSQL server on 127.0.0.1, killed on drop.
 pub struct PostgresServer {
-    child: Option<Child>,
-    watchdog: Option<Child>,
+    /// The process and its watchdog. Declared before `dir`: fields drop in
+    /// order, and the server must be gone before its folder is removed.
+    process: ManagedProcess,
     /// Its port.
     pub port: u16,
     dir: tempfile::TempDir,
@@ -143,8 +148,7 @@ impl PostgresServer {
         }
         let mut last = String::new();
         let mut server = Self {
-            child: None,
-            watchdog: None,
+            process: ManagedProcess::new("postgres"),
             port: 0,
             dir,
             user,
@@ -160,64 +164,28 @@ impl PostgresServer {
         panic!("could not start postgres: {last}");
     }
 
+    /// Starts the server (and its watchdog) on `self.port` and waits
+    /// until it answers a query; on failure it is stopped again, with the
+    /// reason and its log.
     fn spawn(&mut self) -> Result<(), String> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .expect("postgres log");
-        let mut command = Command::new(binary("postgres"));
-        command
-            .arg("-D")
-            .arg(self.dir.path().join("data"))
-            .args(["-p", &self.port.to_string()])
-            .arg("-k")
-            .arg(self.dir.path())
-            .args(["-c", "listen_addresses=127.0.0.1"])
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
-            .args(["-c", "full_page_writes=off", "-c", "max_connections=50"])
-            .args(&self.extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
-        if let Some((uid, gid)) = self.user {
-            command.uid(uid).gid(gid);
+        let (port, dir, user, extra) = (self.port, self.dir.path(), self.user, &self.extra);
+        launch(&mut self.process, dir, port, user, extra).map_err(|e| self.not_ready(e))
+    }
+
+    fn not_ready(&self, why: NotReady) -> String {
+        match why {
+            NotReady::Exited(status) => format!("postgres exited ({status}): {}", self.log()),
+            NotReady::TimedOut => format!("postgres did not become ready: {}", self.log()),
         }
-        let child = command.spawn().expect("spawn postgres");
-        self.watchdog = Some(crate::watchdog::spawn_watchdog(
-            "postgres",
-            child.id(),
-            self.dir.path(),
-        ));
-        self.child = Some(child);
-        self.wait_ready()
     }
 
     fn log_path(&self) -> PathBuf {
-        self.dir.path().join("postgres.log")
+        self.dir.path().join(LOG)
     }
 
     /// What the server logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                self.stop_watchdog();
-                self.child = None;
-                return Err(format!("postgres exited ({status}): {}", self.log()));
-            }
-            if self.try_psql("SELECT 1").is_ok() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Err(format!("postgres did not become ready: {}", self.log()))
     }
 
     /// `postgres://tokengate@127.0.0.1:<port>/postgres?sslmode=disable`
@@ -232,20 +200,7 @@ impl PostgresServer {
     /// Runs SQL with `psql` (unaligned, tuples only); its output, or its
     /// error text.
     pub fn try_psql(&self, sql: &str) -> Result<String, String> {
-        let out = Command::new(binary("psql"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-U", "tokengate", "-d", "postgres", "-X", "-A", "-t"])
-            .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
-            .env("PGCONNECT_TIMEOUT", "2")
-            .env("PGPASSWORD", PASSWORD)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
+        try_psql(self.port, sql)
     }
 
     /// The environment that points `tokengate serve` at this server:
@@ -269,50 +224,89 @@ impl PostgresServer {
     /// Stops the server (fast shutdown: clients are disconnected); the
     /// port stops accepting.
     pub fn stop(&mut self) {
-        self.stop_watchdog();
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-INT", &child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        // SIGINT is PostgreSQL's fast shutdown; a server that does not
+        // finish it within 10 s is killed.
+        self.process.stop_with("-INT", Duration::from_secs(10));
     }
 
     /// Starts the stopped server again on the same port, with its data.
     pub fn restart(&mut self) {
+        // A fast shutdown first (the process's restart would kill it).
         self.stop();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            match self.spawn() {
-                Ok(()) => return,
-                Err(e) if Instant::now() > deadline => panic!("postgres restart failed: {e}"),
-                Err(_) => std::thread::sleep(Duration::from_millis(200)),
-            }
-        }
-    }
-
-    fn stop_watchdog(&mut self) {
-        if let Some(mut watchdog) = self.watchdog.take() {
-            let _ = watchdog.kill();
-            let _ = watchdog.wait();
+        let (port, dir, user, extra) = (self.port, self.dir.path(), self.user, &self.extra);
+        let restarted = self.process.restart(
+            Duration::from_secs(20),
+            Duration::from_millis(200),
+            |process| launch(process, dir, port, user, extra),
+        );
+        if let Err(e) = restarted {
+            panic!("postgres restart failed: {}", self.not_ready(e));
         }
     }
 }
 
-impl Drop for PostgresServer {
-    fn drop(&mut self) {
-        self.stop_watchdog();
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+/// Starts `postgres` on `port` with the cluster in `dir` under `process`
+/// and waits until it answers a query; a free function so that
+/// [`PostgresServer::restart`] can call it while its `process` is borrowed.
+fn launch(
+    process: &mut ManagedProcess,
+    dir: &Path,
+    port: u16,
+    user: Option<(u32, u32)>,
+    extra: &[String],
+) -> Result<(), NotReady> {
+    process.start(
+        &mut server_command(dir, port, user, extra),
+        dir,
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || try_psql(port, "SELECT 1").is_ok(),
+    )
+}
+
+/// The `postgres` command line: durability off (a test cluster), the
+/// socket and the log in the server's folder.
+fn server_command(dir: &Path, port: u16, user: Option<(u32, u32)>, extra: &[String]) -> Command {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(LOG))
+        .expect("postgres log");
+    let mut command = Command::new(binary("postgres"));
+    command
+        .arg("-D")
+        .arg(dir.join("data"))
+        .args(["-p", &port.to_string()])
+        .arg("-k")
+        .arg(dir)
+        .args(["-c", "listen_addresses=127.0.0.1"])
+        .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+        .args(["-c", "full_page_writes=off", "-c", "max_connections=50"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    if let Some((uid, gid)) = user {
+        command.uid(uid).gid(gid);
+    }
+    command
+}
+
+/// Runs SQL with `psql` against the server on `port` (unaligned, tuples
+/// only); its output, or its error text.
+fn try_psql(port: u16, sql: &str) -> Result<String, String> {
+    let out = Command::new(binary("psql"))
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-U", "tokengate", "-d", "postgres", "-X", "-A", "-t"])
+        .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
+        .env("PGCONNECT_TIMEOUT", "2")
+        .env("PGPASSWORD", PASSWORD)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }

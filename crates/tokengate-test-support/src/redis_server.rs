@@ -14,16 +14,18 @@
 //! with a watchdog, a `sh` started with it that waits on a pipe from the
 //! test process. The drop guard stops the watchdog, then the server; if the
 //! test process ends first, however it ends, the pipe closes and the
-//! watchdog kills the server and removes its folder.
+//! watchdog kills the server and removes its folder (both kept by a
+//! [`ManagedProcess`]).
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::ports::free_port;
+use crate::process::{ManagedProcess, NotReady};
 
 fn binary(name: &str) -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|paths| {
@@ -127,9 +129,20 @@ fn resp_end(reply: &[u8], at: usize) -> Option<usize> {
 
 /// One `redis-server` process on 127.0.0.1, killed on drop.
 pub struct RedisServer {
-    child: Option<Child>,
+    /// The process and its watchdog. Declared before `setup` (which holds
+    /// the folder): fields drop in order, and the server must be gone
+    /// before its folder is removed.
+    process: ManagedProcess,
     /// Its port.
     pub port: u16,
+    setup: Setup,
+    /// The password [`RedisServer::command`] authenticates with.
+    password: Option<String>,
+}
+
+/// How a [`RedisServer`]'s process is started, apart from its `port` and
+/// `process` so that it can be read while the process is being restarted.
+struct Setup {
     dir: tempfile::TempDir,
     extra: Vec<String>,
     /// Serves TLS only (on `port`).
@@ -137,11 +150,6 @@ pub struct RedisServer {
     /// A Redis Sentinel with this config (written once into its folder:
     /// the sentinel rewrites it as it learns the topology).
     sentinel: Option<String>,
-    /// The password [`RedisServer::command`] authenticates with.
-    password: Option<String>,
-    /// The server's watchdog (see the module docs): its stdin is the pipe
-    /// whose end kills the server.
-    watchdog: Option<Child>,
 }
 
 impl RedisServer {
@@ -201,17 +209,17 @@ impl RedisServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
         let mut server = Self {
-            child: None,
+            process: ManagedProcess::new("redis-server"),
             port,
-            dir,
-            extra,
-            tls,
-            sentinel: None,
+            setup: Setup {
+                dir,
+                extra,
+                tls,
+                sentinel: None,
+            },
             password: None,
-            watchdog: None,
         };
-        server.spawn();
-        server.wait_ready()?;
+        server.start_process()?;
         Ok(server)
     }
 
@@ -222,17 +230,17 @@ impl RedisServer {
         for _ in 0..5 {
             let dir = tempfile::tempdir().expect("tempdir");
             let mut server = Self {
-                child: None,
+                process: ManagedProcess::new("redis-server"),
                 port: free_port(),
-                dir,
-                extra: Vec::new(),
-                tls: false,
-                sentinel: Some(config.to_owned()),
+                setup: Setup {
+                    dir,
+                    extra: Vec::new(),
+                    tls: false,
+                    sentinel: Some(config.to_owned()),
+                },
                 password: None,
-                watchdog: None,
             };
-            server.spawn();
-            match server.wait_ready() {
+            match server.start_process() {
                 Ok(()) => return server,
                 Err(e) => last = e,
             }
@@ -258,70 +266,32 @@ impl RedisServer {
         self.password = Some(password.to_owned());
     }
 
-    /// Starts the process, then its watchdog.
-    fn spawn(&mut self) {
-        self.child = Some(match &self.sentinel {
-            Some(config) => spawn_sentinel(self.port, self.dir.path(), config),
-            None => spawn_server(self.port, self.dir.path(), &self.extra, self.tls),
-        });
-        self.watchdog = Some(crate::watchdog::spawn_watchdog(
-            "redis-server",
-            self.pid(),
-            self.dir.path(),
-        ));
+    /// Starts the process (and its watchdog) and waits until it answers;
+    /// on failure it is stopped again, with the reason and its log.
+    fn start_process(&mut self) -> Result<(), String> {
+        self.setup
+            .start(&mut self.process, self.port)
+            .map_err(|e| self.not_ready(e))
     }
 
-    /// Stops the watchdog: whenever the process is gone or about to go, so
-    /// that it never signals the pid once another process may have it.
-    fn stop_watchdog(&mut self) {
-        if let Some(mut watchdog) = self.watchdog.take() {
-            let _ = watchdog.kill();
-            let _ = watchdog.wait();
+    fn not_ready(&self, why: NotReady) -> String {
+        match why {
+            NotReady::Exited(status) => format!(
+                "redis-server on port {} exited ({status}): {}",
+                self.port,
+                self.log()
+            ),
+            NotReady::TimedOut => format!(
+                "redis-server on port {} did not answer PING: {}",
+                self.port,
+                self.log()
+            ),
         }
-    }
-
-    fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                self.stop_watchdog();
-                self.child = None;
-                return Err(format!(
-                    "redis-server on port {} exited ({status}): {}",
-                    self.port,
-                    self.log()
-                ));
-            }
-            // Any reply counts (a password-protected server answers NOAUTH).
-            // A TLS port cannot be spoken to in plain text: that it accepts
-            // connections must do (it listens only once its certs loaded).
-            let ready = if self.tls {
-                TcpStream::connect_timeout(
-                    &([127, 0, 0, 1], self.port).into(),
-                    Duration::from_millis(200),
-                )
-                .is_ok()
-            } else {
-                raw_command(self.port, &["PING"], Duration::from_millis(200))
-                    .is_some_and(|r| r.starts_with('+') || r.starts_with('-'))
-            };
-            if ready {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Err(format!(
-            "redis-server on port {} did not answer PING: {}",
-            self.port,
-            self.log()
-        ))
     }
 
     /// What the server has logged so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
+        std::fs::read_to_string(self.setup.dir.path().join("redis.log")).unwrap_or_default()
     }
 
     /// `redis://127.0.0.1:<port>`.
@@ -329,16 +299,8 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    fn pid(&self) -> u32 {
-        self.child.as_ref().expect("server is running").id()
-    }
-
     fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.pid().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill {signal} failed");
+        assert!(self.process.signal(signal), "kill {signal} failed");
     }
 
     /// Freezes the server (SIGSTOP): connections stay open, nothing answers.
@@ -353,29 +315,54 @@ impl RedisServer {
 
     /// Kills the server (SIGKILL) and waits until it is gone.
     pub fn kill(&mut self) {
-        self.stop_watchdog();
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.stop();
     }
 
     /// Starts the server again on the same port (empty: nothing persists).
     pub fn restart(&mut self) {
-        self.kill();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            self.spawn();
-            match self.wait_ready() {
-                Ok(()) => return,
-                // The old socket may linger a moment: try again.
-                Err(e) if Instant::now() > deadline => panic!("restart failed: {e}"),
-                Err(_) => {
-                    self.kill();
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            }
+        let (setup, port) = (&self.setup, self.port);
+        let restarted = self.process.restart(
+            Duration::from_secs(10),
+            Duration::from_millis(100),
+            |process| setup.start(process, port),
+        );
+        if let Err(e) = restarted {
+            panic!("restart failed: {}", self.not_ready(e));
         }
+    }
+}
+
+impl Setup {
+    /// Starts the server on `port` under `process` and waits until it
+    /// answers.
+    fn start(&self, process: &mut ManagedProcess, port: u16) -> Result<(), NotReady> {
+        let dir = self.dir.path();
+        let mut command = match &self.sentinel {
+            Some(config) => sentinel_command(port, dir, config),
+            None => server_command(port, dir, &self.extra, self.tls),
+        };
+        let tls = self.tls;
+        process.start(
+            &mut command,
+            dir,
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            || answers(port, tls),
+        )
+    }
+}
+
+/// Whether the server on `port` is ready. Any reply counts (a
+/// password-protected server answers NOAUTH). A TLS port cannot be spoken
+/// to in plain text: that it accepts connections must do (it listens only
+/// once its certs loaded).
+fn answers(port: u16, tls: bool) -> bool {
+    if tls {
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
+            .is_ok()
+    } else {
+        raw_command(port, &["PING"], Duration::from_millis(200))
+            .is_some_and(|r| r.starts_with('+') || r.starts_with('-'))
     }
 }
 
@@ -383,7 +370,8 @@ fn path_arg(path: &Path) -> String {
     path.to_str().expect("UTF-8 temp path").to_owned()
 }
 
-fn spawn_server(port: u16, dir: &Path, extra: &[String], tls: bool) -> Child {
+/// The `redis-server` command line: no persistence, the log in `dir`.
+fn server_command(port: u16, dir: &Path, extra: &[String], tls: bool) -> Command {
     let port = port.to_string();
     let mut command = Command::new(binary("redis-server"));
     if tls {
@@ -402,12 +390,12 @@ fn spawn_server(port: u16, dir: &Path, extra: &[String], tls: bool) -> Child {
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn redis-server")
+        .stderr(Stdio::null());
+    command
 }
 
-fn spawn_sentinel(port: u16, dir: &Path, config: &str) -> Child {
+/// The `redis-sentinel` command line, its config file written first.
+fn sentinel_command(port: u16, dir: &Path, config: &str) -> Command {
     let file = dir.join("sentinel.conf");
     // Written once: on a restart the sentinel goes on from what it wrote.
     if !file.exists() {
@@ -418,19 +406,13 @@ fn spawn_sentinel(port: u16, dir: &Path, config: &str) -> Child {
         );
         std::fs::write(&file, text).expect("write sentinel.conf");
     }
-    Command::new(binary("redis-sentinel"))
+    let mut command = Command::new(binary("redis-sentinel"));
+    command
         .arg(&file)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn redis-sentinel")
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
+        .stderr(Stdio::null());
+    command
 }
 
 /// A local three-master Redis Cluster, torn down on drop.
