@@ -102,11 +102,6 @@ async fn password_change_disable_outage_and_recovery() {
     }
 }
 
-fn median(samples: &mut [f64]) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
-
 /// SPEC §2 issue rule 3 with LDAP: an unknown user (a bind to a DN that
 /// does not exist), a wrong password and a disabled user's wrong password
 /// cost the same. Prints the medians (BENCHMARKS.md); fails only on a

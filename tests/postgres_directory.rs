@@ -441,11 +441,6 @@ async fn tls_connections_verify_the_server_certificate() {
     assert_eq!(encrypted, "t", "tokengate's connection uses TLS");
 }
 
-fn median(samples: &mut [f64]) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
-
 /// Mann–Whitney U with the normal approximation: |z| < 3.3 ≈ p > 0.001.
 fn mann_whitney_z(a: &[f64], b: &[f64]) -> f64 {
     let mut all: Vec<(f64, usize)> = a

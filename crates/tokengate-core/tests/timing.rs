@@ -13,6 +13,7 @@ use tokengate_core::{
 use tokengate_directory::{Directory, hash_bcrypt};
 use tokengate_keys::{Algorithm, KeyDir};
 use tokengate_store::MemoryStore;
+use tokengate_test_support::stats::median;
 
 const SAMPLES: usize = 30;
 
@@ -27,11 +28,6 @@ fn login(user: &str, password: &str) -> IssueRequest {
         client_ip: None,
         protocol: "",
     }
-}
-
-fn median(samples: &mut [f64]) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
 }
 
 /// Mann–Whitney U with the normal approximation: |z| < 3.3 ≈ p > 0.001.
