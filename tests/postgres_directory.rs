@@ -441,25 +441,6 @@ async fn tls_connections_verify_the_server_certificate() {
     assert_eq!(encrypted, "t", "tokengate's connection uses TLS");
 }
 
-/// Mann–Whitney U with the normal approximation: |z| < 3.3 ≈ p > 0.001.
-fn mann_whitney_z(a: &[f64], b: &[f64]) -> f64 {
-    let mut all: Vec<(f64, usize)> = a
-        .iter()
-        .map(|&x| (x, 0))
-        .chain(b.iter().map(|&x| (x, 1)))
-        .collect();
-    all.sort_by(|x, y| x.0.total_cmp(&y.0));
-    let rank_sum_a: f64 = all
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, group))| *group == 0)
-        .map(|(rank, _)| rank as f64 + 1.0)
-        .sum();
-    let (n1, n2) = (a.len() as f64, b.len() as f64);
-    let u = rank_sum_a - n1 * (n1 + 1.0) / 2.0;
-    (u - n1 * n2 / 2.0) / (n1 * n2 * (n1 + n2 + 1.0) / 12.0).sqrt()
-}
-
 /// SPEC §2 issue rule 3 through the real server, for each directory: an
 /// unknown user, a wrong password and a disabled user's wrong password
 /// cost the same (the dummy hash has the directory's profile). Prints the

@@ -13,7 +13,7 @@ use tokengate_core::{
 use tokengate_directory::{Directory, hash_bcrypt};
 use tokengate_keys::{Algorithm, KeyDir};
 use tokengate_store::MemoryStore;
-use tokengate_test_support::stats::median;
+use tokengate_test_support::stats::{mann_whitney_z, median};
 
 const SAMPLES: usize = 30;
 
@@ -28,27 +28,6 @@ fn login(user: &str, password: &str) -> IssueRequest {
         client_ip: None,
         protocol: "",
     }
-}
-
-/// Mann–Whitney U with the normal approximation: |z| < 3.3 ≈ p > 0.001.
-fn mann_whitney_z(a: &[f64], b: &[f64]) -> f64 {
-    let mut all: Vec<(f64, usize)> = a
-        .iter()
-        .map(|&x| (x, 0))
-        .chain(b.iter().map(|&x| (x, 1)))
-        .collect();
-    all.sort_by(|x, y| x.0.total_cmp(&y.0));
-    let rank_sum_a: f64 = all
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, group))| *group == 0)
-        .map(|(rank, _)| rank as f64 + 1.0)
-        .sum();
-    let (n1, n2) = (a.len() as f64, b.len() as f64);
-    let u = rank_sum_a - n1 * (n1 + 1.0) / 2.0;
-    let mean = n1 * n2 / 2.0;
-    let sd = (n1 * n2 * (n1 + n2 + 1.0) / 12.0).sqrt();
-    (u - mean) / sd
 }
 
 #[tokio::test]

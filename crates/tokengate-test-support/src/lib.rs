@@ -15,7 +15,7 @@
 //!   `initdb` in a temporary folder) for the PostgreSQL directory;
 //! - [`slot_migration`]: moving one slot of a [`redis_server::RedisCluster`]
 //!   to another master step by step, so a test can run load meanwhile;
-//! - [`stats`]: the median the timing tests compare;
+//! - [`stats`]: the median and Mann–Whitney z the timing tests compare;
 //! - [`locate`]: the repository root and the `tokengate` binary under test;
 //! - [`dev_server`]: `tokengate serve` in dev mode, read back from its
 //!   banner;
@@ -63,7 +63,7 @@ pub mod prelude {
     pub use crate::locate::repo_root;
     pub use crate::ports::{connect_from, free_port};
     pub use crate::postgres_server::PostgresServer;
-    pub use crate::stats::median;
+    pub use crate::stats::{mann_whitney_z, median};
     #[cfg(feature = "server")]
     pub use crate::wait::within;
 
