@@ -1,6 +1,7 @@
 //! The Grafana dashboard and the Prometheus alert rules in
 //! `deploy/observability/` parse, and every metric they query is one the
-//! binary really exports (scraped from a server after real traffic).
+//! binary really exports (scraped from a server after real traffic, and
+//! from one whose LDAP directory went away).
 
 use std::collections::BTreeSet;
 use std::io::{Read as _, Write as _};
@@ -64,6 +65,39 @@ fn queried_metrics() -> BTreeSet<String> {
         }
     }
     names
+}
+
+/// The metrics an LDAP directory exports once its server went away: the
+/// directory alerts query them.
+async fn ldap_outage_metrics() -> BTreeSet<String> {
+    let mut ldap = LdapServer::start(PASSWORD);
+    let server = TestServer::start_ldap(&ldap, ServerOptions::default());
+    let clients = Clients::new(&server).await;
+    let login = clients
+        .issue(Proto::Grpc, "domain-a", "alice@example.com", PASSWORD)
+        .await;
+    assert!(login.ok(), "{login:?}");
+    ldap.stop();
+    // Past a health check (500 ms) and a few snapshot reads (250 ms).
+    within(
+        std::time::Duration::from_secs(5),
+        "down, reads failing",
+        || async {
+            server.metric("tokengate_directory_sync_errors_total").await >= 1.0
+                && server.metric("tokengate_directory_up").await == 0.0
+        },
+    )
+    .await;
+    let scraped = clients
+        .h1
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    metric_names(&scraped)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,7 +187,8 @@ async fn dashboards_and_alerts_query_metrics_the_binary_exports() {
         .text()
         .await
         .expect("text");
-    let exported = metric_names(&scraped);
+    let mut exported = metric_names(&scraped);
+    exported.extend(ldap_outage_metrics().await);
     // Only an outage produces store errors; tests/redis_state.rs covers it.
     let outage_only: BTreeSet<String> = ["tokengate_store_errors_total".to_owned()].into();
     let missing: Vec<&String> = queried
