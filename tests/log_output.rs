@@ -116,12 +116,7 @@ async fn dropped_log_lines_are_counted() {
             .await
             .ok()
     );
-    let metrics = reqwest::get(server.url("/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let metrics = server.metrics_text().await;
     assert!(
         metrics
             .lines()

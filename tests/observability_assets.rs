@@ -88,15 +88,7 @@ async fn ldap_outage_metrics() -> BTreeSet<String> {
         },
     )
     .await;
-    let scraped = clients
-        .h1
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let scraped = server.metrics_text().await;
     metric_names(&scraped)
 }
 
@@ -178,15 +170,7 @@ async fn dashboards_and_alerts_query_metrics_the_binary_exports() {
     server.signal("HUP");
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
 
-    let scraped = clients
-        .h1
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let scraped = server.metrics_text().await;
     let mut exported = metric_names(&scraped);
     exported.extend(ldap_outage_metrics().await);
     // Only an outage produces store errors; tests/redis_state.rs covers it.

@@ -111,15 +111,7 @@ async fn redis_outage_fails_closed_with_503_and_recovers() {
     let (status, _) = rest(&clients.h1, &clients.base, &issue).await;
     assert_eq!(status.as_u16(), 503);
     assert_eq!(ready().await, 503);
-    let metrics = clients
-        .h1
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = server.metrics_text().await;
     assert!(
         metrics.contains("tokengate_store_errors_total{"),
         "store errors are counted"
@@ -427,15 +419,7 @@ async fn a_lost_write_ends_the_family_and_is_counted() {
     let thief = refresh(&clients, Proto::Grpc, &stolen.refresh_token).await;
     assert_eq!(thief.message, INVALID, "the replayed chain ended too");
 
-    let metrics = clients
-        .h1
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = server.metrics_text().await;
     assert!(
         metrics
             .lines()

@@ -310,16 +310,22 @@ impl TestServer {
         format!("http://{}{}", self.addr, path)
     }
 
-    /// The value of the Prometheus sample `series` (a name, with its labels
-    /// if it has any) on this server's /metrics; 0 when absent.
-    pub async fn metric(&self, series: &str) -> f64 {
-        let text = reqwest::get(self.url("/metrics"))
+    /// This server's /metrics page (Prometheus text format).
+    pub async fn metrics_text(&self) -> String {
+        reqwest::get(self.url("/metrics"))
             .await
             .expect("metrics")
             .text()
             .await
-            .expect("metrics text");
-        text.lines()
+            .expect("metrics text")
+    }
+
+    /// The value of the Prometheus sample `series` (a name, with its labels
+    /// if it has any) on this server's /metrics; 0 when absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        self.metrics_text()
+            .await
+            .lines()
             .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
             .unwrap_or(0.0)
     }
