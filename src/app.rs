@@ -180,7 +180,8 @@ pub async fn run(
             tracing::info!(directory = %settings.url, "ldap directory");
             let ldap = Arc::new(LdapDirectory::new(settings.clone())?);
             let domains = ldap.domains_snapshot()?;
-            log_loaded(&domains);
+            // The principals are counted when they are read, below.
+            tracing::info!(domains = domains.domain_count(), "ldap domains loaded");
             // The first check now, so a healthy start is ready at once; a
             // server that is down is checked again every health interval.
             if let Err(e) = ldap.check().await {

@@ -561,11 +561,20 @@ fn check_config(file: &Path) -> anyhow::Result<()> {
         ),
         DirectoryBackend::Ldap(settings) => format!("ldap {}", settings.url),
     };
+    let principals = match DirectoryBackend::try_from(&config)? {
+        // The principals live in LDAP: read them the way `serve` does
+        // before serving, so a filter or a size limit that stops the read
+        // fails here, not in production.
+        DirectoryBackend::Ldap(settings) => {
+            let ldap = tokengate_directory_ldap::LdapDirectory::new(settings)?;
+            runtime()?.block_on(ldap.sync_now())?
+        }
+        _ => directory.principal_count(),
+    };
     println!(
-        "config OK: listen {}, directory {source}: {} domains, {} users/owners, store {store}",
+        "config OK: listen {}, directory {source}: {} domains, {principals} users/owners, store {store}",
         config.listen,
         directory.domain_count(),
-        directory.principal_count(),
     );
     if !missing.is_empty() {
         if config.keys.generate_missing {

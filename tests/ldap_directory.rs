@@ -206,7 +206,9 @@ fn check_config_binds_with_the_service_account() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("2 domains"), "{stdout}");
+    // The principals are read as `serve` reads them: alice, bob, robot
+    // (users) and root (owner) of domain-a, carol of domain-off.
+    assert!(stdout.contains("2 domains, 5 users/owners"), "{stdout}");
     let bad = write("bad", "not-the-Bind-Secret");
     let out = tokengate_cli(None, &["check-config", bad.to_str().expect("path")], "");
     let stderr = String::from_utf8_lossy(&out.stderr);
