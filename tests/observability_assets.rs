@@ -67,8 +67,8 @@ fn queried_metrics() -> BTreeSet<String> {
     names
 }
 
-/// The metrics an LDAP directory exports once its server went away: the
-/// directory alerts query them.
+/// The metrics an LDAP directory exports after a login, a refresh and its
+/// server going away: the directory panel and alerts query them.
 async fn ldap_outage_metrics() -> BTreeSet<String> {
     let mut ldap = LdapServer::start(PASSWORD);
     let server = TestServer::start_ldap(&ldap, ServerOptions::default());
@@ -77,6 +77,9 @@ async fn ldap_outage_metrics() -> BTreeSet<String> {
         .issue(Proto::Grpc, "domain-a", "alice@example.com", PASSWORD)
         .await;
     assert!(login.ok(), "{login:?}");
+    let refresh_token = login.decode::<TokenInfo>().refresh_token;
+    let refreshed = clients.refresh(Proto::Grpc, &refresh_token).await;
+    assert!(refreshed.ok(), "{refreshed:?}");
     ldap.stop();
     // Past a health check (500 ms) and a few snapshot reads (250 ms).
     within(
