@@ -8,6 +8,14 @@ use base64::Engine as _;
 use tokengate_test_support::prelude::*;
 use tokengate_test_support::redis_server::RedisServer;
 
+/// The test server's environment with every log target at TRACE: the
+/// level that would show a secret if any code path logged one.
+fn trace_env() -> Vec<(String, String)> {
+    let mut env = default_test_env();
+    env.push(("RUST_LOG".to_owned(), "trace".to_owned()));
+    env
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_session_logged_at_trace_reveals_no_secret() {
     let redis_password = "redis-Secret-4242";
@@ -20,11 +28,7 @@ async fn a_full_session_logged_at_trace_reveals_no_secret() {
         extra_config: format!(
             "[store]\nredis_url = \"{url}\"\n[introspection]\nclients = [\"gw:{digest}\"]\n"
         ),
-        env: [
-            default_test_env(),
-            vec![("RUST_LOG".to_owned(), "trace".to_owned())],
-        ]
-        .concat(),
+        env: trace_env(),
         ..ServerOptions::default()
     });
     let clients = Clients::new(&server).await;
@@ -263,11 +267,7 @@ async fn a_postgres_directory_session_at_trace_reveals_no_secret() {
     let server = TestServer::start_postgres(
         &postgres,
         ServerOptions {
-            env: [
-                default_test_env(),
-                vec![("RUST_LOG".to_owned(), "trace".to_owned())],
-            ]
-            .concat(),
+            env: trace_env(),
             ..ServerOptions::default()
         },
     );
@@ -383,11 +383,7 @@ async fn an_ldap_directory_session_at_trace_reveals_no_secret() {
     let server = TestServer::start_ldap(
         &ldap,
         ServerOptions {
-            env: [
-                default_test_env(),
-                vec![("RUST_LOG".to_owned(), "trace".to_owned())],
-            ]
-            .concat(),
+            env: trace_env(),
             ..ServerOptions::default()
         },
     );
