@@ -401,9 +401,10 @@ impl LdapDirectory {
         let Some(group) = &self.settings.api_user_group else {
             return Ok(false);
         };
-        if self.snapshot_is_current()
-            && let Some(member) = self.read_snapshot().is_api_user(&normalize_dn(dn))
-        {
+        let known = self
+            .current_snapshot()
+            .and_then(|snapshot| snapshot.is_api_user(&normalize_dn(dn)));
+        if let Some(member) = known {
             return Ok(member);
         }
         let filter = format!("(member={})", ldap_escape(dn));
@@ -567,10 +568,7 @@ impl LdapDirectory {
         kind: PrincipalKind,
         id: &str,
     ) -> Option<Option<Principal>> {
-        if !self.snapshot_is_current() {
-            return None;
-        }
-        let snapshot = self.read_snapshot();
+        let snapshot = self.current_snapshot()?;
         match snapshot.get(&Key::new(domain_id, kind, id)) {
             Answer::Found(facts) => snapshot
                 .is_api_user(&facts.dn)

@@ -65,16 +65,19 @@ impl LdapDirectory {
         !self.settings.sync_interval.is_zero()
     }
 
-    /// Whether the snapshot may answer now: its last read started recently
-    /// enough that it holds every change older than about a sync interval.
-    pub(crate) fn snapshot_is_current(&self) -> bool {
+    /// The snapshot, if it may answer now: its last read started recently
+    /// enough that it holds every change older than about a sync interval
+    /// (one lock taken, held by the caller while it reads).
+    pub(crate) fn current_snapshot(&self) -> Option<RwLockReadGuard<'_, Snapshot>> {
         if !self.snapshot_enabled() || !self.health.is_up() {
-            return false;
+            return None;
         }
         let bound = self.settings.sync_interval * 2 + self.settings.timeout;
-        self.read_snapshot()
+        let snapshot = self.read_snapshot();
+        snapshot
             .synced_at()
             .is_some_and(|at| at.elapsed() <= bound)
+            .then_some(snapshot)
     }
 
     pub(crate) fn read_snapshot(&self) -> RwLockReadGuard<'_, Snapshot> {
